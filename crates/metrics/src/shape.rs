@@ -1,0 +1,138 @@
+//! Generalized shape metrics in netrep's convention (reference-math §1.1–1.4).
+
+use faer::{Mat, MatRef, Side};
+use serde::{Deserialize, Serialize};
+
+use crate::{Matrix, MetricError, PairScore, Score, score_from_inner};
+
+/// netrep's absolute eigenvalue floor and its "no whitening" threshold for alpha (§1.1).
+pub const EIGVAL_TOL: f64 = 1e-7;
+
+/// Column means of `x`.
+pub(crate) fn column_means(x: MatRef<'_, f64>) -> Vec<f64> {
+    let m = x.nrows() as f64;
+    (0..x.ncols()).map(|j| x.col(j).iter().sum::<f64>() / m).collect()
+}
+
+/// X − 1μᵀ.
+pub(crate) fn subtract_means(x: MatRef<'_, f64>, mu: &[f64]) -> Mat<f64> {
+    Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] - mu[j])
+}
+
+/// netrep's variance-preserving scalar c for floored eigenvalues `lambda` of the
+/// unnormalised scatter plus `pad` extra floored zeros from zero-padding (§1.1):
+/// c² = Σλ / Σ(α²λ + 2α(1−α)√λ + (1−α)²), both sums over all padded eigenvalues.
+pub fn whitening_scale(lambda: &[f64], alpha: f64, pad: usize) -> f64 {
+    let floor = EIGVAL_TOL;
+    let term = |l: f64| alpha * alpha * l + 2.0 * alpha * (1.0 - alpha) * l.sqrt() + (1.0 - alpha) * (1.0 - alpha);
+    let total: f64 = lambda.iter().sum::<f64>() + pad as f64 * floor;
+    let new_var: f64 = lambda.iter().map(|&l| term(l)).sum::<f64>() + pad as f64 * term(floor);
+    (total / new_var).sqrt()
+}
+
+/// One representation prepared for `LinearMetric(alpha)`: centred, partially whitened at
+/// its own width. Padding to a wider partner only rescales by c(n)/c(n_own) (§1.1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PreparedShape {
+    alpha: f64,
+    /// Floored eigenvalues of X̃ᵀX̃ (empty when alpha > 1 − 1e-7: no whitening).
+    lambda: Vec<f64>,
+    /// c at the representation's own width.
+    scale_own: f64,
+    /// X̃ Z: the whitened training rows, m × n.
+    xw: Matrix,
+    norm_xw: f64,
+    /// (T − 1μᵀ) Z: held-out rows, centred with the training means, mapped with Z.
+    test_w: Option<Matrix>,
+}
+
+impl PreparedShape {
+    pub fn new(x: &Matrix, test: Option<&Matrix>, alpha: f64) -> Result<Self, MetricError> {
+        let mu = column_means(x.view());
+        let xc = subtract_means(x.view(), &mu);
+        let tc = test.map(|t| subtract_means(t.view(), &mu));
+        if alpha > 1.0 - EIGVAL_TOL {
+            let norm_xw = xc.norm_l2();
+            return Ok(PreparedShape {
+                alpha,
+                lambda: Vec::new(),
+                scale_own: 1.0,
+                xw: Matrix::from_faer(xc.as_ref()),
+                norm_xw,
+                test_w: tc.map(|t| Matrix::from_faer(t.as_ref())),
+            });
+        }
+        let scatter = xc.transpose() * &xc;
+        let evd = scatter.self_adjoint_eigen(Side::Lower).map_err(|_| MetricError::Eigen)?;
+        let n = scatter.nrows();
+        let lambda: Vec<f64> = (0..n).map(|i| evd.S().column_vector()[i].max(EIGVAL_TOL)).collect();
+        let scale_own = whitening_scale(&lambda, alpha, 0);
+        let d: Vec<f64> = lambda.iter().map(|&l| scale_own * (alpha + (1.0 - alpha) / l.sqrt())).collect();
+        let v = evd.U();
+        // Z = V diag(d) Vᵀ
+        let vd = Mat::from_fn(n, n, |i, j| v[(i, j)] * d[j]);
+        let z = &vd * v.transpose();
+        let xw = &xc * &z;
+        let norm_xw = xw.norm_l2();
+        let test_w = tc.map(|t| Matrix::from_faer((&t * &z).as_ref()));
+        Ok(PreparedShape { alpha, lambda, scale_own, xw: Matrix::from_faer(xw.as_ref()), norm_xw, test_w })
+    }
+
+    pub fn n_samples(&self) -> usize {
+        self.xw.rows()
+    }
+    pub fn n_features(&self) -> usize {
+        self.xw.cols()
+    }
+
+    /// Factor by which the whitened rows scale when zero-padded to `width` columns.
+    fn scale_at(&self, width: usize) -> f64 {
+        if self.lambda.is_empty() {
+            return 1.0;
+        }
+        whitening_scale(&self.lambda, self.alpha, width - self.lambda.len()) / self.scale_own
+    }
+}
+
+/// Fit on the training rows, score training and (if both sides have them) held-out rows.
+pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Result<PairScore, MetricError> {
+    if a.n_samples() != b.n_samples() {
+        return Err(MetricError::SampleCountMismatch { a: a.n_samples(), b: b.n_samples() });
+    }
+    let width = a.n_features().max(b.n_features());
+    let (sa, sb) = (a.scale_at(width), b.scale_at(width));
+    // X_wᵀ Y_w; zero-padding adds zero rows/columns that change neither σ nor the fit.
+    let cross = a.xw.view().transpose() * b.xw.view();
+    let test = match (&a.test_w, &b.test_w) {
+        (Some(ta), Some(tb)) => Some((ta, tb)),
+        _ => None,
+    };
+    let Some((ta, tb)) = test else {
+        let nuclear: f64 = cross.singular_values().map_err(|_| MetricError::Svd)?.iter().sum();
+        let distance = score_from_inner(score, sa * sb * nuclear, sa * a.norm_xw, sb * b.norm_xw);
+        return Ok(PairScore { distance, distance_test: None });
+    };
+    if ta.rows() != tb.rows() {
+        return Err(MetricError::TestCountMismatch { a: ta.rows(), b: tb.rows() });
+    }
+    let svd = cross.svd().map_err(|_| MetricError::Svd)?;
+    let rank = a.n_features().min(b.n_features());
+    let nuclear: f64 = (0..rank).map(|k| svd.S().column_vector()[k]).sum();
+    let distance = score_from_inner(score, sa * sb * nuclear, sa * a.norm_xw, sb * b.norm_xw);
+    // Held-out: A = s_a T_a U, B = s_b T_b V (§1.3). Columns past `rank` of the narrower
+    // side are zero padding, so ⟨A,B⟩ = s_a s_b Σ_{k<rank} u_kᵀ (T_aᵀT_b) v_k and the
+    // norms are those of the mapped rows (U, V orthogonal).
+    let u = svd.U();
+    let v = svd.V();
+    let g = ta.view().transpose() * tb.view();
+    let gv = &g * v.get(.., ..rank);
+    let mut inner = 0.0;
+    for k in 0..rank {
+        for i in 0..u.nrows() {
+            inner += u[(i, k)] * gv[(i, k)];
+        }
+    }
+    let distance_test =
+        score_from_inner(score, sa * sb * inner, sa * ta.view().norm_l2(), sb * tb.view().norm_l2());
+    Ok(PairScore { distance, distance_test: Some(distance_test) })
+}

@@ -1,0 +1,17 @@
+//! Storage for repspace: manifests, activation readers (.npy, .npz), content hashes,
+//! every read and write through `object_store`, and the Parquet output tables.
+//!
+//! Nothing here knows any metric math or the dataflow.
+
+pub mod array;
+pub mod error;
+pub mod hash;
+pub mod manifest;
+pub mod npy;
+pub mod storage;
+pub mod tables;
+
+pub use array::NdArray;
+pub use error::{LoadError, ReasonCode, StoreError};
+pub use manifest::{Manifest, ManifestRow};
+pub use storage::{Location, Storage};

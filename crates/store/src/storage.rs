@@ -1,0 +1,211 @@
+//! Every read and write goes through `object_store`. Locations are URLs; plain paths become
+//! `file://` URLs, relative paths resolve against a base directory (the config's or the
+//! manifest's). The API is synchronous: it blocks on a small private tokio runtime, so
+//! callers (timely workers) need no async.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use url::Url;
+
+use crate::StoreError;
+
+/// A file or directory location: a URL (`file://`, `s3://`, ...).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Location(Url);
+
+impl Location {
+    /// Parse `text` as a URL if it has a scheme, else as a filesystem path. Relative paths
+    /// resolve against `base` (a directory), or the current directory without one.
+    pub fn parse(text: &str, base: Option<&Location>) -> Result<Location, StoreError> {
+        let bad = |reason: String| StoreError::BadLocation { uri: text.to_string(), reason };
+        if text.trim().is_empty() {
+            return Err(bad("empty location".into()));
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            if scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') && scheme.len() > 1 {
+                return Url::parse(text).map(Location).map_err(|e| bad(e.to_string()));
+            }
+        }
+        let path = std::path::Path::new(text);
+        if path.is_absolute() {
+            return Location::from_path(path).map_err(|e| bad(e.to_string()));
+        }
+        match base {
+            Some(b) => b.join(text),
+            None => {
+                let cwd = std::env::current_dir().map_err(|e| bad(e.to_string()))?;
+                Location::from_path(&cwd.join(path)).map_err(|e| bad(e.to_string()))
+            }
+        }
+    }
+
+    /// An absolute filesystem path as a `file://` location (normalising `.` and `..`).
+    pub fn from_path(path: &std::path::Path) -> Result<Location, StoreError> {
+        let abs = std::path::absolute(path).map_err(|e| StoreError::BadLocation {
+            uri: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut clean = std::path::PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    clean.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => clean.push(other),
+            }
+        }
+        Url::from_file_path(&clean).map(Location).map_err(|_| StoreError::BadLocation {
+            uri: path.display().to_string(),
+            reason: "not an absolute path".into(),
+        })
+    }
+
+    /// `rel` resolved against this location taken as a directory.
+    pub fn join(&self, rel: &str) -> Result<Location, StoreError> {
+        let mut dir = self.0.clone();
+        if !dir.path().ends_with('/') {
+            dir.set_path(&format!("{}/", dir.path()));
+        }
+        dir.join(rel)
+            .map(Location)
+            .map_err(|e| StoreError::BadLocation { uri: rel.to_string(), reason: e.to_string() })
+    }
+
+    /// The directory holding this location.
+    pub fn parent(&self) -> Location {
+        let mut u = self.0.clone();
+        let p = u.path().trim_end_matches('/').to_string();
+        let cut = p.rfind('/').map(|i| &p[..=i]).unwrap_or("/");
+        u.set_path(cut);
+        Location(u)
+    }
+
+    /// The last path segment (file name).
+    pub fn file_name(&self) -> &str {
+        self.0.path().trim_end_matches('/').rsplit('/').next().unwrap_or("")
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+
+    /// The filesystem path for `file://` locations.
+    pub fn to_file_path(&self) -> Option<std::path::PathBuf> {
+        (self.0.scheme() == "file").then(|| self.0.to_file_path().ok()).flatten()
+    }
+}
+
+impl fmt::Display for Location {
+    /// Local files print as plain paths (what users typed); everything else as its URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_file_path() {
+            Some(p) => write!(f, "{}", p.display()),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+/// Outcome of a read that may legitimately find nothing.
+#[derive(Debug)]
+pub enum GetError {
+    NotFound,
+    Other(StoreError),
+}
+
+/// Blocking access to object stores, one store per scheme and authority, shared by all
+/// threads of a process.
+#[derive(Clone)]
+pub struct Storage {
+    runtime: Arc<tokio::runtime::Runtime>,
+    stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
+}
+
+impl Storage {
+    pub fn new() -> Result<Storage, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("repspace-io")
+            .build()
+            .map_err(|e| StoreError::Other { uri: String::new(), reason: format!("cannot start I/O runtime: {e}") })?;
+        Ok(Storage { runtime: Arc::new(runtime), stores: Arc::default() })
+    }
+
+    fn resolve(&self, loc: &Location) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+        let url = loc.url();
+        let key = format!("{}://{}", url.scheme(), url.authority());
+        let (store, path) = object_store::parse_url(url)
+            .map_err(|source| StoreError::ObjectStore { uri: loc.to_string(), source })?;
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let store = stores.entry(key).or_insert_with(|| Arc::from(store)).clone();
+        Ok((store, path))
+    }
+
+    fn wrap(loc: &Location, source: object_store::Error) -> StoreError {
+        StoreError::ObjectStore { uri: loc.to_string(), source }
+    }
+
+    /// The whole object.
+    pub fn get(&self, loc: &Location) -> Result<Bytes, GetError> {
+        let (store, path) = self.resolve(loc).map_err(GetError::Other)?;
+        self.runtime.block_on(async {
+            match store.get(&path).await {
+                Ok(r) => r.bytes().await.map_err(|e| GetError::Other(Self::wrap(loc, e))),
+                Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
+                Err(e) => Err(GetError::Other(Self::wrap(loc, e))),
+            }
+        })
+    }
+
+    /// Write the whole object atomically: readers see all of it or none of it.
+    pub fn put(&self, loc: &Location, bytes: Bytes) -> Result<(), StoreError> {
+        let (store, path) = self.resolve(loc)?;
+        self.runtime
+            .block_on(store.put(&path, PutPayload::from(bytes)))
+            .map(|_| ())
+            .map_err(|e| Self::wrap(loc, e))
+    }
+
+    /// Every object under the directory `dir`, recursively, sorted.
+    pub fn list(&self, dir: &Location) -> Result<Vec<Location>, StoreError> {
+        let (store, path) = self.resolve(dir)?;
+        let metas: Vec<_> = self
+            .runtime
+            .block_on(store.list(Some(&path)).try_collect::<Vec<_>>())
+            .or_else(|e| match e {
+                object_store::Error::NotFound { .. } => Ok(Vec::new()),
+                e => Err(Self::wrap(dir, e)),
+            })?;
+        let mut out = Vec::with_capacity(metas.len());
+        let root = dir.join("")?;
+        let prefix = path.as_ref().to_string();
+        for m in metas {
+            let full = m.location.as_ref();
+            let rel = full.strip_prefix(&prefix).unwrap_or(full).trim_start_matches('/');
+            out.push(root.join(rel)?);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn delete(&self, loc: &Location) -> Result<(), StoreError> {
+        let (store, path) = self.resolve(loc)?;
+        match self.runtime.block_on(store.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Self::wrap(loc, e)),
+        }
+    }
+}

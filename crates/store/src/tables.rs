@@ -1,0 +1,310 @@
+//! The output tables: schemas, row types, Parquet encoding, and atomic part publishing.
+//!
+//! Each table is a directory (`models/`, `distances/`, `errors/`) of part files
+//! `part-<run_id>-<writer>.parquet`. A part is encoded in memory and written with one
+//! object_store `put`, which is atomic on every backend, so a reader never sees half a file.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::storage::GetError;
+use crate::{Location, Storage, StoreError};
+
+/// One row of `models`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRow {
+    pub model_id: String,
+    pub layer: String,
+    pub layer_index: Option<i64>,
+    pub uri: String,
+    pub content_hash: String,
+    pub n_samples: i64,
+    pub n_features: i64,
+    pub metadata: Vec<Option<String>>,
+}
+
+/// One row of `distances`: an unordered pair, (model_a, layer_a) < (model_b, layer_b).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DistanceRow {
+    pub metric: String,
+    pub model_a: String,
+    pub layer_a: String,
+    pub model_b: String,
+    pub layer_b: String,
+    pub distance: f64,
+    pub distance_test: Option<f64>,
+    pub hash_a: String,
+    pub hash_b: String,
+    pub run_id: String,
+}
+
+/// One row of `errors`: a representation (or a pair, with the partner and metric set)
+/// that was rejected.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorRow {
+    pub model_id: String,
+    pub layer: String,
+    pub uri: Option<String>,
+    pub reason: String,
+    pub message: String,
+    pub metric: Option<String>,
+    pub model_b: Option<String>,
+    pub layer_b: Option<String>,
+    pub run_id: String,
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+pub fn models_schema(metadata_columns: &[String]) -> SchemaRef {
+    let mut fields = vec![
+        utf8("model_id", false),
+        utf8("layer", false),
+        Field::new("layer_index", DataType::Int64, true),
+        utf8("uri", false),
+        utf8("content_hash", false),
+        Field::new("n_samples", DataType::Int64, false),
+        Field::new("n_features", DataType::Int64, false),
+    ];
+    fields.extend(metadata_columns.iter().map(|c| utf8(c, true)));
+    Arc::new(Schema::new(fields))
+}
+
+pub fn distances_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("metric", false),
+        utf8("model_a", false),
+        utf8("layer_a", false),
+        utf8("model_b", false),
+        utf8("layer_b", false),
+        Field::new("distance", DataType::Float64, false),
+        Field::new("distance_test", DataType::Float64, true),
+        utf8("hash_a", false),
+        utf8("hash_b", false),
+        utf8("run_id", false),
+    ]))
+}
+
+pub fn errors_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("model_id", false),
+        utf8("layer", false),
+        utf8("uri", true),
+        utf8("reason", false),
+        utf8("message", false),
+        utf8("metric", true),
+        utf8("model_b", true),
+        utf8("layer_b", true),
+        utf8("run_id", false),
+    ]))
+}
+
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for v in values {
+        b.append_option(v);
+    }
+    Arc::new(b.finish())
+}
+
+fn floats(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
+    let mut b = Float64Builder::new();
+    for v in values {
+        b.append_option(v);
+    }
+    Arc::new(b.finish())
+}
+
+fn ints(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    let mut b = Int64Builder::new();
+    for v in values {
+        b.append_option(v);
+    }
+    Arc::new(b.finish())
+}
+
+fn batch(table: &str, schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, StoreError> {
+    RecordBatch::try_new(schema, columns).map_err(|source| StoreError::Arrow { table: table.into(), source })
+}
+
+pub fn models_batch(rows: &[ModelRow], metadata_columns: &[String]) -> Result<RecordBatch, StoreError> {
+    let mut cols = vec![
+        strings(rows.iter().map(|r| Some(r.model_id.as_str()))),
+        strings(rows.iter().map(|r| Some(r.layer.as_str()))),
+        ints(rows.iter().map(|r| r.layer_index)),
+        strings(rows.iter().map(|r| Some(r.uri.as_str()))),
+        strings(rows.iter().map(|r| Some(r.content_hash.as_str()))),
+        ints(rows.iter().map(|r| Some(r.n_samples))),
+        ints(rows.iter().map(|r| Some(r.n_features))),
+    ];
+    for j in 0..metadata_columns.len() {
+        cols.push(strings(rows.iter().map(|r| r.metadata.get(j).and_then(|v| v.as_deref()))));
+    }
+    batch("models", models_schema(metadata_columns), cols)
+}
+
+pub fn distances_batch(rows: &[DistanceRow]) -> Result<RecordBatch, StoreError> {
+    let s = |f: fn(&DistanceRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    batch(
+        "distances",
+        distances_schema(),
+        vec![
+            s(|r| &r.metric),
+            s(|r| &r.model_a),
+            s(|r| &r.layer_a),
+            s(|r| &r.model_b),
+            s(|r| &r.layer_b),
+            floats(rows.iter().map(|r| Some(r.distance))),
+            floats(rows.iter().map(|r| r.distance_test)),
+            s(|r| &r.hash_a),
+            s(|r| &r.hash_b),
+            s(|r| &r.run_id),
+        ],
+    )
+}
+
+pub fn errors_batch(rows: &[ErrorRow]) -> Result<RecordBatch, StoreError> {
+    let s = |f: fn(&ErrorRow) -> Option<&str>| strings(rows.iter().map(f));
+    batch(
+        "errors",
+        errors_schema(),
+        vec![
+            s(|r| Some(&r.model_id)),
+            s(|r| Some(&r.layer)),
+            s(|r| r.uri.as_deref()),
+            s(|r| Some(&r.reason)),
+            s(|r| Some(&r.message)),
+            s(|r| r.metric.as_deref()),
+            s(|r| r.model_b.as_deref()),
+            s(|r| r.layer_b.as_deref()),
+            s(|r| Some(&r.run_id)),
+        ],
+    )
+}
+
+/// Encode one batch as a complete Parquet file (zstd).
+pub fn encode_parquet(table: &str, batch: &RecordBatch) -> Result<Bytes, StoreError> {
+    let err = |source| StoreError::Parquet { table: table.into(), source };
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(err)?))
+        .build();
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(err)?;
+    writer.write(batch).map_err(err)?;
+    writer.close().map_err(err)?;
+    Ok(Bytes::from(buf))
+}
+
+/// Decode a whole Parquet file.
+pub fn decode_parquet(bytes: Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    reader.collect::<Result<Vec<_>, _>>().map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+}
+
+/// Publish one part of `table` under `out/<table>/<name>` with a single atomic put.
+pub fn publish_part(
+    storage: &Storage,
+    out: &Location,
+    table: &str,
+    name: &str,
+    batch: &RecordBatch,
+) -> Result<Location, StoreError> {
+    let loc = out.join(&format!("{table}/{name}"))?;
+    storage.put(&loc, encode_parquet(table, batch)?)?;
+    Ok(loc)
+}
+
+/// Every batch of every part file of `out/<table>/`.
+pub fn read_table(storage: &Storage, out: &Location, table: &str) -> Result<Vec<RecordBatch>, StoreError> {
+    let dir = out.join(&format!("{table}/"))?;
+    let mut batches = Vec::new();
+    for part in storage.list(&dir)? {
+        if !part.file_name().ends_with(".parquet") {
+            continue;
+        }
+        let bytes = storage.get(&part).map_err(|e| match e {
+            GetError::NotFound => StoreError::Other { uri: part.to_string(), reason: "vanished while reading".into() },
+            GetError::Other(e) => e,
+        })?;
+        batches.extend(decode_parquet(bytes).map_err(|source| StoreError::Parquet { table: table.into(), source })?);
+    }
+    Ok(batches)
+}
+
+/// All rows of the `distances` table under `out`.
+pub fn read_distances(storage: &Storage, out: &Location) -> Result<Vec<DistanceRow>, StoreError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Float64Type;
+    let mut rows = Vec::new();
+    for b in read_table(storage, out, "distances")? {
+        let s = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>().clone());
+        let f = |name: &str| b.column_by_name(name).map(|c| c.as_primitive::<Float64Type>().clone());
+        let bad = || StoreError::Other { uri: out.to_string(), reason: "distances table has an unexpected schema".into() };
+        let (metric, ma, la, mb, lb) =
+            (s("metric").ok_or_else(bad)?, s("model_a").ok_or_else(bad)?, s("layer_a").ok_or_else(bad)?, s("model_b").ok_or_else(bad)?, s("layer_b").ok_or_else(bad)?);
+        let (d, dt) = (f("distance").ok_or_else(bad)?, f("distance_test").ok_or_else(bad)?);
+        let (ha, hb, run) = (s("hash_a").ok_or_else(bad)?, s("hash_b").ok_or_else(bad)?, s("run_id").ok_or_else(bad)?);
+        for i in 0..b.num_rows() {
+            use arrow_array::Array;
+            rows.push(DistanceRow {
+                metric: metric.value(i).into(),
+                model_a: ma.value(i).into(),
+                layer_a: la.value(i).into(),
+                model_b: mb.value(i).into(),
+                layer_b: lb.value(i).into(),
+                distance: d.value(i),
+                distance_test: (!dt.is_null(i)).then(|| dt.value(i)),
+                hash_a: ha.value(i).into(),
+                hash_b: hb.value(i).into(),
+                run_id: run.value(i).into(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// All rows of the `errors` table under `out`.
+pub fn read_errors(storage: &Storage, out: &Location) -> Result<Vec<ErrorRow>, StoreError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    let mut rows = Vec::new();
+    for b in read_table(storage, out, "errors")? {
+        let bad = || StoreError::Other { uri: out.to_string(), reason: "errors table has an unexpected schema".into() };
+        let col = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>().clone()).ok_or_else(bad);
+        let (m, l, u, r, msg, met, mb, lb, run) = (
+            col("model_id")?,
+            col("layer")?,
+            col("uri")?,
+            col("reason")?,
+            col("message")?,
+            col("metric")?,
+            col("model_b")?,
+            col("layer_b")?,
+            col("run_id")?,
+        );
+        let opt = |a: &arrow_array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+        for i in 0..b.num_rows() {
+            rows.push(ErrorRow {
+                model_id: m.value(i).into(),
+                layer: l.value(i).into(),
+                uri: opt(&u, i),
+                reason: r.value(i).into(),
+                message: msg.value(i).into(),
+                metric: opt(&met, i),
+                model_b: opt(&mb, i),
+                layer_b: opt(&lb, i),
+                run_id: run.value(i).into(),
+            });
+        }
+    }
+    Ok(rows)
+}
