@@ -6,6 +6,7 @@
 pub mod array;
 pub mod error;
 pub mod hash;
+pub mod load;
 pub mod manifest;
 pub mod npy;
 pub mod storage;

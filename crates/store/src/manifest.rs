@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::Array;
 use bytes::Bytes;
 
 use crate::storage::GetError;

@@ -125,11 +125,11 @@ pub fn read_npz_member(bytes: &[u8], key: &str) -> Result<NdArray, LoadError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| unreadable(format!("not a readable .npz archive: {e}")))?;
     let name = if key.ends_with(".npy") { key.to_string() } else { format!("{key}.npy") };
+    let names: Vec<String> =
+        archive.file_names().filter_map(|n| n.ok()).map(|n| n.trim_end_matches(".npy").to_string()).take(20).collect();
     let mut member = match archive.by_name(&name) {
         Ok(m) => m,
         Err(zip::result::ZipError::FileNotFound) => {
-            let names: Vec<String> =
-                archive.file_names().map(|n| n.trim_end_matches(".npy").to_string()).take(20).collect();
             return Err(LoadError::new(
                 ReasonCode::MissingFile,
                 format!("the .npz has no array {key:?}; it holds {names:?}"),
@@ -146,7 +146,7 @@ pub fn read_npz_member(bytes: &[u8], key: &str) -> Result<NdArray, LoadError> {
 pub fn npz_keys(bytes: &[u8]) -> Result<Vec<String>, LoadError> {
     let archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| unreadable(format!("not a readable .npz archive: {e}")))?;
-    Ok(archive.file_names().map(|n| n.trim_end_matches(".npy").to_string()).collect())
+    Ok(archive.file_names().filter_map(|n| n.ok()).map(|n| n.trim_end_matches(".npy").to_string()).collect())
 }
 
 /// Encode a row-major f64 or f32 array as `.npy` (format 1.0, C order).
@@ -205,8 +205,9 @@ mod tests {
     fn fortran_order_is_transposed_to_c_order() {
         // a 2×3 array [[0,1,2],[3,4,5]] stored in Fortran order is 0,3,1,4,2,5
         let mut bytes = write_npy(&[2, 3], &[0.0, 3.0, 1.0, 4.0, 2.0, 5.0], false);
-        let text = String::from_utf8_lossy(&bytes).replace("'fortran_order': False", "'fortran_order': True ");
-        bytes = text.into_bytes();
+        let needle = b"'fortran_order': False";
+        let at = bytes.windows(needle.len()).position(|w| w == needle).unwrap();
+        bytes[at..at + needle.len()].copy_from_slice(b"'fortran_order': True ");
         let a = parse_npy(&bytes).unwrap();
         assert_eq!(a.data, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
     }

@@ -1,0 +1,80 @@
+//! The metric math against the reference values netrep @ 0186b8a computed on
+//! `shared/fixtures/shape_{small,medium}` (reference-math §6.1). Tolerances: §6.3.
+
+use std::path::PathBuf;
+
+use repspace_metrics::{Matrix, MetricSpec, Score, compare, prepare};
+use repspace_store::npy::read_npz_member;
+use serde_json::Value;
+
+fn fixtures_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("REPSPACE_FIXTURES") {
+        return PathBuf::from(dir);
+    }
+    // crates/metrics → repository root → its sibling shared/fixtures
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+}
+
+fn matrix(npz: &[u8], key: &str) -> Matrix {
+    let a = read_npz_member(npz, key).unwrap_or_else(|e| panic!("fixture array {key}: {e}"));
+    assert_eq!(a.shape.len(), 2);
+    Matrix::from_row_major(a.shape[0], a.shape[1], &a.data)
+}
+
+fn spec_for(name: &str, params: &Value) -> Option<MetricSpec> {
+    let score = match params.get("score_method").and_then(Value::as_str) {
+        Some("angular") => Score::Angular,
+        Some("euclidean") => Score::Euclidean,
+        _ => Score::Angular,
+    };
+    if name.starts_with("linear_alpha") {
+        Some(MetricSpec::Shape { alpha: params["alpha"].as_f64()?, score })
+    } else if name.starts_with("permutation_") {
+        Some(MetricSpec::Permutation { score })
+    } else if name == "linear_cka_angular" {
+        Some(MetricSpec::Cka)
+    } else {
+        None
+    }
+}
+
+fn check(fixture: &str) {
+    let dir = fixtures_dir();
+    let npz = std::fs::read(dir.join(format!("{fixture}.npz"))).expect("fixture npz");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{fixture}.netrep.json"))).expect("fixture json"))
+            .expect("fixture json parses");
+    let k = json["K"].as_u64().unwrap() as usize;
+    let xs: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("X{i}"))).collect();
+    let ts: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("T{i}"))).collect();
+    let mut checked = 0;
+    for (name, entry) in json["metrics"].as_object().unwrap() {
+        let Some(spec) = spec_for(name, &entry["params"]) else { continue };
+        let prepared: Vec<_> = (0..k).map(|i| prepare(&spec, &xs[i], Some(&ts[i])).unwrap()).collect();
+        for i in 0..k {
+            for j in (i + 1)..k {
+                let got = compare(&spec, &prepared[i], &prepared[j]).unwrap();
+                let want = entry["D"][i][j].as_f64().unwrap();
+                let tol = if want.abs() < 1e-6 { 1e-7 } else { 1e-8 };
+                assert!((got.distance - want).abs() <= tol, "{fixture} {name} D[{i},{j}]: {} vs netrep {want}", got.distance);
+                if let Some(dt) = entry.get("D_test") {
+                    let want = dt[i][j].as_f64().unwrap();
+                    let got = got.distance_test.expect("held-out score");
+                    assert!((got - want).abs() <= tol, "{fixture} {name} D_test[{i},{j}]: {got} vs netrep {want}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 9 * k * (k - 1) / 2, "all nine faithful metrics were checked");
+}
+
+#[test]
+fn shape_small_matches_netrep() {
+    check("shape_small");
+}
+
+#[test]
+fn shape_medium_matches_netrep() {
+    check("shape_medium");
+}
