@@ -87,3 +87,10 @@ pub(crate) fn score_from_inner(score: Score, inner: f64, norm_a: f64, norm_b: f6
         Score::Euclidean => (norm_a * norm_a + norm_b * norm_b - 2.0 * inner).max(0.0).sqrt(),
     }
 }
+
+/// Threads faer may use inside one metric computation. With several dataflow workers
+/// already using the cores, 1 (sequential) avoids oversubscription.
+pub fn set_linear_algebra_threads(threads: usize) {
+    let par = if threads <= 1 { faer::Par::Seq } else { faer::Par::rayon(threads) };
+    faer::set_global_parallelism(par);
+}

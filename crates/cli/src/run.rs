@@ -1,0 +1,179 @@
+//! `repspace run CONFIG`: resolve the config, load the manifest, run the dataflow, commit
+//! the run, print a one-screen summary.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use repspace_pipelines::{AllPairsJob, RunReport, run_all_pairs};
+use repspace_store::{Location, Manifest, Storage};
+
+use crate::config::Config;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The run configuration (TOML).
+    pub config: String,
+    /// Timely worker threads in this process.
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    pub workers: usize,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How a run ended when it did end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Clean,
+    WithErrors,
+}
+
+pub fn run(args: &RunArgs) -> Result<Outcome> {
+    let started = Instant::now();
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let storage = Storage::new()?;
+    let config_loc = Location::parse(&args.config, None)?;
+    let text = match storage.get(&config_loc) {
+        Ok(b) => String::from_utf8(b.to_vec()).with_context(|| format!("{config_loc}: not UTF-8 text"))?,
+        Err(_) => bail!("cannot read config {config_loc}"),
+    };
+    let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("config {config_loc}: {e}"))?;
+    let metrics = config.metric_specs().with_context(|| format!("config {config_loc}"))?;
+    let base = config_loc.parent();
+    let manifest_loc = Location::parse(&config.input.manifest, Some(&base)).context("input.manifest")?;
+    let output = Location::parse(&config.output.uri, Some(&base)).context("output.uri")?;
+    let manifest = Manifest::load(&storage, &manifest_loc)?;
+    let run_id = new_run_id();
+    tracing::info!(%run_id, manifest = %manifest_loc, output = %output, representations = manifest.rows.len(), "starting run");
+
+    let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} pairs {bar:40} {pos}/{len} [{elapsed_precise}, eta {eta}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    repspace_metrics::set_linear_algebra_threads(if args.workers > 1 { 1 } else { 0 });
+    let rejected_rows = manifest.rejected.len();
+    let job = Arc::new(AllPairsJob {
+        run_id: run_id.clone(),
+        output: output.clone(),
+        manifest,
+        metrics,
+        scope: config.pairs.scope,
+        tile_size: config.execution.tile_size,
+        storage: storage.clone(),
+        progress: progress.clone(),
+    });
+    let report = run_all_pairs(job.clone(), timely::Config::process(args.workers))
+        .map_err(|e| anyhow::anyhow!("the dataflow failed: {e}"))?;
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    commit_run(&storage, &output, &run_id, &report, &text)?;
+    let elapsed = started.elapsed();
+    if !args.quiet {
+        print_summary(&run_id, &job, &report, rejected_rows, &output, elapsed);
+    }
+    Ok(if report.errors > 0 { Outcome::WithErrors } else { Outcome::Clean })
+}
+
+/// Record the run (`_runs/<run_id>.json`, listing its parts), then retire the parts of
+/// earlier runs so each table holds exactly this run's rows.
+fn commit_run(storage: &Storage, output: &Location, run_id: &str, report: &RunReport, config_text: &str) -> Result<()> {
+    let parts: Vec<String> = report.parts.iter().map(|p| format!("{}/{}", p.parent().file_name(), p.file_name())).collect();
+    let record = format!(
+        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"errors\": {},\n  \"config\": {}\n}}\n",
+        json_string(run_id),
+        parts.iter().map(|p| json_string(p)).collect::<Vec<_>>().join(", "),
+        report.representations,
+        report.pairs,
+        report.errors,
+        json_string(config_text),
+    );
+    storage.put(&output.join(&format!("_runs/{run_id}.json"))?, record.into_bytes().into())?;
+    for table in ["models", "distances", "errors"] {
+        for part in storage.list(&output.join(&format!("{table}/"))?)? {
+            let name = part.file_name();
+            if name.starts_with("part-") && !name.contains(run_id) {
+                storage.delete(&part)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn print_summary(
+    run_id: &str,
+    job: &AllPairsJob,
+    report: &RunReport,
+    rejected_rows: usize,
+    output: &Location,
+    elapsed: std::time::Duration,
+) {
+    let secs = elapsed.as_secs_f64();
+    let table = |t: &str| output.join(t).map(|l| l.to_string()).unwrap_or_default();
+    println!("repspace run {run_id}");
+    println!("  manifest         {}", job.manifest.location);
+    println!(
+        "  representations  {} loaded, {} rejected by the manifest",
+        report.representations, rejected_rows
+    );
+    println!(
+        "  distances        {} rows ({} metric(s): {})",
+        report.pairs,
+        job.metrics.len(),
+        job.metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    println!("  errors           {}{}", report.errors, if report.errors > 0 { format!("  (see {})", table("errors")) } else { String::new() });
+    println!("  tables           {}  {}  {}", table("models"), table("distances"), table("errors"));
+    println!("  time             {secs:.2} s ({:.0} pairs/s)", report.pairs as f64 / secs.max(1e-9));
+}
+
+/// `YYYYmmddTHHMMSSZ-xxxxxx`: sortable by time, unique across concurrent runs.
+fn new_run_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // civil_from_days (Howard Hinnant)
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let nonce = (now.subsec_nanos() as u64 ^ (std::process::id() as u64) << 20) & 0xffffff;
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{nonce:06x}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}

@@ -1,0 +1,412 @@
+//! The all-pairs job: manifest → load + validate (on the worker owning the representation)
+//! → prepare once per metric → exchange prepared factors to the owners of tiles → compare
+//! → each worker publishes its own Parquet parts.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use indicatif::ProgressBar;
+use repspace_metrics::{Matrix, MetricSpec, Prepared, compare, prepare};
+use repspace_store::hash::content_hash;
+use repspace_store::load::read_array;
+use repspace_store::tables::{self, DistanceRow, ErrorRow, ModelRow};
+use repspace_store::{LoadError, Location, Manifest, ManifestRow, ReasonCode, Storage, StoreError};
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::{Broadcast, Map, ToStream};
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::ProbeHandle;
+
+use crate::plan::{PairScope, Plan, TileId};
+
+/// A metric as the config names it.
+#[derive(Clone, Debug)]
+pub struct NamedMetric {
+    pub name: String,
+    pub spec: MetricSpec,
+}
+
+/// Everything a run needs; shared read-only by all workers.
+pub struct AllPairsJob {
+    pub run_id: String,
+    pub output: Location,
+    pub manifest: Manifest,
+    pub metrics: Vec<NamedMetric>,
+    pub scope: PairScope,
+    pub tile_size: usize,
+    pub storage: Storage,
+    /// Advanced once per pair and metric; `None` for no progress display.
+    pub progress: Option<ProgressBar>,
+}
+
+/// What one worker did.
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    pub representations: usize,
+    pub pairs: usize,
+    pub errors: usize,
+    pub parts: Vec<Location>,
+}
+
+impl RunReport {
+    fn absorb(&mut self, other: RunReport) {
+        self.representations += other.representations;
+        self.pairs += other.pairs;
+        self.errors += other.errors;
+        self.parts.extend(other.parts);
+    }
+}
+
+/// A loaded and prepared representation, as it travels to tile owners.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Loaded {
+    rep: usize,
+    hash: String,
+    n_samples: usize,
+    n_features: usize,
+    /// One entry per metric of the job, in order.
+    prepared: Vec<Result<Prepared, String>>,
+}
+
+/// Rows a worker publishes when the dataflow is done.
+#[derive(Default)]
+struct Collected {
+    models: Vec<(usize, ModelRow)>,
+    distances: Vec<DistanceRow>,
+    errors: Vec<ErrorRow>,
+    /// Representations refused by the group sample-count check: rep → message.
+    refused: HashMap<usize, String>,
+}
+
+fn error_row(job: &AllPairsJob, row: &ManifestRow, code: ReasonCode, message: String) -> ErrorRow {
+    ErrorRow {
+        model_id: row.model_id.clone(),
+        layer: row.layer.clone(),
+        uri: Some(row.uri.to_string()),
+        reason: code.as_str().into(),
+        message,
+        metric: None,
+        model_b: None,
+        layer_b: None,
+        run_id: job.run_id.clone(),
+    }
+}
+
+/// Load, validate, hash and prepare one representation.
+fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> {
+    let row = &job.manifest.rows[rep];
+    let train = read_array(&job.storage, &row.uri, row.key.as_deref())?;
+    let test = match &row.test_uri {
+        Some(loc) => Some(read_array(&job.storage, loc, row.test_key.as_deref().or(row.key.as_deref()))?),
+        None => None,
+    };
+    let (m, n) = train.expect_matrix()?;
+    train.check_finite()?;
+    let test_matrix = match &test {
+        Some(t) => {
+            let (mt, nt) = t.expect_matrix().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
+            t.check_finite().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
+            if nt != n {
+                return Err(LoadError::new(
+                    ReasonCode::WrongRank,
+                    format!("held-out rows have {nt} features but training rows have {n}"),
+                ));
+            }
+            Some(Matrix::from_row_major(mt, nt, &t.data))
+        }
+        None => None,
+    };
+    let x = Matrix::from_row_major(m, n, &train.data);
+    let prepared = job
+        .metrics
+        .iter()
+        .map(|metric| prepare(&metric.spec, &x, test_matrix.as_ref()).map_err(|e| e.to_string()))
+        .collect();
+    Ok(Loaded { rep, hash: content_hash(&train, test.as_ref()), n_samples: m, n_features: n, prepared })
+}
+
+/// The most common sample count of a group; ties go to the count seen first in group order.
+fn expected_samples(counts: &[(usize, usize)]) -> Option<usize> {
+    let mut tally: BTreeMap<usize, (usize, usize)> = BTreeMap::new(); // m → (count, first position)
+    for (pos, &(_, m)) in counts.iter().enumerate() {
+        let e = tally.entry(m).or_insert((0, pos));
+        e.0 += 1;
+    }
+    tally.into_iter().max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1))).map(|(m, _)| m)
+}
+
+/// Run the all-pairs job on a timely cluster described by `config`. Each worker publishes
+/// its own parts; the reports of this process's workers are summed.
+pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<RunReport, String> {
+    let keys: Vec<(String, String)> =
+        job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
+    let plan = Arc::new(Plan::new(&keys, job.scope, job.tile_size));
+    if let Some(bar) = &job.progress {
+        bar.set_length((plan.pair_count() * job.metrics.len()) as u64);
+    }
+    let guards = timely::execute(config, move |worker| worker_main(worker, job.clone(), plan.clone()))?;
+    let mut total = RunReport::default();
+    for result in guards.join() {
+        total.absorb(result?.map_err(|e| e.to_string())?);
+    }
+    Ok(total)
+}
+
+fn worker_main(
+    worker: &mut timely::worker::Worker,
+    job: Arc<AllPairsJob>,
+    plan: Arc<Plan>,
+) -> Result<RunReport, StoreError> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let collected = Rc::new(RefCell::new(Collected::default()));
+    let probe = ProbeHandle::new();
+
+    worker.dataflow::<u64, _, _>(|scope| {
+        // Load on the worker that owns the representation (r mod peers).
+        let mine: Vec<usize> = (0..job.manifest.rows.len()).filter(|r| r % peers == index).collect();
+        let load_job = job.clone();
+        let loaded = mine.to_stream(scope).map(move |rep| (rep, load_and_prepare(&load_job, rep)));
+
+        // Record this worker's load errors and model rows.
+        let (sink, sink_job) = (collected.clone(), job.clone());
+        let loaded = loaded.inspect(move |(rep, outcome)| {
+            let row = &sink_job.manifest.rows[*rep];
+            let mut c = sink.borrow_mut();
+            match outcome {
+                Ok(l) => c.models.push((
+                    *rep,
+                    ModelRow {
+                        model_id: row.model_id.clone(),
+                        layer: row.layer.clone(),
+                        layer_index: row.layer_index,
+                        uri: row.uri_text.clone(),
+                        content_hash: l.hash.clone(),
+                        n_samples: l.n_samples as i64,
+                        n_features: l.n_features as i64,
+                        metadata: row.metadata.clone(),
+                    },
+                )),
+                Err(e) => {
+                    tracing::error!(model = %row.model_id, layer = %row.layer, file = %row.uri, reason = e.code.as_str(), "{}", e.reason);
+                    c.errors.push(error_row(&sink_job, row, e.code, e.reason.clone()));
+                }
+            }
+        });
+
+        // Sample counts must agree within a comparison group: worker 0 sees every count,
+        // refuses the representations that disagree with the group's majority, and tells
+        // every worker.
+        let meta_plan = plan.clone();
+        let verdicts = loaded
+            .clone()
+            .flat_map(|(rep, outcome)| outcome.ok().map(|l| (rep, l.n_samples)))
+            .unary_frontier(Exchange::new(|_: &(usize, usize)| 0u64), "SampleCounts", move |cap, _| {
+                let mut cap = Some(cap);
+                let mut seen: Vec<(usize, usize)> = Vec::new();
+                move |(input, frontier), output| {
+                    input.for_each_stamp(|_, data| {
+                        for batch in data {
+                            seen.append(batch);
+                        }
+                    });
+                    if frontier.is_empty() {
+                        if let Some(cap) = cap.take() {
+                            let mut session = output.session(&cap);
+                            let mut by_group: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
+                            for &(rep, m) in &seen {
+                                by_group.entry(meta_plan.slot[rep].0).or_default().push((rep, m));
+                            }
+                            for (group, mut members) in by_group {
+                                members.sort_by_key(|&(rep, _)| meta_plan.slot[rep].1);
+                                let Some(expected) = expected_samples(&members) else { continue };
+                                let agree = members.iter().filter(|&&(_, m)| m == expected).count();
+                                for &(rep, m) in members.iter().filter(|&&(_, m)| m != expected) {
+                                    let message = format!(
+                                        "has {m} samples but {agree} of {} representations in comparison group {:?} have {expected}",
+                                        members.len(),
+                                        meta_plan.group_name(group)
+                                    );
+                                    session.give((rep, message));
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+            .broadcast();
+
+        let refused_sink = collected.clone();
+        let verdicts = verdicts.inspect(move |(rep, message)| {
+            refused_sink.borrow_mut().refused.insert(*rep, message.clone());
+        });
+
+        // Ship each prepared representation to the owners of the tiles that need it.
+        let route_plan = plan.clone();
+        let factors = loaded.flat_map(move |(rep, outcome)| {
+            let tiles: Vec<TileId> = if outcome.is_ok() { route_plan.tiles_of(rep).collect() } else { Vec::new() };
+            let loaded = outcome.ok();
+            tiles.into_iter().filter_map(move |t| loaded.clone().map(|l| (t, l)))
+        });
+
+        let (tile_plan, tile_job, tile_sink) = (plan.clone(), job.clone(), collected.clone());
+        factors
+            .binary_frontier(
+                verdicts,
+                Exchange::new(|(t, _): &(TileId, Loaded)| t.route()),
+                Pipeline,
+                "Tiles",
+                move |cap, _| {
+                    let mut cap = Some(cap);
+                    let mut tiles: BTreeMap<TileId, HashMap<usize, Loaded>> = BTreeMap::new();
+                    let mut refused: HashMap<usize, String> = HashMap::new();
+                    move |(in_factors, f1), (in_verdicts, f2), output| {
+                        in_factors.for_each_stamp(|_, data| {
+                            for batch in data {
+                                for (t, l) in batch.drain(..) {
+                                    tiles.entry(t).or_default().insert(l.rep, l);
+                                }
+                            }
+                        });
+                        in_verdicts.for_each_stamp(|_, data| {
+                            for batch in data {
+                                refused.extend(batch.drain(..));
+                            }
+                        });
+                        if f1.is_empty() && f2.is_empty() {
+                            if let Some(cap) = cap.take() {
+                                let mut session = output.session(&cap);
+                                for (tile, reps) in std::mem::take(&mut tiles) {
+                                    compute_tile(&tile_job, &tile_plan, tile, &reps, &refused, &tile_sink);
+                                }
+                                session.give(());
+                            }
+                        }
+                    }
+                },
+            )
+            .container::<Vec<()>>()
+            .probe_with(&probe);
+    });
+
+    while !probe.done() {
+        worker.step();
+    }
+    publish(worker.index(), &job, &collected.borrow())
+}
+
+/// Every pair of one tile, every metric.
+fn compute_tile(
+    job: &AllPairsJob,
+    plan: &Plan,
+    tile: TileId,
+    reps: &HashMap<usize, Loaded>,
+    refused: &HashMap<usize, String>,
+    sink: &Rc<RefCell<Collected>>,
+) {
+    let mut c = sink.borrow_mut();
+    for (ra, rb) in plan.pairs_of(tile) {
+        let (Some(a), Some(b)) = (reps.get(&ra), reps.get(&rb)) else {
+            // One side failed to load: its error row is already written.
+            if let Some(bar) = &job.progress {
+                bar.inc(job.metrics.len() as u64);
+            }
+            continue;
+        };
+        if refused.contains_key(&ra) || refused.contains_key(&rb) {
+            if let Some(bar) = &job.progress {
+                bar.inc(job.metrics.len() as u64);
+            }
+            continue;
+        }
+        let (row_a, row_b) = (&job.manifest.rows[ra], &job.manifest.rows[rb]);
+        for (k, metric) in job.metrics.iter().enumerate() {
+            let outcome = match (&a.prepared[k], &b.prepared[k]) {
+                (Ok(pa), Ok(pb)) => compare(&metric.spec, pa, pb).map_err(|e| e.to_string()),
+                (Err(e), _) => Err(format!("preparing {}/{} failed: {e}", row_a.model_id, row_a.layer)),
+                (_, Err(e)) => Err(format!("preparing {}/{} failed: {e}", row_b.model_id, row_b.layer)),
+            };
+            match outcome {
+                Ok(score) => c.distances.push(DistanceRow {
+                    metric: metric.name.clone(),
+                    model_a: row_a.model_id.clone(),
+                    layer_a: row_a.layer.clone(),
+                    model_b: row_b.model_id.clone(),
+                    layer_b: row_b.layer.clone(),
+                    distance: score.distance,
+                    distance_test: score.distance_test,
+                    hash_a: a.hash.clone(),
+                    hash_b: b.hash.clone(),
+                    run_id: job.run_id.clone(),
+                }),
+                Err(message) => {
+                    tracing::error!(metric = %metric.name, model_a = %row_a.model_id, layer_a = %row_a.layer,
+                        model_b = %row_b.model_id, layer_b = %row_b.layer, "pair failed: {message}");
+                    let mut e = error_row(job, row_a, ReasonCode::PairFailed, message);
+                    e.metric = Some(metric.name.clone());
+                    e.model_b = Some(row_b.model_id.clone());
+                    e.layer_b = Some(row_b.layer.clone());
+                    c.errors.push(e);
+                }
+            }
+            if let Some(bar) = &job.progress {
+                bar.inc(1);
+            }
+        }
+    }
+}
+
+/// Publish this worker's parts: models, distances, errors (each one atomic put).
+fn publish(worker: usize, job: &AllPairsJob, c: &Collected) -> Result<RunReport, StoreError> {
+    let mut errors = c.errors.clone();
+    let mut models = Vec::new();
+    for (rep, m) in &c.models {
+        match c.refused.get(rep) {
+            Some(message) => {
+                let row = &job.manifest.rows[*rep];
+                tracing::error!(model = %row.model_id, layer = %row.layer, file = %row.uri, reason = "sample_count_mismatch", "{message}");
+                errors.push(error_row(job, row, ReasonCode::SampleCountMismatch, message.clone()));
+            }
+            None => models.push(m.clone()),
+        }
+    }
+    if worker == 0 {
+        for r in &job.manifest.rejected {
+            tracing::error!(model = %r.model_id, layer = %r.layer, file = %r.uri, reason = r.error.code.as_str(), "{}", r.error.reason);
+            errors.push(ErrorRow {
+                model_id: r.model_id.clone(),
+                layer: r.layer.clone(),
+                uri: Some(r.uri.clone()),
+                reason: r.error.code.as_str().into(),
+                message: r.error.reason.clone(),
+                metric: None,
+                model_b: None,
+                layer_b: None,
+                run_id: job.run_id.clone(),
+            });
+        }
+    }
+    let name = format!("part-{}-w{worker:04}.parquet", job.run_id);
+    let meta = &job.manifest.metadata_columns;
+    let parts = vec![
+        tables::publish_part(&job.storage, &job.output, "models", &name, &tables::models_batch(&models, meta)?)?,
+        tables::publish_part(&job.storage, &job.output, "distances", &name, &tables::distances_batch(&c.distances)?)?,
+        tables::publish_part(&job.storage, &job.output, "errors", &name, &tables::errors_batch(&errors)?)?,
+    ];
+    Ok(RunReport { representations: models.len(), pairs: c.distances.len(), errors: errors.len(), parts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expected_samples;
+
+    #[test]
+    fn majority_sample_count_wins_and_ties_go_to_the_first() {
+        assert_eq!(expected_samples(&[(0, 40), (1, 30), (2, 40)]), Some(40));
+        assert_eq!(expected_samples(&[(0, 30), (1, 40)]), Some(30));
+        assert_eq!(expected_samples(&[]), None);
+    }
+}
