@@ -1,0 +1,126 @@
+//! Helpers shared by the end-to-end tests: write a manifest and config into a temp dir,
+//! run the real `repspace` binary on them, and read back the tables it published.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use repspace_store::tables::{DistanceRow, ErrorRow, read_distances, read_errors, read_table};
+use repspace_store::{Location, Storage};
+
+/// `shared/fixtures`, beside the repository (or `$REPSPACE_FIXTURES`).
+pub fn fixtures_dir() -> PathBuf {
+    match std::env::var("REPSPACE_FIXTURES") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+    }
+}
+
+pub fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run `repspace` with `args`; returns the process output.
+pub fn repspace(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_repspace"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("the repspace binary runs")
+}
+
+/// A run directory: manifest, config and output under one temp dir.
+pub struct RunDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl RunDir {
+    pub fn new() -> RunDir {
+        RunDir { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, bytes).expect("write");
+        p
+    }
+
+    /// Write `config.toml` with the given `[[metrics]]` block and scope, output `out/`.
+    pub fn config(&self, scope: &str, metrics: &str) -> PathBuf {
+        self.write(
+            "config.toml",
+            format!(
+                "[input]\nmanifest = \"manifest.csv\"\n[output]\nuri = \"out\"\n[pairs]\nscope = \"{scope}\"\n[execution]\ntile_size = 2\n{metrics}"
+            ),
+        )
+    }
+
+    pub fn run(&self, extra: &[&str]) -> Output {
+        let config = self.path("config.toml");
+        let mut args = vec!["run", config.to_str().expect("utf-8 path"), "--quiet"];
+        args.extend_from_slice(extra);
+        repspace(&args)
+    }
+
+    pub fn out(&self) -> Location {
+        Location::from_path(&self.path("out")).expect("location")
+    }
+
+    pub fn distances(&self) -> Vec<DistanceRow> {
+        read_distances(&Storage::new().expect("storage"), &self.out()).expect("distances table")
+    }
+
+    pub fn errors(&self) -> Vec<ErrorRow> {
+        read_errors(&Storage::new().expect("storage"), &self.out()).expect("errors table")
+    }
+
+    pub fn model_count(&self) -> usize {
+        read_table(&Storage::new().expect("storage"), &self.out(), "models")
+            .expect("models table")
+            .iter()
+            .map(|b| b.num_rows())
+            .sum()
+    }
+}
+
+/// A row-major f64 matrix as .npy bytes.
+pub fn npy(rows: usize, cols: usize, data: &[f64]) -> Vec<u8> {
+    repspace_store::npy::write_npy(&[rows, cols], data, false)
+}
+
+/// Deterministic pseudo-random matrix (SplitMix64, uniform in [-1, 1)).
+pub fn random_matrix(rows: usize, cols: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
+    (0..rows * cols)
+        .map(|_| {
+            s = s.wrapping_add(0x9e3779b97f4a7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            z ^= z >> 31;
+            (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect()
+}
+
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "repspace failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
