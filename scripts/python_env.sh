@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create (once) the Python environment the table-reader checks and the numpy baseline
+# benchmark use, and print the path of its python. Packages come from PyPI.
+#   PY=$(bash scripts/python_env.sh)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+env_dir="${REPSPACE_PYENV:-$root/target/pyenv}"
+py="$env_dir/bin/python"
+if [ ! -x "$py" ] || ! "$py" -c "import duckdb, pandas, pyarrow, numpy" >/dev/null 2>&1; then
+  python3 -m venv "$env_dir" >&2
+  "$py" -m pip install --quiet --disable-pip-version-check duckdb pandas pyarrow numpy >&2
+fi
+echo "$py"
