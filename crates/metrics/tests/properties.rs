@@ -1,0 +1,166 @@
+//! Mathematical identities of the faithful metrics on random inputs: symmetry, zero on
+//! identical inputs, invariance to what each metric quotients out, triangle inequality,
+//! and closed forms.
+
+use faer::Mat;
+use repspace_metrics::{Matrix, MetricSpec, Score, compare, prepare};
+
+struct Rng(u64);
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform().max(1e-300), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+    fn matrix(&mut self, m: usize, n: usize) -> Matrix {
+        let mut data = Vec::with_capacity(m * n);
+        for j in 0..n {
+            for _ in 0..m {
+                data.push(self.normal() + j as f64 * 0.3);
+            }
+        }
+        Matrix::from_col_major(m, n, data)
+    }
+    /// A random orthogonal n×n matrix (Q of a QR of a Gaussian matrix).
+    fn orthogonal(&mut self, n: usize) -> Mat<f64> {
+        let g = Mat::from_fn(n, n, |_, _| self.normal());
+        g.qr().compute_Q()
+    }
+}
+
+fn d(spec: &MetricSpec, x: &Matrix, y: &Matrix) -> f64 {
+    let (a, b) = (prepare(spec, x, None).unwrap(), prepare(spec, y, None).unwrap());
+    compare(spec, &a, &b).unwrap().distance
+}
+
+fn times(x: &Matrix, q: &Mat<f64>) -> Matrix {
+    Matrix::from_faer((x.view() * q.as_ref()).as_ref())
+}
+
+fn all_specs() -> Vec<MetricSpec> {
+    let mut v = vec![MetricSpec::Cka, MetricSpec::Permutation { score: Score::Angular }, MetricSpec::Permutation { score: Score::Euclidean }];
+    for alpha in [0.0, 0.5, 1.0] {
+        for score in [Score::Angular, Score::Euclidean] {
+            v.push(MetricSpec::Shape { alpha, score });
+        }
+    }
+    v
+}
+
+#[test]
+fn symmetric_and_zero_on_identical_inputs() {
+    let mut rng = Rng(1);
+    for spec in all_specs() {
+        for _ in 0..3 {
+            let (x, y) = (rng.matrix(30, 5), rng.matrix(30, 7));
+            let (dxy, dyx) = (d(&spec, &x, &y), d(&spec, &y, &x));
+            assert!((dxy - dyx).abs() < 1e-10, "{spec:?} not symmetric: {dxy} vs {dyx}");
+            let dxx = d(&spec, &x, &x);
+            // arccos(1 − ε) ≈ √(2ε); the Euclidean closed form cancels (§1.2).
+            assert!(dxx.abs() < 1e-6, "{spec:?} self-distance {dxx}");
+        }
+    }
+}
+
+#[test]
+fn shape_and_cka_are_invariant_to_rotations_and_translations() {
+    let mut rng = Rng(2);
+    for spec in all_specs().into_iter().filter(|s| !matches!(s, MetricSpec::Permutation { .. })) {
+        let (x, y) = (rng.matrix(40, 6), rng.matrix(40, 6));
+        let q = rng.orthogonal(6);
+        let shifted = Matrix::from_fn(40, 6, |i, j| times(&y, &q).get(i, j) + 5.0 * j as f64 - 2.0);
+        let (before, after) = (d(&spec, &x, &y), d(&spec, &x, &shifted));
+        assert!((before - after).abs() < 1e-9, "{spec:?}: {before} vs {after} after rotating and translating y");
+    }
+}
+
+#[test]
+fn permutation_metric_is_invariant_to_unit_order_but_not_to_rotation() {
+    let mut rng = Rng(3);
+    let (x, y) = (rng.matrix(40, 6), rng.matrix(40, 6));
+    let order = [3usize, 0, 5, 1, 4, 2];
+    let perm = Mat::from_fn(6, 6, |i, j| if order[j] == i { 1.0 } else { 0.0 });
+    let spec = MetricSpec::Permutation { score: Score::Angular };
+    let (before, after) = (d(&spec, &x, &y), d(&spec, &x, &times(&y, &perm)));
+    assert!((before - after).abs() < 1e-12, "{before} vs {after}");
+    let rotated = d(&spec, &x, &times(&x, &rng.orthogonal(6)));
+    assert!(rotated > 1e-3, "a generic rotation is not a permutation: {rotated}");
+}
+
+#[test]
+fn angular_scores_ignore_global_scale_at_alpha_0_and_1() {
+    let mut rng = Rng(4);
+    let (x, y) = (rng.matrix(40, 5), rng.matrix(40, 8));
+    let scaled = Matrix::from_fn(40, 8, |i, j| 7.5 * y.get(i, j));
+    for spec in [
+        MetricSpec::Shape { alpha: 0.0, score: Score::Angular },
+        MetricSpec::Shape { alpha: 1.0, score: Score::Angular },
+        MetricSpec::Cka,
+        MetricSpec::Permutation { score: Score::Angular },
+    ] {
+        let (a, b) = (d(&spec, &x, &y), d(&spec, &x, &scaled));
+        assert!((a - b).abs() < 1e-10, "{spec:?}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn triangle_inequality_on_random_triples() {
+    let mut rng = Rng(5);
+    for spec in [
+        MetricSpec::Shape { alpha: 1.0, score: Score::Angular },
+        MetricSpec::Shape { alpha: 1.0, score: Score::Euclidean },
+        MetricSpec::Shape { alpha: 0.0, score: Score::Angular },
+        MetricSpec::Shape { alpha: 0.5, score: Score::Angular },
+        MetricSpec::Permutation { score: Score::Euclidean },
+        MetricSpec::Cka,
+    ] {
+        for _ in 0..20 {
+            let (x, y, z) = (rng.matrix(25, 4), rng.matrix(25, 4), rng.matrix(25, 4));
+            let (xy, yz, xz) = (d(&spec, &x, &y), d(&spec, &y, &z), d(&spec, &x, &z));
+            assert!(xz <= xy + yz + 1e-10, "{spec:?}: {xz} > {xy} + {yz}");
+        }
+    }
+}
+
+#[test]
+fn procrustes_angle_has_its_closed_form_for_orthonormal_columns() {
+    // Two 2-planes in R^m at principal angles θ1, θ2: with orthonormal centred columns,
+    // cos d = (cos θ1 + cos θ2) / 2 at alpha = 1.
+    let m = 12;
+    let (t1, t2) = (0.3f64, 1.1f64);
+    let e = |k: usize| -> Vec<f64> {
+        // orthonormal vectors orthogonal to 1 (zero mean): Haar-like ±1 patterns
+        let mut v = vec![0.0; m];
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = if (i >> k) & 1 == 0 { 1.0 } else { -1.0 };
+        }
+        let s = (m as f64).sqrt();
+        v.iter().map(|x| x / s).collect()
+    };
+    // columns e0,e1 and cos θ e0 + sin θ e2, cos φ e1 + sin φ e3 (m = 12 not a power of two,
+    // so orthonormalise numerically)
+    let raw = Mat::from_fn(m, 4, |i, j| e(j)[i]);
+    let q = raw.qr().compute_thin_Q();
+    let mean0 = |j: usize| (0..m).map(|i| q[(i, j)]).sum::<f64>();
+    let x = Matrix::from_fn(m, 2, |i, j| q[(i, j)] - mean0(j) / m as f64);
+    let base = x.to_faer();
+    let q2 = base.qr().compute_thin_Q(); // orthonormal basis of the centred plane
+    let rest = Mat::from_fn(m, 2, |i, j| q[(i, j + 2)] - mean0(j + 2) / m as f64);
+    // make `rest` orthonormal and orthogonal to q2
+    let proj = &rest - &q2 * (q2.transpose() * &rest);
+    let r = proj.qr().compute_thin_Q();
+    let x = Matrix::from_faer(q2.as_ref());
+    let y = Matrix::from_fn(m, 2, |i, j| {
+        let t = if j == 0 { t1 } else { t2 };
+        t.cos() * q2[(i, j)] + t.sin() * r[(i, j)]
+    });
+    let got = d(&MetricSpec::Shape { alpha: 1.0, score: Score::Angular }, &x, &y);
+    let want = ((t1.cos() + t2.cos()) / 2.0).acos();
+    assert!((got - want).abs() < 1e-12, "{got} vs closed form {want}");
+}
