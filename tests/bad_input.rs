@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 
-const METRICS: &str = "[[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\nalpha = 1.0\n[[metrics]]\nname = \"cka\"\nkind = \"cka\"\n";
+const METRICS: &str =
+    "[[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\nalpha = 1.0\n[[metrics]]\nname = \"cka\"\nkind = \"cka\"\n";
 
 /// Three good representations (good0..good2, 20 × 5) plus whatever `bad_rows` adds.
 fn zoo_with(bad_files: &[(&str, Vec<u8>)], bad_rows: &str) -> RunDir {

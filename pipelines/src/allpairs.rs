@@ -14,11 +14,11 @@ use repspace_store::load::read_array;
 use repspace_store::tables::{self, DistanceRow, ErrorRow, ModelRow};
 use repspace_store::{LoadError, Location, Manifest, ManifestRow, ReasonCode, Storage, StoreError};
 use serde::{Deserialize, Serialize};
+use timely::dataflow::ProbeHandle;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Map, ToStream};
 use timely::dataflow::operators::{Inspect, Probe};
-use timely::dataflow::ProbeHandle;
 
 use crate::plan::{PairScope, Plan, TileId};
 
@@ -107,7 +107,8 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
     train.check_finite()?;
     let test_matrix = match &test {
         Some(t) => {
-            let (mt, nt) = t.expect_matrix().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
+            let (mt, nt) =
+                t.expect_matrix().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
             t.check_finite().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
             if nt != n {
                 return Err(LoadError::new(
@@ -141,8 +142,7 @@ fn expected_samples(counts: &[(usize, usize)]) -> Option<usize> {
 /// Run the all-pairs job on a timely cluster described by `config`. Each worker publishes
 /// its own parts; the reports of this process's workers are summed.
 pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<RunReport, String> {
-    let keys: Vec<(String, String)> =
-        job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
+    let keys: Vec<(String, String)> = job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
     let plan = Arc::new(Plan::new(&keys, job.scope, job.tile_size));
     if let Some(bar) = &job.progress {
         bar.set_length((plan.pair_count() * job.metrics.len()) as u64);

@@ -112,7 +112,10 @@ impl Config {
                 return Err(err("name", "must not be empty".into()));
             }
             if !names.insert(m.name.clone()) {
-                return Err(err("name", "two metrics have this name; names label table rows and must be unique".into()));
+                return Err(err(
+                    "name",
+                    "two metrics have this name; names label table rows and must be unique".into(),
+                ));
             }
             let spec = match m.kind {
                 MetricKind::Shape => {
@@ -133,7 +136,10 @@ impl Config {
                         return Err(err("alpha", "only kind = \"shape\" takes alpha".into()));
                     }
                     if m.score.is_some() {
-                        return Err(err("score", "kind = \"cka\" is always angular (arccos of CKA); remove score".into()));
+                        return Err(err(
+                            "score",
+                            "kind = \"cka\" is always angular (arccos of CKA); remove score".into(),
+                        ));
                     }
                     MetricSpec::Cka
                 }
@@ -141,7 +147,10 @@ impl Config {
             out.push(NamedMetric { name: m.name.clone(), spec });
         }
         if out.is_empty() {
-            return Err(ConfigError { key: "metrics".into(), reason: "the config has no [[metrics]]: nothing to compute".into() });
+            return Err(ConfigError {
+                key: "metrics".into(),
+                reason: "the config has no [[metrics]]: nothing to compute".into(),
+            });
         }
         if self.execution.tile_size == 0 {
             return Err(ConfigError { key: "execution.tile_size".into(), reason: "must be at least 1".into() });
@@ -169,18 +178,23 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let e = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"shape\"\nalpah = 0.5\n")).unwrap_err();
+        let e =
+            Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"shape\"\nalpah = 0.5\n")).unwrap_err();
         assert!(e.contains("alpah"), "{e}");
         let e = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"shapes\"\n")).unwrap_err();
         assert!(e.contains("shapes") && e.contains("kind"), "{e}");
-        let e = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"shape\"\nscore = \"cosine\"\n")).unwrap_err();
+        let e = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"shape\"\nscore = \"cosine\"\n"))
+            .unwrap_err();
         assert!(e.contains("cosine") && e.contains("score"), "{e}");
         let e = Config::parse(&format!("{BASE}[pairs]\nscope = \"everything\"\n")).unwrap_err();
         assert!(e.contains("everything") && e.contains("scope"), "{e}");
         let c = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"shape\"\nalpha = 1.5\n")).unwrap();
         let e = c.metric_specs().unwrap_err().to_string();
         assert!(e.contains("metrics[0].alpha") && e.contains("1.5"), "{e}");
-        let c = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"cka\"\n[[metrics]]\nname = \"a\"\nkind = \"cka\"\n")).unwrap();
+        let c = Config::parse(&format!(
+            "{BASE}[[metrics]]\nname = \"a\"\nkind = \"cka\"\n[[metrics]]\nname = \"a\"\nkind = \"cka\"\n"
+        ))
+        .unwrap();
         assert!(c.metric_specs().unwrap_err().to_string().contains("metrics[1].name"));
         let e = Config::parse(&format!("{BASE}[outptu]\nx = 1\n")).unwrap_err();
         assert!(e.contains("outptu"), "{e}");

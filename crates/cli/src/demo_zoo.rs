@@ -93,7 +93,11 @@ pub fn write_demo_zoo(args: &DemoZooArgs) -> Result<()> {
             for &width in &[8usize, 16, 32, 48] {
                 for seed in 0..args.seeds {
                     let model_id = format!("mlp-{act}-d{depth}-w{width}-s{seed}");
-                    let mut wrng = Rng(0x5eed ^ (seed as u64) << 32 ^ (width as u64) << 16 ^ (depth as u64) << 8 ^ act.len() as u64);
+                    let mut wrng = Rng(0x5eed
+                        ^ (seed as u64) << 32
+                        ^ (width as u64) << 16
+                        ^ (depth as u64) << 8
+                        ^ act.len() as u64);
                     let (mut h_train, mut h_test, mut fan_in) = (train.clone(), test.clone(), INPUT_DIM);
                     let mut members = Vec::new();
                     for l in 1..=depth {

@@ -87,7 +87,8 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
 /// Record the run (`_runs/<run_id>.json`, listing its parts), then retire the parts of
 /// earlier runs so each table holds exactly this run's rows.
 fn commit_run(storage: &Storage, output: &Location, run_id: &str, report: &RunReport, config_text: &str) -> Result<()> {
-    let parts: Vec<String> = report.parts.iter().map(|p| format!("{}/{}", p.parent().file_name(), p.file_name())).collect();
+    let parts: Vec<String> =
+        report.parts.iter().map(|p| format!("{}/{}", p.parent().file_name(), p.file_name())).collect();
     let record = format!(
         "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"errors\": {},\n  \"config\": {}\n}}\n",
         json_string(run_id),
@@ -139,17 +140,18 @@ fn print_summary(
     let table = |t: &str| output.join(t).map(|l| l.to_string()).unwrap_or_default();
     println!("repspace run {run_id}");
     println!("  manifest         {}", job.manifest.location);
-    println!(
-        "  representations  {} loaded, {} rejected by the manifest",
-        report.representations, rejected_rows
-    );
+    println!("  representations  {} loaded, {} rejected by the manifest", report.representations, rejected_rows);
     println!(
         "  distances        {} rows ({} metric(s): {})",
         report.pairs,
         job.metrics.len(),
         job.metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
     );
-    println!("  errors           {}{}", report.errors, if report.errors > 0 { format!("  (see {})", table("errors")) } else { String::new() });
+    println!(
+        "  errors           {}{}",
+        report.errors,
+        if report.errors > 0 { format!("  (see {})", table("errors")) } else { String::new() }
+    );
     println!("  tables           {}  {}  {}", table("models"), table("distances"), table("errors"));
     println!("  time             {secs:.2} s ({:.0} pairs/s)", report.pairs as f64 / secs.max(1e-9));
 }
@@ -170,10 +172,5 @@ fn new_run_id() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
     let nonce = (now.subsec_nanos() as u64 ^ (std::process::id() as u64) << 20) & 0xffffff;
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{nonce:06x}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{nonce:06x}", rem / 3600, (rem / 60) % 60, rem % 60)
 }

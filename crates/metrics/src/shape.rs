@@ -132,7 +132,6 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
             inner += u[(i, k)] * gv[(i, k)];
         }
     }
-    let distance_test =
-        score_from_inner(score, sa * sb * inner, sa * ta.view().norm_l2(), sb * tb.view().norm_l2());
+    let distance_test = score_from_inner(score, sa * sb * inner, sa * ta.view().norm_l2(), sb * tb.view().norm_l2());
     Ok(PairScore { distance, distance_test: Some(distance_test) })
 }

@@ -26,7 +26,9 @@ pub enum MetricSpec {
 impl MetricSpec {
     pub fn validate(&self) -> Result<(), MetricError> {
         match *self {
-            MetricSpec::Shape { alpha, .. } if !(0.0..=1.0).contains(&alpha) => Err(MetricError::AlphaOutOfRange(alpha)),
+            MetricSpec::Shape { alpha, .. } if !(0.0..=1.0).contains(&alpha) => {
+                Err(MetricError::AlphaOutOfRange(alpha))
+            }
             _ => Ok(()),
         }
     }

@@ -56,7 +56,11 @@ fn check(fixture: &str) {
                 let got = compare(&spec, &prepared[i], &prepared[j]).unwrap();
                 let want = entry["D"][i][j].as_f64().unwrap();
                 let tol = if want.abs() < 1e-6 { 1e-7 } else { 1e-8 };
-                assert!((got.distance - want).abs() <= tol, "{fixture} {name} D[{i},{j}]: {} vs netrep {want}", got.distance);
+                assert!(
+                    (got.distance - want).abs() <= tol,
+                    "{fixture} {name} D[{i},{j}]: {} vs netrep {want}",
+                    got.distance
+                );
                 if let Some(dt) = entry.get("D_test") {
                     let want = dt[i][j].as_f64().unwrap();
                     let got = got.distance_test.expect("held-out score");

@@ -44,7 +44,11 @@ fn times(x: &Matrix, q: &Mat<f64>) -> Matrix {
 }
 
 fn all_specs() -> Vec<MetricSpec> {
-    let mut v = vec![MetricSpec::Cka, MetricSpec::Permutation { score: Score::Angular }, MetricSpec::Permutation { score: Score::Euclidean }];
+    let mut v = vec![
+        MetricSpec::Cka,
+        MetricSpec::Permutation { score: Score::Angular },
+        MetricSpec::Permutation { score: Score::Euclidean },
+    ];
     for alpha in [0.0, 0.5, 1.0] {
         for score in [Score::Angular, Score::Euclidean] {
             v.push(MetricSpec::Shape { alpha, score });

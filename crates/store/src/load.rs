@@ -23,5 +23,7 @@ pub fn read_array(storage: &Storage, loc: &Location, key: Option<&str>) -> Resul
         )),
         (false, _) => parse_npy(&bytes),
     };
-    parsed.map_err(|e| LoadError::new(e.code, format!("{loc}{}: {}", key.map(|k| format!("[{k}]")).unwrap_or_default(), e.reason)))
+    parsed.map_err(|e| {
+        LoadError::new(e.code, format!("{loc}{}: {}", key.map(|k| format!("[{k}]")).unwrap_or_default(), e.reason))
+    })
 }

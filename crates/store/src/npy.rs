@@ -30,8 +30,8 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NdArray, LoadError> {
     if bytes.len() < data_start {
         return Err(unreadable("truncated .npy header"));
     }
-    let header = std::str::from_utf8(&bytes[header_start..data_start])
-        .map_err(|_| unreadable("the .npy header is not text"))?;
+    let header =
+        std::str::from_utf8(&bytes[header_start..data_start]).map_err(|_| unreadable("the .npy header is not text"))?;
     let descr = dict_value(header, "descr").ok_or_else(|| unreadable("the .npy header has no 'descr'"))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let fortran = match dict_value(header, "fortran_order").map(str::trim) {

@@ -47,10 +47,8 @@ impl Location {
 
     /// An absolute filesystem path as a `file://` location (normalising `.` and `..`).
     pub fn from_path(path: &std::path::Path) -> Result<Location, StoreError> {
-        let abs = std::path::absolute(path).map_err(|e| StoreError::BadLocation {
-            uri: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let abs = std::path::absolute(path)
+            .map_err(|e| StoreError::BadLocation { uri: path.display().to_string(), reason: e.to_string() })?;
         let mut clean = std::path::PathBuf::new();
         for c in abs.components() {
             match c {
@@ -73,9 +71,7 @@ impl Location {
         if !dir.path().ends_with('/') {
             dir.set_path(&format!("{}/", dir.path()));
         }
-        dir.join(rel)
-            .map(Location)
-            .map_err(|e| StoreError::BadLocation { uri: rel.to_string(), reason: e.to_string() })
+        dir.join(rel).map(Location).map_err(|e| StoreError::BadLocation { uri: rel.to_string(), reason: e.to_string() })
     }
 
     /// The directory holding this location.
@@ -147,8 +143,8 @@ impl Storage {
     fn resolve(&self, loc: &Location) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
         let url = loc.url();
         let key = format!("{}://{}", url.scheme(), url.authority());
-        let (store, path) = object_store::parse_url(url)
-            .map_err(|source| StoreError::ObjectStore { uri: loc.to_string(), source })?;
+        let (store, path) =
+            object_store::parse_url(url).map_err(|source| StoreError::ObjectStore { uri: loc.to_string(), source })?;
         let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
         let store = stores.entry(key).or_insert_with(|| Arc::from(store)).clone();
         Ok((store, path))
@@ -173,19 +169,14 @@ impl Storage {
     /// Write the whole object atomically: readers see all of it or none of it.
     pub fn put(&self, loc: &Location, bytes: Bytes) -> Result<(), StoreError> {
         let (store, path) = self.resolve(loc)?;
-        self.runtime
-            .block_on(store.put(&path, PutPayload::from(bytes)))
-            .map(|_| ())
-            .map_err(|e| Self::wrap(loc, e))
+        self.runtime.block_on(store.put(&path, PutPayload::from(bytes))).map(|_| ()).map_err(|e| Self::wrap(loc, e))
     }
 
     /// Every object under the directory `dir`, recursively, sorted.
     pub fn list(&self, dir: &Location) -> Result<Vec<Location>, StoreError> {
         let (store, path) = self.resolve(dir)?;
-        let metas: Vec<_> = self
-            .runtime
-            .block_on(store.list(Some(&path)).try_collect::<Vec<_>>())
-            .or_else(|e| match e {
+        let metas: Vec<_> =
+            self.runtime.block_on(store.list(Some(&path)).try_collect::<Vec<_>>()).or_else(|e| match e {
                 object_store::Error::NotFound { .. } => Ok(Vec::new()),
                 e => Err(Self::wrap(dir, e)),
             })?;

@@ -194,9 +194,8 @@ pub fn errors_batch(rows: &[ErrorRow]) -> Result<RecordBatch, StoreError> {
 /// Encode one batch as a complete Parquet file (zstd).
 pub fn encode_parquet(table: &str, batch: &RecordBatch) -> Result<Bytes, StoreError> {
     let err = |source| StoreError::Parquet { table: table.into(), source };
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(err)?))
-        .build();
+    let props =
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(err)?)).build();
     let mut buf = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(err)?;
     writer.write(batch).map_err(err)?;
@@ -248,9 +247,15 @@ pub fn read_distances(storage: &Storage, out: &Location) -> Result<Vec<DistanceR
     for b in read_table(storage, out, "distances")? {
         let s = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>().clone());
         let f = |name: &str| b.column_by_name(name).map(|c| c.as_primitive::<Float64Type>().clone());
-        let bad = || StoreError::Other { uri: out.to_string(), reason: "distances table has an unexpected schema".into() };
-        let (metric, ma, la, mb, lb) =
-            (s("metric").ok_or_else(bad)?, s("model_a").ok_or_else(bad)?, s("layer_a").ok_or_else(bad)?, s("model_b").ok_or_else(bad)?, s("layer_b").ok_or_else(bad)?);
+        let bad =
+            || StoreError::Other { uri: out.to_string(), reason: "distances table has an unexpected schema".into() };
+        let (metric, ma, la, mb, lb) = (
+            s("metric").ok_or_else(bad)?,
+            s("model_a").ok_or_else(bad)?,
+            s("layer_a").ok_or_else(bad)?,
+            s("model_b").ok_or_else(bad)?,
+            s("layer_b").ok_or_else(bad)?,
+        );
         let (d, dt) = (f("distance").ok_or_else(bad)?, f("distance_test").ok_or_else(bad)?);
         let (ha, hb, run) = (s("hash_a").ok_or_else(bad)?, s("hash_b").ok_or_else(bad)?, s("run_id").ok_or_else(bad)?);
         for i in 0..b.num_rows() {
