@@ -329,6 +329,13 @@ fn compute_tile(
                 (Err(e), _) => Err(format!("preparing {}/{} failed: {e}", row_a.model_id, row_a.layer)),
                 (_, Err(e)) => Err(format!("preparing {}/{} failed: {e}", row_b.model_id, row_b.layer)),
             };
+            if let Ok(score) = &outcome {
+                if score.held_out_ambiguous {
+                    tracing::warn!(metric = %metric.name, model_a = %row_a.model_id, layer_a = %row_a.layer,
+                        model_b = %row_b.model_id, layer_b = %row_b.layer,
+                        "the fitted cross-covariance is rank deficient: distance_test depends on the SVD's null-space completion and may differ from netrep's");
+                }
+            }
             match outcome {
                 Ok(score) => c.distances.push(DistanceRow {
                     metric: metric.name.clone(),

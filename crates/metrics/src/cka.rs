@@ -27,5 +27,5 @@ pub(crate) fn compare(a: &PreparedCka, b: &PreparedCka) -> Result<PairScore, Met
     }
     let cross = (a.xc.view().transpose() * b.xc.view()).norm_l2();
     let distance = clipped_arccos(cross * cross / (a.self_norm * b.self_norm));
-    Ok(PairScore { distance, distance_test: None })
+    Ok(PairScore { distance, distance_test: None, held_out_ambiguous: false })
 }

@@ -41,6 +41,10 @@ pub enum Prepared {
 pub struct PairScore {
     pub distance: f64,
     pub distance_test: Option<f64>,
+    /// The fitted cross-covariance is genuinely rank deficient (not from padding), so the
+    /// held-out score depends on how the SVD completes its null space, which no port can
+    /// pin to netrep's (§1.3 caution). Only set when a held-out score was computed.
+    pub held_out_ambiguous: bool,
 }
 
 /// Prepare one representation `x` (m × n) and its optional held-out rows `test`

@@ -8,6 +8,9 @@ use crate::{Matrix, MetricError, PairScore, Score, score_from_inner};
 /// netrep's absolute eigenvalue floor and its "no whitening" threshold for alpha (§1.1).
 pub const EIGVAL_TOL: f64 = 1e-7;
 
+/// Relative size below which a singular value of X_wᵀY_w counts as zero (rank deficiency).
+const RANK_TOL: f64 = 1e-10;
+
 /// Column means of `x`.
 pub(crate) fn column_means(x: MatRef<'_, f64>) -> Vec<f64> {
     let m = x.nrows() as f64;
@@ -110,14 +113,16 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
     let Some((ta, tb)) = test else {
         let nuclear: f64 = cross.singular_values().map_err(|_| MetricError::Svd)?.iter().sum();
         let distance = score_from_inner(score, sa * sb * nuclear, sa * a.norm_xw, sb * b.norm_xw);
-        return Ok(PairScore { distance, distance_test: None });
+        return Ok(PairScore { distance, distance_test: None, held_out_ambiguous: false });
     };
     if ta.rows() != tb.rows() {
         return Err(MetricError::TestCountMismatch { a: ta.rows(), b: tb.rows() });
     }
     let svd = cross.svd().map_err(|_| MetricError::Svd)?;
     let rank = a.n_features().min(b.n_features());
-    let nuclear: f64 = (0..rank).map(|k| svd.S().column_vector()[k]).sum();
+    let sigma = svd.S().column_vector();
+    let nuclear: f64 = (0..rank).map(|k| sigma[k]).sum();
+    let held_out_ambiguous = rank > 0 && sigma[rank - 1] <= RANK_TOL * sigma[0];
     let distance = score_from_inner(score, sa * sb * nuclear, sa * a.norm_xw, sb * b.norm_xw);
     // Held-out: A = s_a T_a U, B = s_b T_b V (§1.3). Columns past `rank` of the narrower
     // side are zero padding, so ⟨A,B⟩ = s_a s_b Σ_{k<rank} u_kᵀ (T_aᵀT_b) v_k and the
@@ -133,5 +138,5 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
         }
     }
     let distance_test = score_from_inner(score, sa * sb * inner, sa * ta.view().norm_l2(), sb * tb.view().norm_l2());
-    Ok(PairScore { distance, distance_test: Some(distance_test) })
+    Ok(PairScore { distance, distance_test: Some(distance_test), held_out_ambiguous })
 }

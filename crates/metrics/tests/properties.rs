@@ -168,3 +168,18 @@ fn procrustes_angle_has_its_closed_form_for_orthonormal_columns() {
     let want = ((t1.cos() + t2.cos()) / 2.0).acos();
     assert!((got - want).abs() < 1e-12, "{got} vs closed form {want}");
 }
+
+#[test]
+fn genuine_rank_deficiency_is_flagged_but_padding_is_not() {
+    let mut rng = Rng(6);
+    let spec = MetricSpec::Shape { alpha: 1.0, score: Score::Angular };
+    let (x, y) = (rng.matrix(30, 3), rng.matrix(30, 5));
+    let (tx, ty) = (rng.matrix(10, 3), rng.matrix(10, 5));
+    let score = |x: &Matrix, tx: &Matrix, y: &Matrix, ty: &Matrix| {
+        compare(&spec, &prepare(&spec, x, Some(tx)).unwrap(), &prepare(&spec, y, Some(ty)).unwrap()).unwrap()
+    };
+    assert!(!score(&x, &tx, &y, &ty).held_out_ambiguous, "unequal widths (padding) alone are harmless");
+    // a duplicated unit makes X̃ rank 2 < 3 = min(n_x, n_y)
+    let collinear = Matrix::from_fn(30, 3, |i, j| if j == 2 { 2.0 * x.get(i, 0) } else { x.get(i, j) });
+    assert!(score(&collinear, &tx, &y, &ty).held_out_ambiguous);
+}
