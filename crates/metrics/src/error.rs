@@ -3,8 +3,14 @@ use thiserror::Error;
 /// Why a metric could not be prepared or a pair could not be scored.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum MetricError {
-    #[error("alpha must lie in [0, 1] for shape metrics, got {0}")]
-    AlphaOutOfRange(f64),
+    #[error("{key}: {reason}")]
+    Parameter { key: &'static str, reason: String },
+    #[error("expected a {expected}-D array {layout}, got shape {shape:?}")]
+    WrongRank { expected: usize, layout: &'static str, shape: Vec<usize> },
+    #[error("shapes differ: {a:?} against {b:?} ({what})")]
+    ShapeMismatch { a: Vec<usize>, b: Vec<usize>, what: &'static str },
+    #[error("{0}")]
+    NotFinite(String),
     #[error("sample counts differ: {a} rows against {b} rows")]
     SampleCountMismatch { a: usize, b: usize },
     #[error("held-out rows differ in count: {a} against {b}")]

@@ -11,19 +11,25 @@
 
 mod assignment;
 mod cka;
+mod conv;
 mod error;
 mod matrix;
 mod permutation;
+mod procrustes;
 mod shape;
 mod spec;
+mod stochastic;
 
 pub use assignment::max_weight_assignment;
-pub use cka::PreparedCka;
+pub use cka::{PreparedCka, PreparedGram};
+pub use conv::{PreparedConv, conv_grid};
 pub use error::MetricError;
-pub use matrix::Matrix;
+pub use matrix::{Matrix, Tensor};
 pub use permutation::PreparedCentered;
+pub use procrustes::orthogonal_procrustes;
 pub use shape::{PreparedShape, whitening_scale};
-pub use spec::{MetricSpec, Score};
+pub use spec::{CkaEstimator, Kernel, LengthScale, MetricSpec, Score, Whitening};
+pub use stochastic::{PreparedEnergy, PreparedGaussian};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,11 +39,15 @@ pub enum Prepared {
     Shape(PreparedShape),
     Permutation(PreparedCentered),
     Cka(PreparedCka),
+    Gram(PreparedGram),
+    Conv(PreparedConv),
+    Gaussian(PreparedGaussian),
+    Energy(PreparedEnergy),
 }
 
 /// Training (fitted) distance and, when both sides have held-out rows and the metric has
 /// a held-out score, the score of the fitted maps on the held-out rows (§1.3).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct PairScore {
     pub distance: f64,
     pub distance_test: Option<f64>,
@@ -45,11 +55,53 @@ pub struct PairScore {
     /// held-out score depends on how the SVD completes its null space, which no port can
     /// pin to netrep's (§1.3 caution). Only set when a held-out score was computed.
     pub held_out_ambiguous: bool,
+    /// Convolutional metric: the circular shift (dy, dx) of the first representation at
+    /// which the minimum over the shift grid was reached (§1.7).
+    pub shift: Option<(i64, i64)>,
 }
 
-/// Prepare one representation `x` (m × n) and its optional held-out rows `test`
-/// (m_test × n) for `spec`.
-pub fn prepare(spec: &MetricSpec, x: &Matrix, test: Option<&Matrix>) -> Result<Prepared, MetricError> {
+impl PairScore {
+    pub(crate) fn plain(distance: f64) -> PairScore {
+        PairScore { distance, ..PairScore::default() }
+    }
+}
+
+fn layout(rank: usize) -> &'static str {
+    match rank {
+        2 => "[samples, units]",
+        3 => "[conditions, repeats, units]",
+        _ => "[images, height, width, channels]",
+    }
+}
+
+/// Prepare one representation `x` and its optional held-out rows `test` for `spec`.
+/// The array rank must be the metric's [`MetricSpec::input_rank`]; held-out rows are used
+/// by the metrics that score them ([`MetricSpec::has_test_score`]) and ignored otherwise.
+pub fn prepare(spec: &MetricSpec, x: &Tensor, test: Option<&Tensor>) -> Result<Prepared, MetricError> {
+    spec.validate()?;
+    let rank = spec.input_rank();
+    if x.shape().len() != rank {
+        return Err(MetricError::WrongRank { expected: rank, layout: layout(rank), shape: x.shape().to_vec() });
+    }
+    match *spec {
+        MetricSpec::ConvShape { alpha, .. } => Ok(Prepared::Conv(PreparedConv::new(x, alpha)?)),
+        MetricSpec::GaussianStochastic { cov_eps, .. } => Ok(Prepared::Gaussian(PreparedGaussian::new(x, cov_eps)?)),
+        MetricSpec::EnergyStochastic { .. } => Ok(Prepared::Energy(PreparedEnergy::new(x)?)),
+        _ => {
+            let test = match test.filter(|_| spec.has_test_score()) {
+                Some(t) if t.shape().len() != 2 => {
+                    return Err(MetricError::WrongRank { expected: 2, layout: layout(2), shape: t.shape().to_vec() });
+                }
+                Some(t) => Some(t.to_matrix()),
+                None => None,
+            };
+            prepare_matrix(spec, &x.to_matrix(), test.as_ref())
+        }
+    }
+}
+
+/// [`prepare`] for the metrics of [samples × units] matrices.
+pub fn prepare_matrix(spec: &MetricSpec, x: &Matrix, test: Option<&Matrix>) -> Result<Prepared, MetricError> {
     spec.validate()?;
     if let Some(t) = test {
         if t.cols() != x.cols() {
@@ -59,11 +111,20 @@ pub fn prepare(spec: &MetricSpec, x: &Matrix, test: Option<&Matrix>) -> Result<P
     if x.rows() < 2 || x.cols() == 0 {
         return Err(MetricError::TooSmall { rows: x.rows(), cols: x.cols() });
     }
-    Ok(match *spec {
-        MetricSpec::Shape { alpha, .. } => Prepared::Shape(PreparedShape::new(x, test, alpha)?),
-        MetricSpec::Permutation { .. } => Prepared::Permutation(PreparedCentered::new(x, test)),
-        MetricSpec::Cka => Prepared::Cka(PreparedCka::new(x)),
-    })
+    match *spec {
+        MetricSpec::Shape { alpha, whitening, .. } => {
+            Ok(Prepared::Shape(PreparedShape::new(x, test, alpha, whitening)?))
+        }
+        MetricSpec::Permutation { .. } => Ok(Prepared::Permutation(PreparedCentered::new(x, test))),
+        MetricSpec::Cka { estimator: CkaEstimator::Biased, kernel: Kernel::Linear } => {
+            Ok(Prepared::Cka(PreparedCka::new(x)))
+        }
+        MetricSpec::Cka { estimator, kernel } => Ok(Prepared::Gram(PreparedGram::new(x, estimator, kernel)?)),
+        _ => {
+            let rank = spec.input_rank();
+            Err(MetricError::WrongRank { expected: rank, layout: layout(rank), shape: vec![x.rows(), x.cols()] })
+        }
+    }
 }
 
 /// Score a pair of representations prepared with the same `spec`.
@@ -73,7 +134,15 @@ pub fn compare(spec: &MetricSpec, a: &Prepared, b: &Prepared) -> Result<PairScor
         (MetricSpec::Permutation { score }, Prepared::Permutation(a), Prepared::Permutation(b)) => {
             permutation::compare(a, b, *score)
         }
-        (MetricSpec::Cka, Prepared::Cka(a), Prepared::Cka(b)) => cka::compare(a, b),
+        (MetricSpec::Cka { .. }, Prepared::Cka(a), Prepared::Cka(b)) => cka::compare(a, b),
+        (MetricSpec::Cka { .. }, Prepared::Gram(a), Prepared::Gram(b)) => cka::compare_gram(a, b),
+        (MetricSpec::ConvShape { score, .. }, Prepared::Conv(a), Prepared::Conv(b)) => conv::compare(a, b, *score),
+        (MetricSpec::GaussianStochastic { alpha, max_iter, tol, .. }, Prepared::Gaussian(a), Prepared::Gaussian(b)) => {
+            stochastic::compare_gaussian(a, b, *alpha, *max_iter, *tol)
+        }
+        (MetricSpec::EnergyStochastic { max_iter, tol }, Prepared::Energy(a), Prepared::Energy(b)) => {
+            stochastic::compare_energy(a, b, *max_iter, *tol)
+        }
         _ => Err(MetricError::PreparedMismatch),
     }
 }

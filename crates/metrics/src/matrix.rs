@@ -69,3 +69,39 @@ impl Matrix {
         self.data.iter().all(|v| v.is_finite())
     }
 }
+
+/// An n-dimensional f64 array in row-major (C) order: the input of [`crate::prepare`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f64>,
+}
+
+impl Tensor {
+    /// Panics if `data.len()` differs from the product of `shape` (a programming error).
+    pub fn new(shape: Vec<usize>, data: Vec<f64>) -> Tensor {
+        assert_eq!(shape.iter().product::<usize>(), data.len(), "Tensor::new: length mismatch");
+        Tensor { shape, data }
+    }
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn data(&self) -> &[f64] {
+        &self.data
+    }
+    /// The array as [first axis × product of the others].
+    pub fn to_matrix(&self) -> Matrix {
+        let rows = self.shape.first().copied().unwrap_or(0);
+        let cols = if rows == 0 { 0 } else { self.data.len() / rows };
+        Matrix::from_row_major(rows, cols, &self.data)
+    }
+}
+
+impl From<&Matrix> for Tensor {
+    fn from(m: &Matrix) -> Tensor {
+        Tensor {
+            shape: vec![m.rows(), m.cols()],
+            data: (0..m.rows()).flat_map(|i| (0..m.cols()).map(move |j| m.get(i, j))).collect(),
+        }
+    }
+}

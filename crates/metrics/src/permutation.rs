@@ -47,5 +47,5 @@ pub(crate) fn compare(a: &PreparedCentered, b: &PreparedCentered, score: Score) 
         }
         _ => None,
     };
-    Ok(PairScore { distance, distance_test, held_out_ambiguous: false })
+    Ok(PairScore { distance, distance_test, ..PairScore::default() })
 }

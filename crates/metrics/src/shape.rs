@@ -3,7 +3,7 @@
 use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
 
-use crate::{Matrix, MetricError, PairScore, Score, score_from_inner};
+use crate::{Matrix, MetricError, PairScore, Score, Whitening, score_from_inner};
 
 /// netrep's absolute eigenvalue floor and its "no whitening" threshold for alpha (§1.1).
 pub const EIGVAL_TOL: f64 = 1e-7;
@@ -33,6 +33,29 @@ pub fn whitening_scale(lambda: &[f64], alpha: f64, pad: usize) -> f64 {
     (total / new_var).sqrt()
 }
 
+/// The scale-invariant option (`Whitening::Relative`): with λ̄ = Σλ/n, floor λ at
+/// r_tol·λ_max, d_i = α + (1−α)(λ_i/λ̄)^{−½}, and c² = Σ_R λ_i / Σ_R d_i²λ_i over the retained
+/// directions R = {λ_i > r_tol·λ_max}. Returns (c, c·d).
+fn relative_whitening(raw: &[f64], alpha: f64, rank_tol: f64) -> (f64, Vec<f64>) {
+    let lambda: Vec<f64> = raw.iter().map(|&l| l.max(0.0)).collect();
+    let max = lambda.iter().cloned().fold(0.0, f64::max);
+    let mean = lambda.iter().sum::<f64>() / lambda.len() as f64;
+    if max <= 0.0 {
+        return (1.0, vec![1.0; lambda.len()]);
+    }
+    let floor = rank_tol * max;
+    let d: Vec<f64> = lambda.iter().map(|&l| alpha + (1.0 - alpha) / (l.max(floor) / mean).sqrt()).collect();
+    let (mut kept, mut mapped) = (0.0, 0.0);
+    for (&l, &di) in lambda.iter().zip(&d) {
+        if l > floor {
+            kept += l;
+            mapped += di * di * l;
+        }
+    }
+    let c = (kept / mapped).sqrt();
+    (c, d.iter().map(|di| c * di).collect())
+}
+
 /// One representation prepared for `LinearMetric(alpha)`: centred, partially whitened at
 /// its own width. Padding to a wider partner only rescales by c(n)/c(n_own) (§1.1).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -50,7 +73,7 @@ pub struct PreparedShape {
 }
 
 impl PreparedShape {
-    pub fn new(x: &Matrix, test: Option<&Matrix>, alpha: f64) -> Result<Self, MetricError> {
+    pub fn new(x: &Matrix, test: Option<&Matrix>, alpha: f64, whitening: Whitening) -> Result<Self, MetricError> {
         let mu = column_means(x.view());
         let xc = subtract_means(x.view(), &mu);
         let tc = test.map(|t| subtract_means(t.view(), &mu));
@@ -68,9 +91,20 @@ impl PreparedShape {
         let scatter = xc.transpose() * &xc;
         let evd = scatter.self_adjoint_eigen(Side::Lower).map_err(|_| MetricError::Eigen)?;
         let n = scatter.nrows();
-        let lambda: Vec<f64> = (0..n).map(|i| evd.S().column_vector()[i].max(EIGVAL_TOL)).collect();
-        let scale_own = whitening_scale(&lambda, alpha, 0);
-        let d: Vec<f64> = lambda.iter().map(|&l| scale_own * (alpha + (1.0 - alpha) / l.sqrt())).collect();
+        let raw: Vec<f64> = (0..n).map(|i| evd.S().column_vector()[i]).collect();
+        let (lambda, scale_own, d) = match whitening {
+            Whitening::Netrep => {
+                let lambda: Vec<f64> = raw.iter().map(|&l| l.max(EIGVAL_TOL)).collect();
+                let c = whitening_scale(&lambda, alpha, 0);
+                let d = lambda.iter().map(|&l| c * (alpha + (1.0 - alpha) / l.sqrt())).collect();
+                (lambda, c, d)
+            }
+            Whitening::Relative { rank_tol } => {
+                let (c, d) = relative_whitening(&raw, alpha, rank_tol);
+                // Zero padding enters neither λ̄ nor the rescale: no per-pair factor.
+                (Vec::new(), c, d)
+            }
+        };
         let v = evd.U();
         // Z = V diag(d) Vᵀ
         let vd = Mat::from_fn(n, n, |i, j| v[(i, j)] * d[j]);
@@ -81,6 +115,13 @@ impl PreparedShape {
         Ok(PreparedShape { alpha, lambda, scale_own, xw: Matrix::from_faer(xw.as_ref()), norm_xw, test_w })
     }
 
+    pub(crate) fn xw(&self) -> &Matrix {
+        &self.xw
+    }
+    pub(crate) fn norm_xw(&self) -> f64 {
+        self.norm_xw
+    }
+
     pub fn n_samples(&self) -> usize {
         self.xw.rows()
     }
@@ -89,7 +130,7 @@ impl PreparedShape {
     }
 
     /// Factor by which the whitened rows scale when zero-padded to `width` columns.
-    fn scale_at(&self, width: usize) -> f64 {
+    pub(crate) fn scale_at(&self, width: usize) -> f64 {
         if self.lambda.is_empty() {
             return 1.0;
         }
@@ -113,7 +154,7 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
     let Some((ta, tb)) = test else {
         let nuclear: f64 = cross.singular_values().map_err(|_| MetricError::Svd)?.iter().sum();
         let distance = score_from_inner(score, sa * sb * nuclear, sa * a.norm_xw, sb * b.norm_xw);
-        return Ok(PairScore { distance, distance_test: None, held_out_ambiguous: false });
+        return Ok(PairScore::plain(distance));
     };
     if ta.rows() != tb.rows() {
         return Err(MetricError::TestCountMismatch { a: ta.rows(), b: tb.rows() });
@@ -138,5 +179,5 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
         }
     }
     let distance_test = score_from_inner(score, sa * sb * inner, sa * ta.view().norm_l2(), sb * tb.view().norm_l2());
-    Ok(PairScore { distance, distance_test: Some(distance_test), held_out_ambiguous })
+    Ok(PairScore { distance, distance_test: Some(distance_test), held_out_ambiguous, ..PairScore::default() })
 }

@@ -12,29 +12,129 @@ pub enum Score {
     Euclidean,
 }
 
-/// A metric and its parameters, in netrep's meaning (the faithful mode of §1.9).
+/// How partial whitening treats small eigenvalues (§1.1, §1.9).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Whitening {
+    /// netrep: absolute floor 1e-7 on the unnormalised scatter, rescale over all
+    /// (padded) eigenvalues. Angular scores at 0 < α < 1 depend on global scale.
+    Netrep,
+    /// Eigenvalues relative to their mean λ̄ = tr/n, floored at `rank_tol`·λ_max; directions
+    /// below the floor (and zero padding) are left out of the variance-preserving rescale.
+    /// Invariant to global scale for every α.
+    Relative { rank_tol: f64 },
+}
+
+/// Which CKA estimator (§2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CkaEstimator {
+    /// Gretton's biased HSIC of centred kernels (netrep's LinearCKA).
+    Biased,
+    /// Song et al.'s unbiased HSIC U-statistic (not repsim's masked-diagonal "unbiased").
+    Debiased,
+}
+
+/// The kernel of CKA.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Kernel {
+    /// K = X̃X̃ᵀ.
+    Linear,
+    /// K_ij = exp(−‖x_i − x_j‖² / ℓ²) (repsim's convention: no factor 2).
+    Rbf { length_scale: LengthScale },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LengthScale {
+    /// ℓ² = the lower median of the squared pairwise distances of each representation.
+    Median,
+    /// A fixed ℓ > 0.
+    Fixed(f64),
+}
+
+/// A metric and its parameters. The faithful kinds carry netrep's meaning (§1.9);
+/// options that change the numbers have their own names.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum MetricSpec {
-    /// netrep `LinearMetric(alpha, center_columns=True, zero_pad=True, score_method)` (§1.1–1.4).
-    Shape { alpha: f64, score: Score },
+    /// netrep `LinearMetric(alpha, center_columns=True, zero_pad=True, score_method)` (§1.1–1.4),
+    /// with `Whitening::Netrep`.
+    Shape { alpha: f64, score: Score, whitening: Whitening },
     /// netrep `PermutationMetric(center_columns=True, zero_pad=True, score_method)` (§1.5).
     Permutation { score: Score },
-    /// netrep `LinearCKA`: arccos of the biased linear CKA of centred data (§1.6).
-    Cka,
+    /// Angular CKA: arccos of CKA. Biased + linear is netrep's LinearCKA (§1.6).
+    Cka { estimator: CkaEstimator, kernel: Kernel },
+    /// netrep `convolve_metric(LinearMetric(alpha))`: the minimum over all circular
+    /// spatial shifts (§1.7). Inputs [images, height, width, channels].
+    ConvShape { alpha: f64, score: Score },
+    /// netrep `GaussianStochasticMetric(alpha, group="orth", init="means")` with the
+    /// pairwise routine's `cov_eps`·I regularisation (§1.8). Inputs [conditions, repeats, units].
+    GaussianStochastic { alpha: f64, max_iter: usize, tol: f64, cov_eps: f64 },
+    /// netrep `EnergyStochasticMetric(group="orth")` (§1.8). Inputs [conditions, repeats, units].
+    EnergyStochastic { max_iter: usize, tol: f64 },
 }
 
 impl MetricSpec {
+    /// netrep's defaults for the faithful shape metric.
+    pub fn shape(alpha: f64, score: Score) -> MetricSpec {
+        MetricSpec::Shape { alpha, score, whitening: Whitening::Netrep }
+    }
+
+    /// netrep's LinearCKA.
+    pub fn linear_cka() -> MetricSpec {
+        MetricSpec::Cka { estimator: CkaEstimator::Biased, kernel: Kernel::Linear }
+    }
+
     pub fn validate(&self) -> Result<(), MetricError> {
+        let bad = |key: &'static str, reason: String| Err(MetricError::Parameter { key, reason });
         match *self {
-            MetricSpec::Shape { alpha, .. } if !(0.0..=1.0).contains(&alpha) => {
-                Err(MetricError::AlphaOutOfRange(alpha))
+            MetricSpec::Shape { alpha, whitening, .. } => {
+                if !(0.0..=1.0).contains(&alpha) {
+                    return bad("alpha", format!("must lie in [0, 1], got {alpha}"));
+                }
+                if let Whitening::Relative { rank_tol } = whitening {
+                    if !(rank_tol > 0.0 && rank_tol < 1.0) {
+                        return bad("rank_tol", format!("must lie in (0, 1), got {rank_tol}"));
+                    }
+                }
+                Ok(())
+            }
+            MetricSpec::ConvShape { alpha, .. } if !(0.0..=1.0).contains(&alpha) => {
+                bad("alpha", format!("must lie in [0, 1], got {alpha}"))
+            }
+            MetricSpec::Cka { kernel: Kernel::Rbf { length_scale: LengthScale::Fixed(l) }, .. }
+                if !(l > 0.0 && l.is_finite()) =>
+            {
+                bad("length_scale", format!("must be a positive number or \"median\", got {l}"))
+            }
+            MetricSpec::GaussianStochastic { alpha, tol, cov_eps, max_iter } => {
+                if !(0.0..=2.0).contains(&alpha) {
+                    return bad("alpha", format!("must lie in [0, 2] for the Gaussian stochastic metric, got {alpha}"));
+                }
+                if !(tol >= 0.0) || max_iter == 0 {
+                    return bad("tol", format!("tol must be ≥ 0 and max_iter ≥ 1, got {tol} and {max_iter}"));
+                }
+                if !(cov_eps >= 0.0) {
+                    return bad("cov_eps", format!("must be ≥ 0, got {cov_eps}"));
+                }
+                Ok(())
+            }
+            MetricSpec::EnergyStochastic { tol, max_iter } if !(tol >= 0.0) || max_iter == 0 => {
+                bad("tol", format!("tol must be ≥ 0 and max_iter ≥ 1, got {tol} and {max_iter}"))
             }
             _ => Ok(()),
         }
     }
 
-    /// Whether the metric scores held-out rows (only fitted metrics do).
+    /// The array rank the metric reads: 2 = [samples, units], 3 = [conditions, repeats,
+    /// units], 4 = [images, height, width, channels].
+    pub fn input_rank(&self) -> usize {
+        match self {
+            MetricSpec::Shape { .. } | MetricSpec::Permutation { .. } | MetricSpec::Cka { .. } => 2,
+            MetricSpec::GaussianStochastic { .. } | MetricSpec::EnergyStochastic { .. } => 3,
+            MetricSpec::ConvShape { .. } => 4,
+        }
+    }
+
+    /// Whether the metric scores held-out rows (only the fitted 2-D metrics do).
     pub fn has_test_score(&self) -> bool {
-        !matches!(self, MetricSpec::Cka)
+        matches!(self, MetricSpec::Shape { .. } | MetricSpec::Permutation { .. })
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use repspace_metrics::{Matrix, MetricSpec, Score, compare, prepare};
+use repspace_metrics::{Matrix, MetricSpec, Score, compare, prepare_matrix as prepare};
 use repspace_store::npy::read_npz_member;
 use serde_json::Value;
 
@@ -28,11 +28,11 @@ fn spec_for(name: &str, params: &Value) -> Option<MetricSpec> {
         _ => Score::Angular,
     };
     if name.starts_with("linear_alpha") {
-        Some(MetricSpec::Shape { alpha: params["alpha"].as_f64()?, score })
+        Some(MetricSpec::shape(params["alpha"].as_f64()?, score))
     } else if name.starts_with("permutation_") {
         Some(MetricSpec::Permutation { score })
     } else if name == "linear_cka_angular" {
-        Some(MetricSpec::Cka)
+        Some(MetricSpec::linear_cka())
     } else {
         None
     }
@@ -81,4 +81,73 @@ fn shape_small_matches_netrep() {
 #[test]
 fn shape_medium_matches_netrep() {
     check("shape_medium");
+}
+
+fn tensor(npz: &[u8], key: &str) -> repspace_metrics::Tensor {
+    let a = read_npz_member(npz, key).unwrap_or_else(|e| panic!("fixture array {key}: {e}"));
+    repspace_metrics::Tensor::new(a.shape, a.data)
+}
+
+/// The conv metric (every shift-grid entry and the minimum), Gaussian (α = 0, 1, 2) and
+/// Energy stochastic metrics against netrep.
+fn check_family(fixture: &str) {
+    use repspace_metrics::{PairScore, conv_grid, prepare as prepare_any};
+    let dir = fixtures_dir();
+    let npz = std::fs::read(dir.join(format!("{fixture}.npz"))).expect("fixture npz");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{fixture}.netrep.json"))).unwrap()).unwrap();
+    let k = json["K"].as_u64().unwrap() as usize;
+
+    // convolutional, alpha = 1, angular: every grid cell and the minimum within 1e-8
+    let conv = &json["metrics"]["conv_linear_alpha1_angular"];
+    let spec = MetricSpec::ConvShape { alpha: 1.0, score: Score::Angular };
+    let cs: Vec<_> = (0..k).map(|i| prepare_any(&spec, &tensor(&npz, &format!("C{i}")), None).unwrap()).collect();
+    for i in 0..k {
+        for j in (i + 1)..k {
+            let (repspace_metrics::Prepared::Conv(a), repspace_metrics::Prepared::Conv(b)) = (&cs[i], &cs[j]) else {
+                panic!("conv prepared")
+            };
+            let grid = conv_grid(a, b, Score::Angular).unwrap();
+            let want = &conv["grids"][format!("{i},{j}")];
+            for (gy, row) in grid.iter().enumerate() {
+                for (gx, &v) in row.iter().enumerate() {
+                    let w = want[gy][gx].as_f64().unwrap();
+                    assert!((v - w).abs() <= 1e-8, "{fixture} conv grid {i},{j}[{gy}][{gx}]: {v} vs netrep {w}");
+                }
+            }
+            let PairScore { distance, shift, .. } = compare(&spec, &cs[i], &cs[j]).unwrap();
+            let w = conv["D"][i][j].as_f64().unwrap();
+            assert!((distance - w).abs() <= 1e-8, "{fixture} conv D[{i},{j}]: {distance} vs {w}");
+            let (dy, dx) = shift.expect("conv reports its argmin shift");
+            let h = grid.len() as i64;
+            let wd = grid[0].len() as i64;
+            assert_eq!(grid[(dy + h / 2) as usize][(dx + wd / 2) as usize], distance);
+        }
+    }
+
+    // stochastic: iterative, 1e-5
+    let mut specs = vec![("energy_orth", MetricSpec::EnergyStochastic { max_iter: 100, tol: 1e-6 })];
+    for (name, alpha) in [("gaussian_alpha0_orth", 0.0), ("gaussian_alpha1_orth", 1.0), ("gaussian_alpha2_orth", 2.0)] {
+        specs.push((name, MetricSpec::GaussianStochastic { alpha, max_iter: 1000, tol: 1e-8, cov_eps: 1e-6 }));
+    }
+    for (name, spec) in specs {
+        let ss: Vec<_> = (0..k).map(|i| prepare_any(&spec, &tensor(&npz, &format!("S{i}")), None).unwrap()).collect();
+        for i in 0..k {
+            for j in (i + 1)..k {
+                let got = compare(&spec, &ss[i], &ss[j]).unwrap().distance;
+                let want = json["metrics"][name]["D"][i][j].as_f64().unwrap();
+                assert!((got - want).abs() <= 1e-5, "{fixture} {name} D[{i},{j}]: {got} vs netrep {want}");
+            }
+        }
+    }
+}
+
+#[test]
+fn shape_small_conv_and_stochastic_match_netrep() {
+    check_family("shape_small");
+}
+
+#[test]
+fn shape_medium_conv_and_stochastic_match_netrep() {
+    check_family("shape_medium");
 }

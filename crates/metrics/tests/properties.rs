@@ -3,7 +3,7 @@
 //! and closed forms.
 
 use faer::Mat;
-use repspace_metrics::{Matrix, MetricSpec, Score, compare, prepare};
+use repspace_metrics::{Matrix, MetricSpec, Score, compare, prepare_matrix as prepare};
 
 struct Rng(u64);
 impl Rng {
@@ -45,13 +45,13 @@ fn times(x: &Matrix, q: &Mat<f64>) -> Matrix {
 
 fn all_specs() -> Vec<MetricSpec> {
     let mut v = vec![
-        MetricSpec::Cka,
+        MetricSpec::linear_cka(),
         MetricSpec::Permutation { score: Score::Angular },
         MetricSpec::Permutation { score: Score::Euclidean },
     ];
     for alpha in [0.0, 0.5, 1.0] {
         for score in [Score::Angular, Score::Euclidean] {
-            v.push(MetricSpec::Shape { alpha, score });
+            v.push(MetricSpec::shape(alpha, score));
         }
     }
     v
@@ -103,9 +103,9 @@ fn angular_scores_ignore_global_scale_at_alpha_0_and_1() {
     let (x, y) = (rng.matrix(40, 5), rng.matrix(40, 8));
     let scaled = Matrix::from_fn(40, 8, |i, j| 7.5 * y.get(i, j));
     for spec in [
-        MetricSpec::Shape { alpha: 0.0, score: Score::Angular },
-        MetricSpec::Shape { alpha: 1.0, score: Score::Angular },
-        MetricSpec::Cka,
+        MetricSpec::shape(0.0, Score::Angular),
+        MetricSpec::shape(1.0, Score::Angular),
+        MetricSpec::linear_cka(),
         MetricSpec::Permutation { score: Score::Angular },
     ] {
         let (a, b) = (d(&spec, &x, &y), d(&spec, &x, &scaled));
@@ -117,12 +117,12 @@ fn angular_scores_ignore_global_scale_at_alpha_0_and_1() {
 fn triangle_inequality_on_random_triples() {
     let mut rng = Rng(5);
     for spec in [
-        MetricSpec::Shape { alpha: 1.0, score: Score::Angular },
-        MetricSpec::Shape { alpha: 1.0, score: Score::Euclidean },
-        MetricSpec::Shape { alpha: 0.0, score: Score::Angular },
-        MetricSpec::Shape { alpha: 0.5, score: Score::Angular },
+        MetricSpec::shape(1.0, Score::Angular),
+        MetricSpec::shape(1.0, Score::Euclidean),
+        MetricSpec::shape(0.0, Score::Angular),
+        MetricSpec::shape(0.5, Score::Angular),
         MetricSpec::Permutation { score: Score::Euclidean },
-        MetricSpec::Cka,
+        MetricSpec::linear_cka(),
     ] {
         for _ in 0..20 {
             let (x, y, z) = (rng.matrix(25, 4), rng.matrix(25, 4), rng.matrix(25, 4));
@@ -164,7 +164,7 @@ fn procrustes_angle_has_its_closed_form_for_orthonormal_columns() {
         let t = if j == 0 { t1 } else { t2 };
         t.cos() * q2[(i, j)] + t.sin() * r[(i, j)]
     });
-    let got = d(&MetricSpec::Shape { alpha: 1.0, score: Score::Angular }, &x, &y);
+    let got = d(&MetricSpec::shape(1.0, Score::Angular), &x, &y);
     let want = ((t1.cos() + t2.cos()) / 2.0).acos();
     assert!((got - want).abs() < 1e-12, "{got} vs closed form {want}");
 }
@@ -172,7 +172,7 @@ fn procrustes_angle_has_its_closed_form_for_orthonormal_columns() {
 #[test]
 fn genuine_rank_deficiency_is_flagged_but_padding_is_not() {
     let mut rng = Rng(6);
-    let spec = MetricSpec::Shape { alpha: 1.0, score: Score::Angular };
+    let spec = MetricSpec::shape(1.0, Score::Angular);
     let (x, y) = (rng.matrix(30, 3), rng.matrix(30, 5));
     let (tx, ty) = (rng.matrix(10, 3), rng.matrix(10, 5));
     let score = |x: &Matrix, tx: &Matrix, y: &Matrix, ty: &Matrix| {
