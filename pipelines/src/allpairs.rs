@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use indicatif::ProgressBar;
-use repspace_metrics::{Matrix, MetricSpec, Prepared, compare, prepare};
+use repspace_metrics::{MetricError, MetricSpec, Prepared, Tensor, compare, prepare};
 use repspace_store::hash::content_hash;
 use repspace_store::load::read_array;
 use repspace_store::tables::{self, DistanceRow, ErrorRow, ModelRow};
@@ -65,10 +65,15 @@ impl RunReport {
 struct Loaded {
     rep: usize,
     hash: String,
-    n_samples: usize,
-    n_features: usize,
-    /// One entry per metric of the job, in order.
-    prepared: Vec<Result<Prepared, String>>,
+    shape: Vec<usize>,
+    /// One entry per metric of the job, in order; a failure names its reason code.
+    prepared: Vec<Result<Prepared, (ReasonCode, String)>>,
+}
+
+impl Loaded {
+    fn n_samples(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
 }
 
 /// Rows a worker publishes when the dataflow is done.
@@ -95,7 +100,9 @@ fn error_row(job: &AllPairsJob, row: &ManifestRow, code: ReasonCode, message: St
     }
 }
 
-/// Load, validate, hash and prepare one representation.
+/// Load, validate, hash and prepare one representation for every metric. The array's
+/// rank is checked per metric (a [conditions, repeats, units] array suits the stochastic
+/// metrics and no others); held-out rows must have the training rows' trailing shape.
 fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> {
     let row = &job.manifest.rows[rep];
     let train = read_array(&job.storage, &row.uri, row.key.as_deref())?;
@@ -103,30 +110,40 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
         Some(loc) => Some(read_array(&job.storage, loc, row.test_key.as_deref().or(row.key.as_deref()))?),
         None => None,
     };
-    let (m, n) = train.expect_matrix()?;
     train.check_finite()?;
-    let test_matrix = match &test {
-        Some(t) => {
-            let (mt, nt) =
-                t.expect_matrix().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
-            t.check_finite().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
-            if nt != n {
-                return Err(LoadError::new(
-                    ReasonCode::WrongRank,
-                    format!("held-out rows have {nt} features but training rows have {n}"),
-                ));
-            }
-            Some(Matrix::from_row_major(mt, nt, &t.data))
+    if train.shape.len() < 2 {
+        return Err(LoadError::new(
+            ReasonCode::WrongRank,
+            format!("expected at least a 2-D array [samples, ...], got shape {:?}", train.shape),
+        ));
+    }
+    if let Some(t) = &test {
+        t.check_finite().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
+        if t.shape.len() != train.shape.len() || t.shape[1..] != train.shape[1..] {
+            return Err(LoadError::new(
+                ReasonCode::WrongRank,
+                format!("held-out rows have shape {:?} but training rows have {:?}", t.shape, train.shape),
+            ));
         }
-        None => None,
-    };
-    let x = Matrix::from_row_major(m, n, &train.data);
+    }
+    let hash = content_hash(&train, test.as_ref());
+    let x = Tensor::new(train.shape.clone(), train.data);
+    let t = test.map(|t| Tensor::new(t.shape, t.data));
     let prepared = job
         .metrics
         .iter()
-        .map(|metric| prepare(&metric.spec, &x, test_matrix.as_ref()).map_err(|e| e.to_string()))
+        .map(|metric| {
+            prepare(&metric.spec, &x, t.as_ref()).map_err(|e| {
+                let code = match e {
+                    MetricError::WrongRank { .. } => ReasonCode::WrongRank,
+                    MetricError::NotFinite(_) => ReasonCode::NonFinite,
+                    _ => ReasonCode::PrepareFailed,
+                };
+                (code, format!("metric {:?}: {e}", metric.name))
+            })
+        })
         .collect();
-    Ok(Loaded { rep, hash: content_hash(&train, test.as_ref()), n_samples: m, n_features: n, prepared })
+    Ok(Loaded { rep, hash, shape: x.shape().to_vec(), prepared })
 }
 
 /// The most common sample count of a group; ties go to the count seen first in group order.
@@ -177,19 +194,31 @@ fn worker_main(
             let row = &sink_job.manifest.rows[*rep];
             let mut c = sink.borrow_mut();
             match outcome {
-                Ok(l) => c.models.push((
-                    *rep,
-                    ModelRow {
-                        model_id: row.model_id.clone(),
-                        layer: row.layer.clone(),
-                        layer_index: row.layer_index,
-                        uri: row.uri_text.clone(),
-                        content_hash: l.hash.clone(),
-                        n_samples: l.n_samples as i64,
-                        n_features: l.n_features as i64,
-                        metadata: row.metadata.clone(),
-                    },
-                )),
+                Ok(l) => {
+                    c.models.push((
+                        *rep,
+                        ModelRow {
+                            model_id: row.model_id.clone(),
+                            layer: row.layer.clone(),
+                            layer_index: row.layer_index,
+                            uri: row.uri_text.clone(),
+                            content_hash: l.hash.clone(),
+                            n_samples: l.n_samples() as i64,
+                            n_features: l.shape[1..].iter().product::<usize>() as i64,
+                            shape: l.shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("x"),
+                            metadata: row.metadata.clone(),
+                        },
+                    ));
+                    // A metric that cannot use this representation: one row, no pair rows.
+                    for (metric, prepared) in sink_job.metrics.iter().zip(&l.prepared) {
+                        if let Err((code, message)) = prepared {
+                            tracing::error!(model = %row.model_id, layer = %row.layer, file = %row.uri, metric = %metric.name, reason = code.as_str(), "{message}");
+                            let mut e = error_row(&sink_job, row, *code, message.clone());
+                            e.metric = Some(metric.name.clone());
+                            c.errors.push(e);
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::error!(model = %row.model_id, layer = %row.layer, file = %row.uri, reason = e.code.as_str(), "{}", e.reason);
                     c.errors.push(error_row(&sink_job, row, e.code, e.reason.clone()));
@@ -203,7 +232,7 @@ fn worker_main(
         let meta_plan = plan.clone();
         let verdicts = loaded
             .clone()
-            .flat_map(|(rep, outcome)| outcome.ok().map(|l| (rep, l.n_samples)))
+            .flat_map(|(rep, outcome)| outcome.ok().map(|l| (rep, l.n_samples())))
             .unary_frontier(Exchange::new(|_: &(usize, usize)| 0u64), "SampleCounts", move |cap, _| {
                 let mut cap = Some(cap);
                 let mut seen: Vec<(usize, usize)> = Vec::new();
@@ -326,8 +355,13 @@ fn compute_tile(
         for (k, metric) in job.metrics.iter().enumerate() {
             let outcome = match (&a.prepared[k], &b.prepared[k]) {
                 (Ok(pa), Ok(pb)) => compare(&metric.spec, pa, pb).map_err(|e| e.to_string()),
-                (Err(e), _) => Err(format!("preparing {}/{} failed: {e}", row_a.model_id, row_a.layer)),
-                (_, Err(e)) => Err(format!("preparing {}/{} failed: {e}", row_b.model_id, row_b.layer)),
+                _ => {
+                    // A side this metric could not prepare: its errors row is written already.
+                    if let Some(bar) = &job.progress {
+                        bar.inc(1);
+                    }
+                    continue;
+                }
             };
             if let Ok(score) = &outcome {
                 if score.held_out_ambiguous {
@@ -345,6 +379,8 @@ fn compute_tile(
                     layer_b: row_b.layer.clone(),
                     distance: score.distance,
                     distance_test: score.distance_test,
+                    shift_y: score.shift.map(|s| s.0),
+                    shift_x: score.shift.map(|s| s.1),
                     hash_a: a.hash.clone(),
                     hash_b: b.hash.clone(),
                     run_id: job.run_id.clone(),

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use repspace_metrics::{MetricSpec, Score};
+use repspace_metrics::{CkaEstimator, Kernel, LengthScale, MetricSpec, Score, Whitening};
 use repspace_pipelines::{NamedMetric, PairScope};
 use serde::Deserialize;
 
@@ -74,6 +74,58 @@ pub enum MetricKind {
     Shape,
     Permutation,
     Cka,
+    Bures,
+    ConvShape,
+    GaussianStochastic,
+    EnergyStochastic,
+}
+
+impl MetricKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Shape => "shape",
+            MetricKind::Permutation => "permutation",
+            MetricKind::Cka => "cka",
+            MetricKind::Bures => "bures",
+            MetricKind::ConvShape => "conv_shape",
+            MetricKind::GaussianStochastic => "gaussian_stochastic",
+            MetricKind::EnergyStochastic => "energy_stochastic",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WhiteningConfig {
+    Netrep,
+    Relative,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimatorConfig {
+    /// shape: the plug-in estimate (netrep)
+    Plugin,
+    /// shape: method-of-moments bias correction (arXiv 2310.05742)
+    BiasCorrected,
+    /// cka: Gretton's biased HSIC (netrep)
+    Biased,
+    /// cka: Song et al.'s unbiased HSIC
+    Debiased,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelConfig {
+    Linear,
+    Rbf,
+}
+
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum LengthScaleConfig {
+    Number(f64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,10 +134,28 @@ pub struct MetricConfig {
     /// The label written to the tables' `metric` column.
     pub name: String,
     pub kind: MetricKind,
-    /// Shape only: netrep's alpha in [0, 1] (0 = CCA, 1 = Procrustes). Default 1.
+    /// shape, conv_shape: netrep's alpha in [0, 1] (default 1); gaussian_stochastic: [0, 2] (default 1).
     pub alpha: Option<f64>,
-    /// Shape and permutation: "angular" (default) or "euclidean".
+    /// shape, permutation, bures, conv_shape: "angular" or "euclidean".
     pub score: Option<Score>,
+    /// shape: "netrep" (default) or "relative".
+    pub whitening: Option<WhiteningConfig>,
+    /// shape with whitening = "relative": eigenvalue floor relative to the largest (default 1e-7).
+    pub rank_tol: Option<f64>,
+    /// shape: "plugin" (default) or "bias_corrected"; cka: "biased" (default) or "debiased".
+    pub estimator: Option<EstimatorConfig>,
+    /// shape with estimator = "bias_corrected": spectral moments used (default 4).
+    pub moments: Option<usize>,
+    /// cka: "linear" (default) or "rbf".
+    pub kernel: Option<KernelConfig>,
+    /// cka with kernel = "rbf": a positive number or "median" (default).
+    pub length_scale: Option<LengthScaleConfig>,
+    /// gaussian_stochastic, energy_stochastic: iteration cap (netrep: 1000 and 100).
+    pub max_iter: Option<usize>,
+    /// gaussian_stochastic, energy_stochastic: stopping tolerance (netrep: 1e-8 and 1e-6).
+    pub tol: Option<f64>,
+    /// gaussian_stochastic: ridge added to each covariance (netrep's pairwise routine: 1e-6).
+    pub cov_eps: Option<f64>,
 }
 
 /// A configuration problem, naming the key.
@@ -106,8 +176,10 @@ impl Config {
         let mut names = HashSet::new();
         let mut out = Vec::new();
         for (i, m) in self.metrics.iter().enumerate() {
-            let key = |field: &str| format!("metrics[{i}].{field} (metric {:?})", m.name);
-            let err = |field: &str, reason: String| ConfigError { key: key(field), reason };
+            let err = |field: &str, reason: String| ConfigError {
+                key: format!("metrics[{i}].{field} (metric {:?})", m.name),
+                reason,
+            };
             if m.name.trim().is_empty() {
                 return Err(err("name", "must not be empty".into()));
             }
@@ -117,33 +189,11 @@ impl Config {
                     "two metrics have this name; names label table rows and must be unique".into(),
                 ));
             }
-            let spec = match m.kind {
-                MetricKind::Shape => {
-                    let alpha = m.alpha.unwrap_or(1.0);
-                    if !(0.0..=1.0).contains(&alpha) || !alpha.is_finite() {
-                        return Err(err("alpha", format!("must lie in [0, 1] for kind = \"shape\", got {alpha}")));
-                    }
-                    MetricSpec::Shape { alpha, score: m.score.unwrap_or(Score::Angular) }
-                }
-                MetricKind::Permutation => {
-                    if m.alpha.is_some() {
-                        return Err(err("alpha", "only kind = \"shape\" takes alpha".into()));
-                    }
-                    MetricSpec::Permutation { score: m.score.unwrap_or(Score::Angular) }
-                }
-                MetricKind::Cka => {
-                    if m.alpha.is_some() {
-                        return Err(err("alpha", "only kind = \"shape\" takes alpha".into()));
-                    }
-                    if m.score.is_some() {
-                        return Err(err(
-                            "score",
-                            "kind = \"cka\" is always angular (arccos of CKA); remove score".into(),
-                        ));
-                    }
-                    MetricSpec::Cka
-                }
-            };
+            let spec = m.spec().map_err(|(field, reason)| err(field, reason))?;
+            spec.validate().map_err(|e| match e {
+                repspace_metrics::MetricError::Parameter { key, reason } => err(key, reason),
+                other => err("kind", other.to_string()),
+            })?;
             out.push(NamedMetric { name: m.name.clone(), spec });
         }
         if out.is_empty() {
@@ -156,6 +206,112 @@ impl Config {
             return Err(ConfigError { key: "execution.tile_size".into(), reason: "must be at least 1".into() });
         }
         Ok(out)
+    }
+}
+
+impl MetricConfig {
+    /// The metric spec, or the offending field and why.
+    fn spec(&self) -> Result<MetricSpec, (&'static str, String)> {
+        use MetricKind::*;
+        let kind = self.kind;
+        let only = |present: bool, field: &'static str, kinds: &[MetricKind]| -> Result<(), (&'static str, String)> {
+            if present && !kinds.contains(&kind) {
+                let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                return Err((
+                    field,
+                    format!("only kind {} takes {field}, not kind {:?}", names.join(" | "), kind.as_str()),
+                ));
+            }
+            Ok(())
+        };
+        only(self.alpha.is_some(), "alpha", &[Shape, ConvShape, GaussianStochastic])?;
+        only(self.score.is_some(), "score", &[Shape, Permutation, Bures, ConvShape])?;
+        only(self.whitening.is_some(), "whitening", &[Shape])?;
+        only(self.rank_tol.is_some(), "rank_tol", &[Shape])?;
+        only(self.estimator.is_some(), "estimator", &[Shape, Cka])?;
+        only(self.kernel.is_some(), "kernel", &[Cka])?;
+        only(self.moments.is_some(), "moments", &[Shape])?;
+        only(self.length_scale.is_some(), "length_scale", &[Cka])?;
+        only(self.max_iter.is_some(), "max_iter", &[GaussianStochastic, EnergyStochastic])?;
+        only(self.tol.is_some(), "tol", &[GaussianStochastic, EnergyStochastic])?;
+        only(self.cov_eps.is_some(), "cov_eps", &[GaussianStochastic])?;
+        let score = self.score.unwrap_or(Score::Angular);
+        Ok(match kind {
+            Shape => {
+                let whitening = match (self.whitening.unwrap_or(WhiteningConfig::Netrep), self.rank_tol) {
+                    (WhiteningConfig::Netrep, Some(_)) => {
+                        return Err(("rank_tol", "only applies with whitening = \"relative\"".into()));
+                    }
+                    (WhiteningConfig::Netrep, None) => Whitening::Netrep,
+                    (WhiteningConfig::Relative, tol) => Whitening::Relative { rank_tol: tol.unwrap_or(1e-7) },
+                };
+                let bias_corrected = match self.estimator.unwrap_or(EstimatorConfig::Plugin) {
+                    EstimatorConfig::Plugin => false,
+                    EstimatorConfig::BiasCorrected => true,
+                    other => {
+                        return Err((
+                            "estimator",
+                            format!("{other:?} is a CKA estimator; shape takes \"plugin\" or \"bias_corrected\""),
+                        ));
+                    }
+                };
+                let alpha = self.alpha.unwrap_or(1.0);
+                match (bias_corrected, self.moments) {
+                    (true, _) if self.whitening.is_some() => {
+                        return Err((
+                            "whitening",
+                            "estimator = \"bias_corrected\" is for alpha = 1, which does not whiten".into(),
+                        ));
+                    }
+                    (true, moments) => MetricSpec::BiasCorrectedShape { alpha, score, moments: moments.unwrap_or(4) },
+                    (false, Some(_)) => {
+                        return Err(("moments", "only applies with estimator = \"bias_corrected\"".into()));
+                    }
+                    (false, None) => MetricSpec::Shape { alpha, score, whitening },
+                }
+            }
+            Permutation => MetricSpec::Permutation { score },
+            Bures => MetricSpec::shape(1.0, self.score.unwrap_or(Score::Euclidean)),
+            Cka => {
+                let estimator = match self.estimator.unwrap_or(EstimatorConfig::Biased) {
+                    EstimatorConfig::Biased => CkaEstimator::Biased,
+                    EstimatorConfig::Debiased => CkaEstimator::Debiased,
+                    other => {
+                        return Err((
+                            "estimator",
+                            format!("{other:?} is a shape estimator; cka takes \"biased\" or \"debiased\""),
+                        ));
+                    }
+                };
+                let kernel = match (self.kernel.unwrap_or(KernelConfig::Linear), &self.length_scale) {
+                    (KernelConfig::Linear, Some(_)) => {
+                        return Err(("length_scale", "only applies with kernel = \"rbf\"".into()));
+                    }
+                    (KernelConfig::Linear, None) => Kernel::Linear,
+                    (KernelConfig::Rbf, None) => Kernel::Rbf { length_scale: LengthScale::Median },
+                    (KernelConfig::Rbf, Some(LengthScaleConfig::Text(t))) if t == "median" => {
+                        Kernel::Rbf { length_scale: LengthScale::Median }
+                    }
+                    (KernelConfig::Rbf, Some(LengthScaleConfig::Number(l))) => {
+                        Kernel::Rbf { length_scale: LengthScale::Fixed(*l) }
+                    }
+                    (KernelConfig::Rbf, Some(LengthScaleConfig::Text(t))) => {
+                        return Err(("length_scale", format!("must be a positive number or \"median\", got {t:?}")));
+                    }
+                };
+                MetricSpec::Cka { estimator, kernel }
+            }
+            ConvShape => MetricSpec::ConvShape { alpha: self.alpha.unwrap_or(1.0), score },
+            GaussianStochastic => MetricSpec::GaussianStochastic {
+                alpha: self.alpha.unwrap_or(1.0),
+                max_iter: self.max_iter.unwrap_or(1000),
+                tol: self.tol.unwrap_or(1e-8),
+                cov_eps: self.cov_eps.unwrap_or(1e-6),
+            },
+            EnergyStochastic => {
+                MetricSpec::EnergyStochastic { max_iter: self.max_iter.unwrap_or(100), tol: self.tol.unwrap_or(1e-6) }
+            }
+        })
     }
 }
 
@@ -172,7 +328,7 @@ mod tests {
         ))
         .unwrap();
         let specs = c.metric_specs().unwrap();
-        assert_eq!(specs[0].spec, MetricSpec::Shape { alpha: 1.0, score: Score::Angular });
+        assert_eq!(specs[0].spec, MetricSpec::shape(1.0, Score::Angular));
         assert_eq!(c.pairs.scope, PairScope::WithinLayer);
     }
 

@@ -10,6 +10,7 @@
 //! (serde) so a dataflow can ship them between workers and processes.
 
 mod assignment;
+mod bias_corrected;
 mod cka;
 mod conv;
 mod error;
@@ -21,6 +22,7 @@ mod spec;
 mod stochastic;
 
 pub use assignment::max_weight_assignment;
+pub use bias_corrected::{PreparedMoments, nonnegative_least_squares};
 pub use cka::{PreparedCka, PreparedGram};
 pub use conv::{PreparedConv, conv_grid};
 pub use error::MetricError;
@@ -43,6 +45,7 @@ pub enum Prepared {
     Conv(PreparedConv),
     Gaussian(PreparedGaussian),
     Energy(PreparedEnergy),
+    Moments(PreparedMoments),
 }
 
 /// Training (fitted) distance and, when both sides have held-out rows and the metric has
@@ -115,6 +118,7 @@ pub fn prepare_matrix(spec: &MetricSpec, x: &Matrix, test: Option<&Matrix>) -> R
         MetricSpec::Shape { alpha, whitening, .. } => {
             Ok(Prepared::Shape(PreparedShape::new(x, test, alpha, whitening)?))
         }
+        MetricSpec::BiasCorrectedShape { moments, .. } => Ok(Prepared::Moments(PreparedMoments::new(x, moments)?)),
         MetricSpec::Permutation { .. } => Ok(Prepared::Permutation(PreparedCentered::new(x, test))),
         MetricSpec::Cka { estimator: CkaEstimator::Biased, kernel: Kernel::Linear } => {
             Ok(Prepared::Cka(PreparedCka::new(x)))
@@ -131,6 +135,9 @@ pub fn prepare_matrix(spec: &MetricSpec, x: &Matrix, test: Option<&Matrix>) -> R
 pub fn compare(spec: &MetricSpec, a: &Prepared, b: &Prepared) -> Result<PairScore, MetricError> {
     match (spec, a, b) {
         (MetricSpec::Shape { score, .. }, Prepared::Shape(a), Prepared::Shape(b)) => shape::compare(a, b, *score),
+        (MetricSpec::BiasCorrectedShape { .. }, Prepared::Moments(a), Prepared::Moments(b)) => {
+            bias_corrected::compare(a, b)
+        }
         (MetricSpec::Permutation { score }, Prepared::Permutation(a), Prepared::Permutation(b)) => {
             permutation::compare(a, b, *score)
         }

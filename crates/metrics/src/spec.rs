@@ -57,6 +57,12 @@ pub enum MetricSpec {
     /// netrep `LinearMetric(alpha, center_columns=True, zero_pad=True, score_method)` (§1.1–1.4),
     /// with `Whitening::Netrep`.
     Shape { alpha: f64, score: Score, whitening: Whitening },
+    /// The angular Procrustes shape distance (α = 1) estimated with less bias when units
+    /// are many compared with stimuli: the nuclear norm of the cross-covariance comes from
+    /// unbiased estimates of its spectral moments (method of moments, arXiv 2310.05742)
+    /// instead of the plug-in sample cross-covariance. `moments` sets the bias–variance
+    /// trade-off (more moments: less bias, more variance; needs 2·moments ≤ samples).
+    BiasCorrectedShape { alpha: f64, score: Score, moments: usize },
     /// netrep `PermutationMetric(center_columns=True, zero_pad=True, score_method)` (§1.5).
     Permutation { score: Score },
     /// Angular CKA: arccos of CKA. Biased + linear is netrep's LinearCKA (§1.6).
@@ -96,6 +102,24 @@ impl MetricSpec {
                 }
                 Ok(())
             }
+            MetricSpec::BiasCorrectedShape { alpha, score, moments } => {
+                if alpha != 1.0 {
+                    return bad(
+                        "alpha",
+                        format!("estimator = \"bias_corrected\" is defined for alpha = 1 (Procrustes), got {alpha}"),
+                    );
+                }
+                if score != Score::Angular {
+                    return bad(
+                        "score",
+                        "estimator = \"bias_corrected\" estimates the angular score; use score = \"angular\"".into(),
+                    );
+                }
+                if !(1..=12).contains(&moments) {
+                    return bad("moments", format!("must lie in 1..=12, got {moments}"));
+                }
+                Ok(())
+            }
             MetricSpec::ConvShape { alpha, .. } if !(0.0..=1.0).contains(&alpha) => {
                 bad("alpha", format!("must lie in [0, 1], got {alpha}"))
             }
@@ -127,7 +151,10 @@ impl MetricSpec {
     /// units], 4 = [images, height, width, channels].
     pub fn input_rank(&self) -> usize {
         match self {
-            MetricSpec::Shape { .. } | MetricSpec::Permutation { .. } | MetricSpec::Cka { .. } => 2,
+            MetricSpec::Shape { .. }
+            | MetricSpec::BiasCorrectedShape { .. }
+            | MetricSpec::Permutation { .. }
+            | MetricSpec::Cka { .. } => 2,
             MetricSpec::GaussianStochastic { .. } | MetricSpec::EnergyStochastic { .. } => 3,
             MetricSpec::ConvShape { .. } => 4,
         }

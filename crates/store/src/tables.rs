@@ -28,6 +28,8 @@ pub struct ModelRow {
     pub content_hash: String,
     pub n_samples: i64,
     pub n_features: i64,
+    /// The array's shape, e.g. "40x6" or "3x4x4x3".
+    pub shape: String,
     pub metadata: Vec<Option<String>>,
 }
 
@@ -41,6 +43,9 @@ pub struct DistanceRow {
     pub layer_b: String,
     pub distance: f64,
     pub distance_test: Option<f64>,
+    /// Convolutional metrics: the circular shift of the first representation at the minimum.
+    pub shift_y: Option<i64>,
+    pub shift_x: Option<i64>,
     pub hash_a: String,
     pub hash_b: String,
     pub run_id: String,
@@ -74,6 +79,7 @@ pub fn models_schema(metadata_columns: &[String]) -> SchemaRef {
         utf8("content_hash", false),
         Field::new("n_samples", DataType::Int64, false),
         Field::new("n_features", DataType::Int64, false),
+        utf8("shape", false),
     ];
     fields.extend(metadata_columns.iter().map(|c| utf8(c, true)));
     Arc::new(Schema::new(fields))
@@ -88,6 +94,8 @@ pub fn distances_schema() -> SchemaRef {
         utf8("layer_b", false),
         Field::new("distance", DataType::Float64, false),
         Field::new("distance_test", DataType::Float64, true),
+        Field::new("shift_y", DataType::Int64, true),
+        Field::new("shift_x", DataType::Int64, true),
         utf8("hash_a", false),
         utf8("hash_b", false),
         utf8("run_id", false),
@@ -145,6 +153,7 @@ pub fn models_batch(rows: &[ModelRow], metadata_columns: &[String]) -> Result<Re
         strings(rows.iter().map(|r| Some(r.content_hash.as_str()))),
         ints(rows.iter().map(|r| Some(r.n_samples))),
         ints(rows.iter().map(|r| Some(r.n_features))),
+        strings(rows.iter().map(|r| Some(r.shape.as_str()))),
     ];
     for j in 0..metadata_columns.len() {
         cols.push(strings(rows.iter().map(|r| r.metadata.get(j).and_then(|v| v.as_deref()))));
@@ -165,6 +174,8 @@ pub fn distances_batch(rows: &[DistanceRow]) -> Result<RecordBatch, StoreError> 
             s(|r| &r.layer_b),
             floats(rows.iter().map(|r| Some(r.distance))),
             floats(rows.iter().map(|r| r.distance_test)),
+            ints(rows.iter().map(|r| r.shift_y)),
+            ints(rows.iter().map(|r| r.shift_x)),
             s(|r| &r.hash_a),
             s(|r| &r.hash_b),
             s(|r| &r.run_id),
@@ -258,6 +269,9 @@ pub fn read_distances(storage: &Storage, out: &Location) -> Result<Vec<DistanceR
         );
         let (d, dt) = (f("distance").ok_or_else(bad)?, f("distance_test").ok_or_else(bad)?);
         let (ha, hb, run) = (s("hash_a").ok_or_else(bad)?, s("hash_b").ok_or_else(bad)?, s("run_id").ok_or_else(bad)?);
+        let int_col =
+            |name: &str| b.column_by_name(name).map(|c| c.as_primitive::<arrow_array::types::Int64Type>().clone());
+        let (sy, sx) = (int_col("shift_y").ok_or_else(bad)?, int_col("shift_x").ok_or_else(bad)?);
         for i in 0..b.num_rows() {
             use arrow_array::Array;
             rows.push(DistanceRow {
@@ -268,6 +282,8 @@ pub fn read_distances(storage: &Storage, out: &Location) -> Result<Vec<DistanceR
                 layer_b: lb.value(i).into(),
                 distance: d.value(i),
                 distance_test: (!dt.is_null(i)).then(|| dt.value(i)),
+                shift_y: (!sy.is_null(i)).then(|| sy.value(i)),
+                shift_x: (!sx.is_null(i)).then(|| sx.value(i)),
                 hash_a: ha.value(i).into(),
                 hash_b: hb.value(i).into(),
                 run_id: run.value(i).into(),
