@@ -4,7 +4,7 @@ per-pair algorithm, measured in the same run on the same machine.
 Workload W1: K networks x m stimuli x n units (default 64 x 2000 x 128, f64), all pairs,
 shape metric alpha=1 angular (and alpha=0.5 with --alpha 0.5).
 
-    python scripts/bench_pairs.py --repspace target/release/repspace [--workers 2]
+    bash scripts/bench.sh pairs [--alpha 0.5] [--workers 2]
 
 The baseline is netrep's LinearMetric fit+score per pair with the per-network work
 (centring, whitening) cached, i.e. the best that algorithm can be in numpy:

@@ -168,9 +168,9 @@ pub(crate) fn score_from_inner(score: Score, inner: f64, norm_a: f64, norm_b: f6
     }
 }
 
-/// Threads faer may use inside one metric computation. With several dataflow workers
-/// already using the cores, 1 (sequential) avoids oversubscription.
+/// Threads faer may use inside one metric computation: 0 = all cores, 1 = sequential.
+/// With several dataflow workers already using the cores, 1 avoids oversubscription.
 pub fn set_linear_algebra_threads(threads: usize) {
-    let par = if threads <= 1 { faer::Par::Seq } else { faer::Par::rayon(threads) };
+    let par = if threads == 1 { faer::Par::Seq } else { faer::Par::rayon(threads) };
     faer::set_global_parallelism(par);
 }
