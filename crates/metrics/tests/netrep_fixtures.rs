@@ -48,6 +48,7 @@ fn check(fixture: &str) {
     let xs: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("X{i}"))).collect();
     let ts: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("T{i}"))).collect();
     let mut checked = 0;
+    let mut worst = 0.0f64;
     for (name, entry) in json["metrics"].as_object().unwrap() {
         let Some(spec) = spec_for(name, &entry["params"]) else { continue };
         let prepared: Vec<_> = (0..k).map(|i| prepare(&spec, &xs[i], Some(&ts[i])).unwrap()).collect();
@@ -65,12 +66,14 @@ fn check(fixture: &str) {
                     let want = dt[i][j].as_f64().unwrap();
                     let got = got.distance_test.expect("held-out score");
                     assert!((got - want).abs() <= tol, "{fixture} {name} D_test[{i},{j}]: {got} vs netrep {want}");
+                    worst = worst.max((got - want).abs());
                 }
                 checked += 1;
             }
         }
     }
     assert_eq!(checked, 9 * k * (k - 1) / 2, "all nine faithful metrics were checked");
+    eprintln!("{fixture}: largest |difference| from netrep over D and D_test of 9 metrics: {worst:.1e}");
 }
 
 #[test]
@@ -97,6 +100,7 @@ fn check_family(fixture: &str) {
     let json: Value =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{fixture}.netrep.json"))).unwrap()).unwrap();
     let k = json["K"].as_u64().unwrap() as usize;
+    let mut worst: std::collections::BTreeMap<&str, f64> = Default::default();
 
     // convolutional, alpha = 1, angular: every grid cell and the minimum within 1e-8
     let conv = &json["metrics"]["conv_linear_alpha1_angular"];
@@ -113,6 +117,8 @@ fn check_family(fixture: &str) {
                 for (gx, &v) in row.iter().enumerate() {
                     let w = want[gy][gx].as_f64().unwrap();
                     assert!((v - w).abs() <= 1e-8, "{fixture} conv grid {i},{j}[{gy}][{gx}]: {v} vs netrep {w}");
+                    let e = worst.entry("conv grid").or_default();
+                    *e = e.max((v - w).abs());
                 }
             }
             let PairScore { distance, shift, .. } = compare(&spec, &cs[i], &cs[j]).unwrap();
@@ -137,8 +143,13 @@ fn check_family(fixture: &str) {
                 let got = compare(&spec, &ss[i], &ss[j]).unwrap().distance;
                 let want = json["metrics"][name]["D"][i][j].as_f64().unwrap();
                 assert!((got - want).abs() <= 1e-5, "{fixture} {name} D[{i},{j}]: {got} vs netrep {want}");
+                let e = worst.entry(name).or_default();
+                *e = e.max((got - want).abs());
             }
         }
+    }
+    for (what, e) in &worst {
+        eprintln!("{fixture}: {what}: largest |difference| from netrep {e:.1e}");
     }
 }
 
