@@ -15,6 +15,7 @@ mod cka;
 mod conv;
 mod error;
 mod matrix;
+pub mod paths;
 mod permutation;
 mod procrustes;
 mod shape;

@@ -1,0 +1,461 @@
+//! Layer paths (Lange et al., arXiv 2206.10999; wrongu/repsim @ ecd0a54): each layer of a
+//! network is a point in a metric space, and the network a path through it (§2).
+//!
+//! Every space provides distance, geodesic γ(t), log and exp maps, the inner product at a
+//! point, the angle at a point between two others, and the *exact* projection of a point
+//! onto a geodesic (closed form on the sphere and in flat space; otherwise a bracketed
+//! golden-section search on t with tolerance 1e-12 over t ∈ [−½, 3/2]).
+
+use std::f64::consts::PI;
+
+use faer::{Mat, MatRef, Side};
+use serde::{Deserialize, Serialize};
+
+use crate::cka::lower_median_upper_triangle;
+use crate::shape::{column_means, subtract_means};
+use crate::{Matrix, MetricError};
+
+/// Which CKA variant a path uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PathCka {
+    /// N(HKH): arccos of classic (biased) CKA.
+    Biased,
+    /// N(M ∘ HKH), repsim's default `use_unbiased_hsic=True`: centre, zero the diagonal,
+    /// normalise. Not Song's unbiased HSIC.
+    RepsimUnbiased,
+}
+
+/// A path metric and its parameters (§2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PathSpec {
+    /// Angular CKA; `rbf` uses K = exp(−d²/ℓ²) with ℓ² the lower median of squared distances.
+    AngularCka { estimator: PathCka, rbf: bool },
+    /// Stress: points are the matrices of Euclidean distances between stimuli.
+    Stress,
+    /// Shape metric, alpha = 1, centred layers zero-padded to the widest layer of the model.
+    /// Euclidean = the Bures distance of the centred linear Gram matrices.
+    Shape { angular: bool },
+    /// Affine-invariant Riemannian metric on X̃X̃ᵀ + εI.
+    Air { eps: f64 },
+}
+
+/// A layer as a point of the path space.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PathPoint {
+    pub(crate) data: Matrix,
+}
+
+impl PathPoint {
+    /// A point from its matrix (an m × m kernel, distance or SPD matrix, or an m × p layer).
+    pub fn from_matrix(data: Matrix) -> PathPoint {
+        PathPoint { data }
+    }
+    pub fn matrix(&self) -> &Matrix {
+        &self.data
+    }
+}
+
+/// A tangent vector at a point.
+pub type Tangent = Mat<f64>;
+
+fn frob(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    let mut s = 0.0;
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            s += a[(i, j)] * b[(i, j)];
+        }
+    }
+    s
+}
+
+fn normalised(a: Mat<f64>) -> Mat<f64> {
+    let n = a.norm_l2();
+    a * (1.0 / n)
+}
+
+/// f(A) for symmetric A through its eigendecomposition.
+fn sym_fn(a: MatRef<'_, f64>, f: impl Fn(f64) -> f64) -> Result<Mat<f64>, MetricError> {
+    let n = a.nrows();
+    let sym = Mat::from_fn(n, n, |i, j| 0.5 * (a[(i, j)] + a[(j, i)]));
+    let e = sym.self_adjoint_eigen(Side::Lower).map_err(|_| MetricError::Eigen)?;
+    let vals: Vec<f64> = (0..n).map(|k| f(e.S().column_vector()[k])).collect();
+    let u = e.U();
+    let scaled = Mat::from_fn(n, n, |i, k| u[(i, k)] * vals[k]);
+    Ok(&scaled * u.transpose())
+}
+
+impl PathSpec {
+    /// The point of one layer `x` (stimuli × units). Shape points are centred but not yet
+    /// padded: [`analyse_path`] pads a model's layers to its widest layer.
+    pub fn point(&self, x: &Matrix) -> Result<PathPoint, MetricError> {
+        let (m, d) = (x.rows(), x.cols());
+        if m < 2 || d == 0 {
+            return Err(MetricError::TooSmall { rows: m, cols: d });
+        }
+        let xc = subtract_means(x.view(), &column_means(x.view()));
+        let data = match *self {
+            PathSpec::AngularCka { estimator, rbf } => {
+                let k = if rbf {
+                    if m < d {
+                        return Err(MetricError::Parameter {
+                            key: "length_scale",
+                            reason: format!(
+                                "the median length scale is refused when samples ({m}) < units ({d}), as repsim does"
+                            ),
+                        });
+                    }
+                    let g = &xc * xc.transpose();
+                    let d2 = Mat::from_fn(m, m, |i, j| (g[(i, i)] + g[(j, j)] - 2.0 * g[(i, j)]).max(0.0));
+                    let l2 = lower_median_upper_triangle(d2.as_ref());
+                    Mat::from_fn(m, m, |i, j| (-d2[(i, j)] / l2).exp())
+                } else {
+                    &xc * xc.transpose()
+                };
+                let rows: Vec<f64> = (0..m).map(|i| (0..m).map(|j| k[(i, j)]).sum::<f64>() / m as f64).collect();
+                let grand = rows.iter().sum::<f64>() / m as f64;
+                let masked = estimator == PathCka::RepsimUnbiased;
+                let hkh =
+                    Mat::from_fn(
+                        m,
+                        m,
+                        |i, j| {
+                            if masked && i == j { 0.0 } else { k[(i, j)] - rows[i] - rows[j] + grand }
+                        },
+                    );
+                normalised(hkh)
+            }
+            PathSpec::Stress => {
+                let g = x.view() * x.view().transpose();
+                Mat::from_fn(m, m, |i, j| (g[(i, i)] + g[(j, j)] - 2.0 * g[(i, j)]).max(0.0).sqrt())
+            }
+            PathSpec::Shape { angular } => {
+                if angular {
+                    normalised(xc)
+                } else {
+                    xc
+                }
+            }
+            PathSpec::Air { eps } => {
+                let mut k = &xc * xc.transpose();
+                for i in 0..m {
+                    k[(i, i)] += eps;
+                }
+                k
+            }
+        };
+        Ok(PathPoint { data: Matrix::from_faer(data.as_ref()) })
+    }
+
+    fn is_sphere(&self) -> bool {
+        matches!(self, PathSpec::AngularCka { .. } | PathSpec::Shape { angular: true })
+    }
+
+    /// Shape spaces: b rotated onto a, b′ = b V Uᵀ with aᵀb = UΣVᵀ.
+    fn aligned(&self, a: &PathPoint, b: &PathPoint) -> Result<Mat<f64>, MetricError> {
+        match self {
+            PathSpec::Shape { .. } => {
+                let svd = (a.data.view().transpose() * b.data.view()).svd().map_err(|_| MetricError::Svd)?;
+                Ok(b.data.view() * svd.V() * svd.U().transpose())
+            }
+            _ => Ok(b.data.to_faer()),
+        }
+    }
+
+    /// ⟨v, w⟩ at `a`.
+    pub fn inner(&self, a: &PathPoint, v: MatRef<'_, f64>, w: MatRef<'_, f64>) -> Result<f64, MetricError> {
+        match self {
+            PathSpec::Stress => {
+                let m = v.nrows();
+                let mut s = 0.0;
+                for j in 0..m {
+                    for i in 0..j {
+                        s += v[(i, j)] * w[(i, j)];
+                    }
+                }
+                Ok(s / (m * (m - 1) / 2) as f64)
+            }
+            PathSpec::Air { .. } => {
+                // tr(A⁻¹ V A⁻¹ W)
+                let inv = sym_fn(a.data.view(), |l| 1.0 / l)?;
+                Ok(frob((&inv * v * &inv).transpose().as_ref(), w))
+            }
+            _ => Ok(frob(v, w)),
+        }
+    }
+
+    /// d(a, b).
+    pub fn distance(&self, a: &PathPoint, b: &PathPoint) -> Result<f64, MetricError> {
+        let (av, bv) = (a.data.view(), b.data.view());
+        Ok(match self {
+            PathSpec::AngularCka { .. } => frob(av, bv).clamp(-1.0, 1.0).acos(),
+            PathSpec::Stress => {
+                let diff = av - bv;
+                self.inner(a, diff.as_ref(), diff.as_ref())?.max(0.0).sqrt()
+            }
+            PathSpec::Shape { angular } => {
+                let nuclear: f64 = (av.transpose() * bv).singular_values().map_err(|_| MetricError::Svd)?.iter().sum();
+                if *angular {
+                    nuclear.clamp(-1.0, 1.0).acos()
+                } else {
+                    (av.squared_norm_l2() + bv.squared_norm_l2() - 2.0 * nuclear).max(0.0).sqrt()
+                }
+            }
+            PathSpec::Air { .. } => {
+                // generalised eigenvalues of Q v = λ P v through P = LLᵀ
+                let Ok(llt) = av.llt(Side::Lower) else { return Ok(f64::INFINITY) };
+                let l = llt.L();
+                // M = L⁻¹ Q L⁻ᵀ = L⁻¹ (L⁻¹ Q)ᵀ for symmetric Q
+                let mut half = bv.to_owned();
+                l.solve_lower_triangular_in_place(half.as_mut());
+                let mut m = half.transpose().to_owned();
+                l.solve_lower_triangular_in_place(m.as_mut());
+                let sym = Mat::from_fn(m.nrows(), m.ncols(), |i, j| 0.5 * (m[(i, j)] + m[(j, i)]));
+                let vals = sym.self_adjoint_eigenvalues(Side::Lower).map_err(|_| MetricError::Eigen)?;
+                if vals.iter().any(|&v| v <= 0.0) {
+                    return Ok(f64::INFINITY);
+                }
+                vals.iter().map(|v| v.ln().powi(2)).sum::<f64>().sqrt()
+            }
+        })
+    }
+
+    /// γ(t) on the geodesic from a (t = 0) to b (t = 1), constant speed.
+    pub fn geodesic(&self, a: &PathPoint, b: &PathPoint, t: f64) -> Result<PathPoint, MetricError> {
+        let av = a.data.view();
+        let b2 = self.aligned(a, b)?;
+        let data = match self {
+            _ if self.is_sphere() => slerp(av, b2.as_ref(), t)?,
+            PathSpec::Air { .. } => {
+                let half = sym_fn(av, |l| l.sqrt())?;
+                let inv_half = sym_fn(av, |l| 1.0 / l.sqrt())?;
+                let inner = sym_fn((&inv_half * &b2 * &inv_half).as_ref(), |l| l.powf(t))?;
+                &half * inner * &half
+            }
+            _ => av * (1.0 - t) + &b2 * t,
+        };
+        Ok(PathPoint { data: Matrix::from_faer(data.as_ref()) })
+    }
+
+    /// log_a b: the tangent at a pointing to b, with length d(a, b).
+    pub fn log(&self, a: &PathPoint, b: &PathPoint) -> Result<Tangent, MetricError> {
+        let av = a.data.view();
+        let b2 = self.aligned(a, b)?;
+        Ok(match self {
+            _ if self.is_sphere() => {
+                let c = frob(av, b2.as_ref()).clamp(-1.0, 1.0);
+                let u = &b2 - av * c;
+                let scale = c.acos() / u.norm_l2().max(1e-7);
+                u * scale
+            }
+            PathSpec::Air { .. } => {
+                let half = sym_fn(av, |l| l.sqrt())?;
+                let inv_half = sym_fn(av, |l| 1.0 / l.sqrt())?;
+                let inner = sym_fn((&inv_half * &b2 * &inv_half).as_ref(), |l| l.ln())?;
+                &half * inner * &half
+            }
+            _ => &b2 - av,
+        })
+    }
+
+    /// exp_a w.
+    pub fn exp(&self, a: &PathPoint, w: MatRef<'_, f64>) -> Result<PathPoint, MetricError> {
+        let av = a.data.view();
+        let data = match self {
+            _ if self.is_sphere() => {
+                let n = w.norm_l2();
+                if n == 0.0 { av.to_owned() } else { av * n.cos() + w * (n.sin() / n) }
+            }
+            PathSpec::Air { .. } => {
+                let half = sym_fn(av, |l| l.sqrt())?;
+                let inv_half = sym_fn(av, |l| 1.0 / l.sqrt())?;
+                let inner = sym_fn((&inv_half * w * &inv_half).as_ref(), |l| l.exp())?;
+                &half * inner * &half
+            }
+            _ => av + w,
+        };
+        Ok(PathPoint { data: Matrix::from_faer(data.as_ref()) })
+    }
+
+    /// ∠abc, the angle at b: π when b lies on the geodesic between a and c.
+    pub fn angle(&self, a: &PathPoint, b: &PathPoint, c: &PathPoint) -> Result<f64, MetricError> {
+        let (u, v) = (self.log(b, a)?, self.log(b, c)?);
+        let uv = self.inner(b, u.as_ref(), v.as_ref())?;
+        let uu = self.inner(b, u.as_ref(), u.as_ref())?;
+        let vv = self.inner(b, v.as_ref(), v.as_ref())?;
+        Ok((uv / (uu.sqrt() * vv.sqrt())).clamp(-1.0, 1.0).acos())
+    }
+
+    /// The exact projection of c onto the geodesic γ from a to b: (t*, d(c, γ(t*))).
+    pub fn project(&self, a: &PathPoint, b: &PathPoint, c: &PathPoint) -> Result<(f64, f64), MetricError> {
+        match self {
+            PathSpec::AngularCka { .. } => {
+                // t* = atan2(⟨c,e⟩, ⟨c,a⟩)/θ, e = (b − cos θ a)/sin θ (§2.3)
+                let (av, bv, cv) = (a.data.view(), b.data.view(), c.data.view());
+                let cos = frob(av, bv).clamp(-1.0, 1.0);
+                let theta = cos.acos();
+                let e = (bv - av * cos) * (1.0 / theta.sin());
+                let (ca, ce) = (frob(cv, av), frob(cv, e.as_ref()));
+                Ok((ce.atan2(ca) / theta, (ca * ca + ce * ce).sqrt().clamp(-1.0, 1.0).acos()))
+            }
+            PathSpec::Stress => {
+                let d_ab = b.data.view() - a.data.view();
+                let d_ac = c.data.view() - a.data.view();
+                let t = self.inner(a, d_ac.as_ref(), d_ab.as_ref())? / self.inner(a, d_ab.as_ref(), d_ab.as_ref())?;
+                Ok((t, self.distance(c, &self.geodesic(a, b, t)?)?))
+            }
+            _ => {
+                let f = |t: f64| self.geodesic(a, b, t).and_then(|g| self.distance(c, &g));
+                minimise_on_line(f, -0.5, 1.5)
+            }
+        }
+    }
+}
+
+/// Spherical interpolation with repsim's edge cases: nearly equal points interpolate
+/// linearly and renormalise; antipodal points have no unique geodesic.
+fn slerp(a: MatRef<'_, f64>, b: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>, MetricError> {
+    let c = frob(a, b);
+    if c > 1.0 - 1e-6 {
+        return Ok(normalised(a * (1.0 - t) + b * t));
+    }
+    if c < -1.0 + 1e-6 {
+        return Err(MetricError::Parameter {
+            key: "geodesic",
+            reason: "antipodal points have no unique geodesic".into(),
+        });
+    }
+    let theta = c.acos();
+    Ok((a * ((1.0 - t) * theta).sin() + b * (t * theta).sin()) * (1.0 / theta.sin()))
+}
+
+/// The minimum of a 1-D function on [lo, hi]: a grid scan for the basin, then golden-section
+/// search to |Δt| < 1e-12. Returns (t*, f(t*)).
+fn minimise_on_line(f: impl Fn(f64) -> Result<f64, MetricError>, lo: f64, hi: f64) -> Result<(f64, f64), MetricError> {
+    const GRID: usize = 64;
+    let step = (hi - lo) / GRID as f64;
+    let mut best = (lo, f(lo)?);
+    for i in 1..=GRID {
+        let t = lo + i as f64 * step;
+        let v = f(t)?;
+        if v < best.1 {
+            best = (t, v);
+        }
+    }
+    let (mut x0, mut x3) = ((best.0 - step).max(lo), (best.0 + step).min(hi));
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut x1, mut x2) = (x3 - g * (x3 - x0), x0 + g * (x3 - x0));
+    let (mut f1, mut f2) = (f(x1)?, f(x2)?);
+    while x3 - x0 > 1e-12 {
+        if f1 < f2 {
+            x3 = x2;
+            x2 = x1;
+            f2 = f1;
+            x1 = x3 - g * (x3 - x0);
+            f1 = f(x1)?;
+        } else {
+            x0 = x1;
+            x1 = x2;
+            f1 = f2;
+            x2 = x0 + g * (x3 - x0);
+            f2 = f(x2)?;
+        }
+    }
+    let t = 0.5 * (x0 + x3);
+    let v = f(t)?;
+    Ok(if v <= best.1 { (t, v) } else { best })
+}
+
+/// Everything a path yields for one model (§2.4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathAnalysis {
+    /// Layer × layer distances.
+    pub distances: Vec<Vec<f64>>,
+    /// step[k] = d(L_{k−1}, L_k) for k ≥ 1; step[0] = 0.
+    pub steps: Vec<f64>,
+    pub cumulative: Vec<f64>,
+    /// Angle at each interior layer between the step back and the step forward; None at the ends.
+    pub angles: Vec<Option<f64>>,
+    /// Exact projection of each layer onto the geodesic from the first to the last layer.
+    pub projection_t: Vec<f64>,
+    pub distance_to_geodesic: Vec<f64>,
+    pub path_length: f64,
+    pub direct_distance: f64,
+    /// direct / path ∈ (0, 1]; 1 iff the layers lie in order on one geodesic.
+    pub efficiency: f64,
+    /// Mean of π − angle over the interior layers (None with fewer than 3 layers).
+    pub mean_turning_angle: Option<f64>,
+}
+
+/// Analyse the path through `layers` (in order), each already a point of `spec`'s space.
+/// Shape points are zero-padded to the widest layer first.
+pub fn analyse_path(spec: &PathSpec, layers: &[PathPoint]) -> Result<PathAnalysis, MetricError> {
+    let n = layers.len();
+    if n < 2 {
+        return Err(MetricError::TooSmall { rows: n, cols: 0 });
+    }
+    let rows = layers[0].data.rows();
+    if let Some(bad) = layers.iter().find(|l| l.data.rows() != rows) {
+        return Err(MetricError::SampleCountMismatch { a: rows, b: bad.data.rows() });
+    }
+    let padded: Vec<PathPoint>;
+    let layers = if matches!(spec, PathSpec::Shape { .. }) {
+        let p = layers.iter().map(|l| l.data.cols()).max().unwrap_or(0);
+        padded = layers
+            .iter()
+            .map(|l| PathPoint {
+                data: Matrix::from_fn(rows, p, |i, j| if j < l.data.cols() { l.data.get(i, j) } else { 0.0 }),
+            })
+            .collect();
+        &padded[..]
+    } else {
+        layers
+    };
+    let mut distances = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in (i + 1)..n {
+            let d = spec.distance(&layers[i], &layers[j])?;
+            distances[i][j] = d;
+            distances[j][i] = d;
+        }
+    }
+    let steps: Vec<f64> = (0..n).map(|k| if k == 0 { 0.0 } else { distances[k - 1][k] }).collect();
+    let cumulative: Vec<f64> = steps
+        .iter()
+        .scan(0.0, |acc, s| {
+            *acc += s;
+            Some(*acc)
+        })
+        .collect();
+    let angles: Vec<Option<f64>> = (0..n)
+        .map(|k| (k > 0 && k + 1 < n).then(|| spec.angle(&layers[k - 1], &layers[k], &layers[k + 1])).transpose())
+        .collect::<Result<_, _>>()?;
+    let (first, last) = (&layers[0], &layers[n - 1]);
+    let mut projection_t = Vec::with_capacity(n);
+    let mut distance_to_geodesic = Vec::with_capacity(n);
+    for (k, layer) in layers.iter().enumerate() {
+        let (t, d) = if k == 0 {
+            (0.0, 0.0)
+        } else if k == n - 1 {
+            (1.0, 0.0)
+        } else {
+            spec.project(first, last, layer)?
+        };
+        projection_t.push(t);
+        distance_to_geodesic.push(d);
+    }
+    let path_length = cumulative[n - 1];
+    let direct_distance = distances[0][n - 1];
+    let turns: Vec<f64> = angles.iter().flatten().map(|a| PI - a).collect();
+    Ok(PathAnalysis {
+        distances,
+        steps,
+        cumulative,
+        angles,
+        projection_t,
+        distance_to_geodesic,
+        path_length,
+        direct_distance,
+        efficiency: direct_distance / path_length,
+        mean_turning_angle: (!turns.is_empty()).then(|| turns.iter().sum::<f64>() / turns.len() as f64),
+    })
+}

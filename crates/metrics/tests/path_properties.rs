@@ -1,0 +1,111 @@
+//! Geometric identities of the path spaces on random layers: midpoints are equidistant,
+//! the angle is π for a point on the geodesic, exp(log) round-trips, AIR is invariant to a
+//! common congruence, steps sum to the path length.
+
+use std::f64::consts::PI;
+
+use faer::Mat;
+use repspace_metrics::Matrix;
+use repspace_metrics::paths::{PathCka, PathPoint, PathSpec, analyse_path};
+
+struct Rng(u64);
+impl Rng {
+    fn normal(&mut self) -> f64 {
+        let mut u = || {
+            self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (a, b) = (u().max(1e-300), u());
+        (-2.0 * a.ln()).sqrt() * (2.0 * PI * b).cos()
+    }
+    fn layer(&mut self, m: usize, n: usize) -> Matrix {
+        let data: Vec<f64> = (0..m * n).map(|_| self.normal()).collect();
+        Matrix::from_col_major(m, n, data)
+    }
+}
+
+fn specs() -> Vec<PathSpec> {
+    vec![
+        PathSpec::AngularCka { estimator: PathCka::Biased, rbf: false },
+        PathSpec::AngularCka { estimator: PathCka::RepsimUnbiased, rbf: true },
+        PathSpec::Stress,
+        PathSpec::Shape { angular: false },
+        PathSpec::Shape { angular: true },
+        PathSpec::Air { eps: 0.1 },
+    ]
+}
+
+fn three(rng: &mut Rng, spec: &PathSpec) -> Vec<PathPoint> {
+    (0..3).map(|_| spec.point(&rng.layer(15, 4)).unwrap()).collect()
+}
+
+#[test]
+fn geodesic_midpoints_are_equidistant() {
+    let mut rng = Rng(1);
+    for spec in specs() {
+        let p = three(&mut rng, &spec);
+        let g = spec.geodesic(&p[0], &p[1], 0.5).unwrap();
+        let d = spec.distance(&p[0], &p[1]).unwrap();
+        let (da, db) = (spec.distance(&p[0], &g).unwrap(), spec.distance(&g, &p[1]).unwrap());
+        assert!((da - d / 2.0).abs() < 1e-10 && (db - d / 2.0).abs() < 1e-10, "{spec:?}: {da}, {db} vs {}", d / 2.0);
+    }
+}
+
+#[test]
+fn the_angle_is_pi_for_a_point_on_the_geodesic_between_its_neighbours() {
+    let mut rng = Rng(2);
+    for spec in specs() {
+        let p = three(&mut rng, &spec);
+        let on = spec.geodesic(&p[0], &p[1], 0.3).unwrap();
+        let angle = spec.angle(&p[0], &on, &p[1]).unwrap();
+        assert!((angle - PI).abs() < 1e-6, "{spec:?}: angle {angle}");
+        let a = analyse_path(&spec, &[p[0].clone(), on.clone(), p[1].clone()]).unwrap();
+        assert!((a.efficiency - 1.0).abs() < 1e-10, "{spec:?}: a geodesic path has efficiency 1");
+        assert!((a.projection_t[1] - 0.3).abs() < 1e-6, "{spec:?}: projects to its own t: {}", a.projection_t[1]);
+        assert!(a.distance_to_geodesic[1] < 1e-6);
+    }
+}
+
+#[test]
+fn exp_of_log_round_trips() {
+    let mut rng = Rng(3);
+    for spec in specs() {
+        let p = three(&mut rng, &spec);
+        let back = spec.exp(&p[0], spec.log(&p[0], &p[1]).unwrap().as_ref()).unwrap();
+        // arccos(1 − ε) ≈ √(2ε): a round trip exact to 1e-16 reads as ~1e-8 here (§6.3)
+        assert!(spec.distance(&back, &p[1]).unwrap() < 1e-7, "{spec:?}");
+        let w = spec.log(&p[0], &p[1]).unwrap();
+        let len = spec.inner(&p[0], w.as_ref(), w.as_ref()).unwrap().sqrt();
+        assert!((len - spec.distance(&p[0], &p[1]).unwrap()).abs() < 1e-8, "{spec:?}: |log| = d");
+    }
+}
+
+#[test]
+fn air_is_invariant_to_a_common_congruence() {
+    let mut rng = Rng(4);
+    let spec = PathSpec::Air { eps: 0.1 };
+    let p = three(&mut rng, &spec);
+    let g = Mat::from_fn(15, 15, |i, j| if i == j { 2.0 } else { 0.0 } + 0.2 * rng.normal());
+    let moved =
+        |q: &PathPoint| PathPoint::from_matrix(Matrix::from_faer((&g * q.matrix().view() * g.transpose()).as_ref()));
+    let (before, after) = (spec.distance(&p[0], &p[1]).unwrap(), spec.distance(&moved(&p[0]), &moved(&p[1])).unwrap());
+    assert!((before - after).abs() < 1e-8, "{before} vs {after}");
+}
+
+#[test]
+fn steps_sum_to_the_path_length() {
+    let mut rng = Rng(5);
+    for spec in specs() {
+        let layers: Vec<PathPoint> = (0..5).map(|k| spec.point(&rng.layer(15, 3 + k)).unwrap()).collect();
+        let a = analyse_path(&spec, &layers).unwrap();
+        let sum: f64 = a.steps.iter().sum();
+        assert!((sum - a.path_length).abs() < 1e-12);
+        assert!((a.cumulative[4] - a.path_length).abs() < 1e-12);
+        assert!(a.efficiency > 0.0 && a.efficiency <= 1.0 + 1e-12, "{spec:?}: efficiency {}", a.efficiency);
+        assert!(a.direct_distance <= a.path_length + 1e-12, "triangle inequality along the path");
+        assert!(a.angles[0].is_none() && a.angles[4].is_none() && a.angles[2].is_some());
+    }
+}
