@@ -20,6 +20,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Map, ToStream};
 use timely::dataflow::operators::{Inspect, Probe};
 
+use crate::layer_paths::{NamedPath, PathLayer, analyse_model, layer_points, model_route};
 use crate::plan::{PairScope, Plan, TileId};
 
 /// A metric as the config names it.
@@ -35,6 +36,8 @@ pub struct AllPairsJob {
     pub output: Location,
     pub manifest: Manifest,
     pub metrics: Vec<NamedMetric>,
+    /// Layer-path metrics over the layers of each model.
+    pub paths: Vec<NamedPath>,
     pub scope: PairScope,
     pub tile_size: usize,
     pub storage: Storage,
@@ -47,6 +50,8 @@ pub struct AllPairsJob {
 pub struct RunReport {
     pub representations: usize,
     pub pairs: usize,
+    /// (model, path metric) paths analysed.
+    pub paths: usize,
     pub errors: usize,
     pub parts: Vec<Location>,
 }
@@ -55,6 +60,7 @@ impl RunReport {
     fn absorb(&mut self, other: RunReport) {
         self.representations += other.representations;
         self.pairs += other.pairs;
+        self.paths += other.paths;
         self.errors += other.errors;
         self.parts.extend(other.parts);
     }
@@ -68,6 +74,8 @@ struct Loaded {
     shape: Vec<usize>,
     /// One entry per metric of the job, in order; a failure names its reason code.
     prepared: Vec<Result<Prepared, (ReasonCode, String)>>,
+    /// One entry per path metric of the job.
+    path_points: Vec<Result<repspace_metrics::paths::PathPoint, (ReasonCode, String)>>,
 }
 
 impl Loaded {
@@ -81,6 +89,8 @@ impl Loaded {
 struct Collected {
     models: Vec<(usize, ModelRow)>,
     distances: Vec<DistanceRow>,
+    paths: Vec<tables::PathRow>,
+    path_summaries: Vec<tables::PathSummaryRow>,
     errors: Vec<ErrorRow>,
     /// Representations refused by the group sample-count check: rep → message.
     refused: HashMap<usize, String>,
@@ -143,7 +153,8 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
             })
         })
         .collect();
-    Ok(Loaded { rep, hash, shape: x.shape().to_vec(), prepared })
+    let path_points = layer_points(&job.paths, &x);
+    Ok(Loaded { rep, hash, shape: x.shape().to_vec(), prepared, path_points })
 }
 
 /// The most common sample count of a group; ties go to the count seen first in group order.
@@ -210,11 +221,13 @@ fn worker_main(
                         },
                     ));
                     // A metric that cannot use this representation: one row, no pair rows.
-                    for (metric, prepared) in sink_job.metrics.iter().zip(&l.prepared) {
-                        if let Err((code, message)) = prepared {
-                            tracing::error!(model = %row.model_id, layer = %row.layer, file = %row.uri, metric = %metric.name, reason = code.as_str(), "{message}");
+                    let names = sink_job.metrics.iter().map(|m| &m.name).chain(sink_job.paths.iter().map(|p| &p.name));
+                    let failures = l.prepared.iter().map(|p| p.as_ref().err()).chain(l.path_points.iter().map(|p| p.as_ref().err()));
+                    for (name, failure) in names.zip(failures) {
+                        if let Some((code, message)) = failure {
+                            tracing::error!(model = %row.model_id, layer = %row.layer, file = %row.uri, metric = %name, reason = code.as_str(), "{message}");
                             let mut e = error_row(&sink_job, row, *code, message.clone());
-                            e.metric = Some(metric.name.clone());
+                            e.metric = Some(name.clone());
                             c.errors.push(e);
                         }
                     }
@@ -273,11 +286,68 @@ fn worker_main(
             refused_sink.borrow_mut().refused.insert(*rep, message.clone());
         });
 
+        // Layer paths: each layer travels to the worker owning its model.
+        if !job.paths.is_empty() {
+            let (layer_job, path_job, path_sink) = (job.clone(), job.clone(), collected.clone());
+            loaded
+                .clone()
+                .flat_map(move |(rep, outcome)| {
+                    outcome.ok().map(|l| {
+                        let route = model_route(&layer_job.manifest.rows[rep].model_id);
+                        let points = l.path_points.into_iter().map(Result::ok).collect();
+                        (route, PathLayer { rep, hash: l.hash, points })
+                    })
+                })
+                .binary_frontier(
+                    verdicts.clone(),
+                    Exchange::new(|(route, _): &(u64, PathLayer)| *route),
+                    Pipeline,
+                    "Paths",
+                    move |cap, _| {
+                        let mut cap = Some(cap);
+                        let mut models: BTreeMap<String, Vec<PathLayer>> = BTreeMap::new();
+                        let mut refused: HashMap<usize, String> = HashMap::new();
+                        move |(in_layers, f1), (in_verdicts, f2), output| {
+                            in_layers.for_each_stamp(|_, data| {
+                                for batch in data {
+                                    for (_, layer) in batch.drain(..) {
+                                        let model = path_job.manifest.rows[layer.rep].model_id.clone();
+                                        models.entry(model).or_default().push(layer);
+                                    }
+                                }
+                            });
+                            in_verdicts.for_each_stamp(|_, data| {
+                                for batch in data {
+                                    refused.extend(batch.drain(..));
+                                }
+                            });
+                            if f1.is_empty() && f2.is_empty() {
+                                if let Some(cap) = cap.take() {
+                                    let mut c = path_sink.borrow_mut();
+                                    for (_, layers) in std::mem::take(&mut models) {
+                                        let layers = layers.into_iter().filter(|l| !refused.contains_key(&l.rep)).collect();
+                                        let rows = analyse_model(&path_job, layers);
+                                        c.paths.extend(rows.paths);
+                                        c.path_summaries.extend(rows.summaries);
+                                        c.distances.extend(rows.distances);
+                                        c.errors.extend(rows.errors);
+                                    }
+                                    output.session(&cap).give(());
+                                }
+                            }
+                        }
+                    },
+                )
+                .container::<Vec<()>>()
+                .probe_with(&probe);
+        }
+
         // Ship each prepared representation to the owners of the tiles that need it.
         let route_plan = plan.clone();
         let factors = loaded.flat_map(move |(rep, outcome)| {
             let tiles: Vec<TileId> = if outcome.is_ok() { route_plan.tiles_of(rep).collect() } else { Vec::new() };
-            let loaded = outcome.ok();
+            // tiles need only the pair metrics' factors
+            let loaded = outcome.ok().map(|l| Loaded { path_points: Vec::new(), ..l });
             tiles.into_iter().filter_map(move |t| loaded.clone().map(|l| (t, l)))
         });
 
@@ -434,12 +504,28 @@ fn publish(worker: usize, job: &AllPairsJob, c: &Collected) -> Result<RunReport,
     }
     let name = format!("part-{}-w{worker:04}.parquet", job.run_id);
     let meta = &job.manifest.metadata_columns;
-    let parts = vec![
+    let mut parts = vec![
         tables::publish_part(&job.storage, &job.output, "models", &name, &tables::models_batch(&models, meta)?)?,
         tables::publish_part(&job.storage, &job.output, "distances", &name, &tables::distances_batch(&c.distances)?)?,
         tables::publish_part(&job.storage, &job.output, "errors", &name, &tables::errors_batch(&errors)?)?,
     ];
-    Ok(RunReport { representations: models.len(), pairs: c.distances.len(), errors: errors.len(), parts })
+    if !job.paths.is_empty() {
+        parts.push(tables::publish_part(&job.storage, &job.output, "paths", &name, &tables::paths_batch(&c.paths)?)?);
+        parts.push(tables::publish_part(
+            &job.storage,
+            &job.output,
+            "path_summary",
+            &name,
+            &tables::path_summary_batch(&c.path_summaries)?,
+        )?);
+    }
+    Ok(RunReport {
+        representations: models.len(),
+        pairs: c.distances.len(),
+        paths: c.path_summaries.len(),
+        errors: errors.len(),
+        parts,
+    })
 }
 
 #[cfg(test)]

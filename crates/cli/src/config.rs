@@ -2,8 +2,9 @@
 
 use std::collections::HashSet;
 
+use repspace_metrics::paths::{PathCka, PathSpec};
 use repspace_metrics::{CkaEstimator, Kernel, LengthScale, MetricSpec, Score, Whitening};
-use repspace_pipelines::{NamedMetric, PairScope};
+use repspace_pipelines::{NamedMetric, NamedPath, PairScope};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -17,6 +18,43 @@ pub struct Config {
     pub execution: Execution,
     #[serde(default)]
     pub metrics: Vec<MetricConfig>,
+    #[serde(default)]
+    pub paths: Vec<PathConfig>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PathKind {
+    AngularCka,
+    Stress,
+    Shape,
+    Air,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PathCkaEstimator {
+    Biased,
+    RepsimUnbiased,
+}
+
+/// A `[[paths]]` table: a layer-path metric (Lange et al.; repsim's conventions).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathConfig {
+    /// The label written to the `metric` column of `paths`, `path_summary` and `distances`.
+    pub name: String,
+    pub kind: PathKind,
+    /// angular_cka: "biased" (default) or "repsim_unbiased".
+    pub estimator: Option<PathCkaEstimator>,
+    /// angular_cka: "linear" (default) or "rbf".
+    pub kernel: Option<KernelConfig>,
+    /// angular_cka with kernel = "rbf": only "median" (repsim's rule).
+    pub length_scale: Option<LengthScaleConfig>,
+    /// shape: "euclidean" (default; = Bures) or "angular".
+    pub score: Option<Score>,
+    /// air: the ridge ε added to X̃X̃ᵀ (default 0.1, absolute).
+    pub eps: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,14 +234,83 @@ impl Config {
             })?;
             out.push(NamedMetric { name: m.name.clone(), spec });
         }
-        if out.is_empty() {
+        if out.is_empty() && self.paths.is_empty() {
             return Err(ConfigError {
                 key: "metrics".into(),
-                reason: "the config has no [[metrics]]: nothing to compute".into(),
+                reason: "the config has neither [[metrics]] nor [[paths]]: nothing to compute".into(),
             });
         }
         if self.execution.tile_size == 0 {
             return Err(ConfigError { key: "execution.tile_size".into(), reason: "must be at least 1".into() });
+        }
+        Ok(out)
+    }
+}
+
+impl Config {
+    /// Validate and turn the `[[paths]]` tables into path specs. Names must differ from each
+    /// other and from the `[[metrics]]` names (both label `distances` rows).
+    pub fn path_specs(&self) -> Result<Vec<NamedPath>, ConfigError> {
+        let mut names: HashSet<String> = self.metrics.iter().map(|m| m.name.clone()).collect();
+        let mut out = Vec::new();
+        for (i, p) in self.paths.iter().enumerate() {
+            let err = |field: &str, reason: String| ConfigError {
+                key: format!("paths[{i}].{field} (path {:?})", p.name),
+                reason,
+            };
+            if p.name.trim().is_empty() {
+                return Err(err("name", "must not be empty".into()));
+            }
+            if !names.insert(p.name.clone()) {
+                return Err(err("name", "another [[metrics]] or [[paths]] entry has this name".into()));
+            }
+            let only = |present: bool, field: &'static str, kind: PathKind, label: &str| {
+                if present && p.kind != kind {
+                    return Err(err(field, format!("only kind = \"{label}\" takes {field}")));
+                }
+                Ok(())
+            };
+            only(p.estimator.is_some(), "estimator", PathKind::AngularCka, "angular_cka")?;
+            only(p.kernel.is_some(), "kernel", PathKind::AngularCka, "angular_cka")?;
+            only(p.length_scale.is_some(), "length_scale", PathKind::AngularCka, "angular_cka")?;
+            only(p.score.is_some(), "score", PathKind::Shape, "shape")?;
+            only(p.eps.is_some(), "eps", PathKind::Air, "air")?;
+            let spec = match p.kind {
+                PathKind::AngularCka => {
+                    let rbf = match (p.kernel.unwrap_or(KernelConfig::Linear), &p.length_scale) {
+                        (KernelConfig::Linear, Some(_)) => {
+                            return Err(err("length_scale", "only applies with kernel = \"rbf\"".into()));
+                        }
+                        (KernelConfig::Linear, None) => false,
+                        (KernelConfig::Rbf, None) => true,
+                        (KernelConfig::Rbf, Some(LengthScaleConfig::Text(t))) if t == "median" => true,
+                        (KernelConfig::Rbf, Some(other)) => {
+                            return Err(err(
+                                "length_scale",
+                                format!("paths use repsim's \"median\" rule, got {other:?}"),
+                            ));
+                        }
+                    };
+                    let estimator = match p.estimator.unwrap_or(PathCkaEstimator::Biased) {
+                        PathCkaEstimator::Biased => PathCka::Biased,
+                        PathCkaEstimator::RepsimUnbiased => PathCka::RepsimUnbiased,
+                    };
+                    PathSpec::AngularCka { estimator, rbf }
+                }
+                PathKind::Stress => PathSpec::Stress,
+                PathKind::Shape => PathSpec::Shape { angular: p.score == Some(Score::Angular) },
+                PathKind::Air => {
+                    let eps = p.eps.unwrap_or(0.1);
+                    if !(eps > 0.0 && eps.is_finite()) {
+                        return Err(err(
+                            "eps",
+                            format!("must be positive (with eps = 0 every AIR distance is infinite), got {eps}"),
+                        ));
+                    }
+                    PathSpec::Air { eps }
+                }
+            };
+            out.push(NamedPath { name: p.name.clone(), spec });
         }
         Ok(out)
     }

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod demo_zoo;
+pub mod post;
 pub mod run;
 
 use std::process::ExitCode;

@@ -44,6 +44,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     };
     let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("config {config_loc}: {e}"))?;
     let metrics = config.metric_specs().with_context(|| format!("config {config_loc}"))?;
+    let paths = config.path_specs().with_context(|| format!("config {config_loc}"))?;
     let base = config_loc.parent();
     let manifest_loc = Location::parse(&config.input.manifest, Some(&base)).context("input.manifest")?;
     let output = Location::parse(&config.output.uri, Some(&base)).context("output.uri")?;
@@ -66,15 +67,19 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         output: output.clone(),
         manifest,
         metrics,
+        paths,
         scope: config.pairs.scope,
         tile_size: config.execution.tile_size,
         storage: storage.clone(),
         progress: progress.clone(),
     });
-    let report = run_all_pairs(job.clone(), timely::Config::process(args.workers))
+    let mut report = run_all_pairs(job.clone(), timely::Config::process(args.workers))
         .map_err(|e| anyhow::anyhow!("the dataflow failed: {e}"))?;
     if let Some(bar) = &progress {
         bar.finish_and_clear();
+    }
+    if !job.paths.is_empty() {
+        report.parts.push(crate::post::publish_path_distances(&job)?);
     }
     commit_run(&storage, &output, &run_id, &report, &text)?;
     let elapsed = started.elapsed();
@@ -84,22 +89,26 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     Ok(if report.errors > 0 { Outcome::WithErrors } else { Outcome::Clean })
 }
 
+/// Every table a run may write.
+pub const TABLES: [&str; 6] = ["models", "distances", "errors", "paths", "path_summary", "path_distances"];
+
 /// Record the run (`_runs/<run_id>.json`, listing its parts), then retire the parts of
 /// earlier runs so each table holds exactly this run's rows.
 fn commit_run(storage: &Storage, output: &Location, run_id: &str, report: &RunReport, config_text: &str) -> Result<()> {
     let parts: Vec<String> =
         report.parts.iter().map(|p| format!("{}/{}", p.parent().file_name(), p.file_name())).collect();
     let record = format!(
-        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"errors\": {},\n  \"config\": {}\n}}\n",
+        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"paths\": {},\n  \"errors\": {},\n  \"config\": {}\n}}\n",
         json_string(run_id),
         parts.iter().map(|p| json_string(p)).collect::<Vec<_>>().join(", "),
         report.representations,
         report.pairs,
+        report.paths,
         report.errors,
         json_string(config_text),
     );
     storage.put(&output.join(&format!("_runs/{run_id}.json"))?, record.into_bytes().into())?;
-    for table in ["models", "distances", "errors"] {
+    for table in TABLES {
         for part in storage.list(&output.join(&format!("{table}/"))?)? {
             let name = part.file_name();
             if name.starts_with("part-") && !name.contains(run_id) {
@@ -152,7 +161,16 @@ fn print_summary(
         report.errors,
         if report.errors > 0 { format!("  (see {})", table("errors")) } else { String::new() }
     );
-    println!("  tables           {}  {}  {}", table("models"), table("distances"), table("errors"));
+    println!("  tables           {}", output);
+    println!(
+        "                   {}",
+        TABLES
+            .iter()
+            .filter(|t| !t.starts_with("path") || !job.paths.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("  time             {secs:.2} s ({:.0} pairs/s)", report.pairs as f64 / secs.max(1e-9));
 }
 

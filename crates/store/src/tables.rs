@@ -329,3 +329,140 @@ pub fn read_errors(storage: &Storage, out: &Location) -> Result<Vec<ErrorRow>, S
     }
     Ok(rows)
 }
+
+/// One row of `paths`: one layer of one model on one path metric.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathRow {
+    pub metric: String,
+    pub model_id: String,
+    pub layer_index: i64,
+    pub layer: String,
+    /// Distance from the previous layer; null for the first.
+    pub step_length: Option<f64>,
+    pub cumulative_length: f64,
+    pub distance_to_first: f64,
+    pub distance_to_last: f64,
+    /// Angle at this layer between the step back and the step forward; null at the ends.
+    pub angle: Option<f64>,
+    /// Exact projection onto the first→last geodesic (0 at the first layer, 1 at the last).
+    pub projection_t: f64,
+    pub distance_to_geodesic: f64,
+    pub run_id: String,
+}
+
+/// One row of `path_summary`: one model on one path metric.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathSummaryRow {
+    pub metric: String,
+    pub model_id: String,
+    pub n_layers: i64,
+    pub path_length: f64,
+    pub direct_distance: f64,
+    pub efficiency: f64,
+    pub mean_turning_angle: Option<f64>,
+    pub run_id: String,
+}
+
+/// One row of `path_distances`: two models of equal depth compared layer by layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathDistanceRow {
+    pub metric: String,
+    pub model_a: String,
+    pub model_b: String,
+    pub n_layers: i64,
+    /// Mean over the aligned (same-named) layers of the pair metric's distance.
+    pub path_distance: f64,
+    pub run_id: String,
+}
+
+fn f64_field(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Float64, nullable)
+}
+
+pub fn paths_batch(rows: &[PathRow]) -> Result<RecordBatch, StoreError> {
+    let schema = Arc::new(Schema::new(vec![
+        utf8("metric", false),
+        utf8("model_id", false),
+        Field::new("layer_index", DataType::Int64, false),
+        utf8("layer", false),
+        f64_field("step_length", true),
+        f64_field("cumulative_length", false),
+        f64_field("distance_to_first", false),
+        f64_field("distance_to_last", false),
+        f64_field("angle", true),
+        f64_field("projection_t", false),
+        f64_field("distance_to_geodesic", false),
+        utf8("run_id", false),
+    ]));
+    let s = |f: fn(&PathRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    batch(
+        "paths",
+        schema,
+        vec![
+            s(|r| &r.metric),
+            s(|r| &r.model_id),
+            ints(rows.iter().map(|r| Some(r.layer_index))),
+            s(|r| &r.layer),
+            floats(rows.iter().map(|r| r.step_length)),
+            floats(rows.iter().map(|r| Some(r.cumulative_length))),
+            floats(rows.iter().map(|r| Some(r.distance_to_first))),
+            floats(rows.iter().map(|r| Some(r.distance_to_last))),
+            floats(rows.iter().map(|r| r.angle)),
+            floats(rows.iter().map(|r| Some(r.projection_t))),
+            floats(rows.iter().map(|r| Some(r.distance_to_geodesic))),
+            s(|r| &r.run_id),
+        ],
+    )
+}
+
+pub fn path_summary_batch(rows: &[PathSummaryRow]) -> Result<RecordBatch, StoreError> {
+    let schema = Arc::new(Schema::new(vec![
+        utf8("metric", false),
+        utf8("model_id", false),
+        Field::new("n_layers", DataType::Int64, false),
+        f64_field("path_length", false),
+        f64_field("direct_distance", false),
+        f64_field("efficiency", false),
+        f64_field("mean_turning_angle", true),
+        utf8("run_id", false),
+    ]));
+    let s = |f: fn(&PathSummaryRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    batch(
+        "path_summary",
+        schema,
+        vec![
+            s(|r| &r.metric),
+            s(|r| &r.model_id),
+            ints(rows.iter().map(|r| Some(r.n_layers))),
+            floats(rows.iter().map(|r| Some(r.path_length))),
+            floats(rows.iter().map(|r| Some(r.direct_distance))),
+            floats(rows.iter().map(|r| Some(r.efficiency))),
+            floats(rows.iter().map(|r| r.mean_turning_angle)),
+            s(|r| &r.run_id),
+        ],
+    )
+}
+
+pub fn path_distances_batch(rows: &[PathDistanceRow]) -> Result<RecordBatch, StoreError> {
+    let schema = Arc::new(Schema::new(vec![
+        utf8("metric", false),
+        utf8("model_a", false),
+        utf8("model_b", false),
+        Field::new("n_layers", DataType::Int64, false),
+        f64_field("path_distance", false),
+        utf8("run_id", false),
+    ]));
+    let s = |f: fn(&PathDistanceRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    batch(
+        "path_distances",
+        schema,
+        vec![
+            s(|r| &r.metric),
+            s(|r| &r.model_a),
+            s(|r| &r.model_b),
+            ints(rows.iter().map(|r| Some(r.n_layers))),
+            floats(rows.iter().map(|r| Some(r.path_distance))),
+            s(|r| &r.run_id),
+        ],
+    )
+}
