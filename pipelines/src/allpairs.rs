@@ -52,6 +52,9 @@ pub struct RunReport {
     pub pairs: usize,
     /// (model, path metric) paths analysed.
     pub paths: usize,
+    /// Pairs whose `distance_test` depends on how the SVD completes a genuine null space
+    /// (rank-deficient cross-covariance, e.g. dead ReLU units): it may differ from netrep's.
+    pub ambiguous_held_out: usize,
     pub errors: usize,
     pub parts: Vec<Location>,
 }
@@ -61,6 +64,7 @@ impl RunReport {
         self.representations += other.representations;
         self.pairs += other.pairs;
         self.paths += other.paths;
+        self.ambiguous_held_out += other.ambiguous_held_out;
         self.errors += other.errors;
         self.parts.extend(other.parts);
     }
@@ -92,6 +96,8 @@ struct Collected {
     paths: Vec<tables::PathRow>,
     path_summaries: Vec<tables::PathSummaryRow>,
     errors: Vec<ErrorRow>,
+    /// Pairs whose held-out score depends on the SVD's null-space completion.
+    ambiguous_held_out: usize,
     /// Representations refused by the group sample-count check: rep → message.
     refused: HashMap<usize, String>,
 }
@@ -435,7 +441,8 @@ fn compute_tile(
             };
             if let Ok(score) = &outcome {
                 if score.held_out_ambiguous {
-                    tracing::warn!(metric = %metric.name, model_a = %row_a.model_id, layer_a = %row_a.layer,
+                    c.ambiguous_held_out += 1;
+                    tracing::debug!(metric = %metric.name, model_a = %row_a.model_id, layer_a = %row_a.layer,
                         model_b = %row_b.model_id, layer_b = %row_b.layer,
                         "the fitted cross-covariance is rank deficient: distance_test depends on the SVD's null-space completion and may differ from netrep's");
                 }
@@ -523,6 +530,7 @@ fn publish(worker: usize, job: &AllPairsJob, c: &Collected) -> Result<RunReport,
         representations: models.len(),
         pairs: c.distances.len(),
         paths: c.path_summaries.len(),
+        ambiguous_held_out: c.ambiguous_held_out,
         errors: errors.len(),
         parts,
     })

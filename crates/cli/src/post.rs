@@ -18,8 +18,8 @@ pub fn publish_path_distances(job: &AllPairsJob) -> Result<Location> {
     }
     let pair_metrics: Vec<&str> = job.metrics.iter().map(|m| m.name.as_str()).collect();
     let mut sums: BTreeMap<(String, String, String), (f64, usize)> = BTreeMap::new();
-    for d in tables::read_distances(&job.storage, &job.output)? {
-        if d.run_id != job.run_id || d.model_a == d.model_b || d.layer_a != d.layer_b {
+    for d in tables::read_distances_of(&job.storage, &job.output, Some(&job.run_id))? {
+        if d.model_a == d.model_b || d.layer_a != d.layer_b {
             continue;
         }
         if !pair_metrics.contains(&d.metric.as_str()) {

@@ -156,6 +156,20 @@ fn print_summary(
         job.metrics.len(),
         job.metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
     );
+    if !job.paths.is_empty() {
+        println!(
+            "  paths            {} (model × path metric: {})",
+            report.paths,
+            job.paths.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if report.ambiguous_held_out > 0 {
+        println!(
+            "  note             {} pair(s) have a rank-deficient fitted cross-covariance: their distance_test \
+             depends on the SVD's null-space completion (RUST_LOG=debug lists them)",
+            report.ambiguous_held_out
+        );
+    }
     println!(
         "  errors           {}{}",
         report.errors,
@@ -171,7 +185,7 @@ fn print_summary(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("  time             {secs:.2} s ({:.0} pairs/s)", report.pairs as f64 / secs.max(1e-9));
+    println!("  time             {secs:.2} s ({:.0} distance rows/s)", report.pairs as f64 / secs.max(1e-9));
 }
 
 /// `YYYYmmddTHHMMSSZ-xxxxxx`: sortable by time, unique across concurrent runs.

@@ -235,10 +235,22 @@ pub fn publish_part(
 
 /// Every batch of every part file of `out/<table>/`.
 pub fn read_table(storage: &Storage, out: &Location, table: &str) -> Result<Vec<RecordBatch>, StoreError> {
+    read_table_parts(storage, out, table, None)
+}
+
+/// The batches of `out/<table>/`, only from the parts of run `run_id` when given (other
+/// runs' parts may predate a schema change and are about to be retired).
+pub fn read_table_parts(
+    storage: &Storage,
+    out: &Location,
+    table: &str,
+    run_id: Option<&str>,
+) -> Result<Vec<RecordBatch>, StoreError> {
     let dir = out.join(&format!("{table}/"))?;
     let mut batches = Vec::new();
     for part in storage.list(&dir)? {
-        if !part.file_name().ends_with(".parquet") {
+        let name = part.file_name();
+        if !name.ends_with(".parquet") || run_id.is_some_and(|r| !name.contains(r)) {
             continue;
         }
         let bytes = storage.get(&part).map_err(|e| match e {
@@ -252,10 +264,19 @@ pub fn read_table(storage: &Storage, out: &Location, table: &str) -> Result<Vec<
 
 /// All rows of the `distances` table under `out`.
 pub fn read_distances(storage: &Storage, out: &Location) -> Result<Vec<DistanceRow>, StoreError> {
+    read_distances_of(storage, out, None)
+}
+
+/// The rows of `distances` under `out`, only from run `run_id`'s parts when given.
+pub fn read_distances_of(
+    storage: &Storage,
+    out: &Location,
+    run_id: Option<&str>,
+) -> Result<Vec<DistanceRow>, StoreError> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::Float64Type;
     let mut rows = Vec::new();
-    for b in read_table(storage, out, "distances")? {
+    for b in read_table_parts(storage, out, "distances", run_id)? {
         let s = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>().clone());
         let f = |name: &str| b.column_by_name(name).map(|c| c.as_primitive::<Float64Type>().clone());
         let bad =
