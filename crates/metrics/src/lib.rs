@@ -13,6 +13,7 @@ mod assignment;
 mod bias_corrected;
 mod cka;
 mod conv;
+pub mod embedding;
 mod error;
 mod matrix;
 pub mod paths;
