@@ -20,6 +20,53 @@ pub struct Config {
     pub metrics: Vec<MetricConfig>,
     #[serde(default)]
     pub paths: Vec<PathConfig>,
+    pub embedding: Option<EmbeddingConfig>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingMethod {
+    /// Classical MDS of all points (dense below 2,500 points, Lanczos above).
+    #[default]
+    Classical,
+    /// Landmark MDS: MDS of the landmarks, every other point placed from its distances to them.
+    Landmark,
+    /// Fréchet mean and tangent-space PCA (shape metrics with alpha = 1; others fall back to classical).
+    Tangent,
+}
+
+/// `[embedding]`: Euclidean embeddings of each (metric, comparison group) after the pair phase.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// Coordinates written per row (the summary keeps every eigenvalue).
+    #[serde(default = "default_dims")]
+    pub dims: usize,
+    #[serde(default)]
+    pub method: EmbeddingMethod,
+    /// Landmark method only: how many landmarks (maxmin choice). Default 1000.
+    pub landmarks: Option<usize>,
+}
+
+fn default_dims() -> usize {
+    2
+}
+
+impl EmbeddingConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |key: &str, reason: String| ConfigError { key: format!("embedding.{key}"), reason };
+        if self.dims == 0 {
+            return Err(err("dims", "must be at least 1".into()));
+        }
+        match (self.method, self.landmarks) {
+            (EmbeddingMethod::Landmark, Some(l)) if l <= self.dims => {
+                Err(err("landmarks", format!("must exceed dims ({}), got {l}", self.dims)))
+            }
+            (EmbeddingMethod::Landmark, _) => Ok(()),
+            (_, Some(_)) => Err(err("landmarks", "only method = \"landmark\" takes landmarks".into())),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -47,3 +47,262 @@ pub fn publish_path_distances(job: &AllPairsJob) -> Result<Location> {
     let name = format!("part-{}-post.parquet", job.run_id);
     Ok(tables::publish_part(&job.storage, &job.output, "path_distances", &name, &tables::path_distances_batch(&rows)?)?)
 }
+
+/// Embed every (pair metric, comparison group) of this run (§3), and publish `embeddings`
+/// and `embedding_summary`. Returns the parts written and the summary rows.
+pub fn publish_embeddings(
+    job: &AllPairsJob,
+    config: &crate::config::EmbeddingConfig,
+    reembed: bool,
+) -> Result<(Vec<Location>, Vec<tables::EmbeddingSummaryRow>)> {
+    use crate::config::EmbeddingMethod;
+    use repspace_metrics::MetricSpec;
+    let dims = config.dims;
+    let previous = if reembed { Default::default() } else { tables::read_landmark_sets(&job.storage, &job.output)? };
+    // (metric, group) → (items, distances between items)
+    let mut groups: BTreeMap<(String, String), BTreeMap<((String, String), (String, String)), f64>> = BTreeMap::new();
+    let pair_metrics: HashMap<&str, &MetricSpec> = job.metrics.iter().map(|m| (m.name.as_str(), &m.spec)).collect();
+    for d in tables::read_distances_of(&job.storage, &job.output, Some(&job.run_id))? {
+        if !pair_metrics.contains_key(d.metric.as_str()) || d.model_a == d.model_b {
+            continue;
+        }
+        let group = match job.scope {
+            repspace_pipelines::PairScope::WithinLayer => d.layer_a.clone(),
+            repspace_pipelines::PairScope::All => "all".to_string(),
+        };
+        groups
+            .entry((d.metric, group))
+            .or_default()
+            .insert(((d.model_a, d.layer_a), (d.model_b, d.layer_b)), d.distance);
+    }
+    let mut rows = Vec::new();
+    let mut summaries = Vec::new();
+    for ((metric, group), pairs) in groups {
+        let Some((items, d)) = complete_matrix(&pairs) else { continue };
+        let n = items.len();
+        if n <= dims {
+            tracing::info!(%metric, %group, points = n, "too few points to embed in {dims} dimensions");
+            continue;
+        }
+        let spec = pair_metrics[metric.as_str()];
+        let tangent_ok = matches!(spec, MetricSpec::Shape { alpha, .. } if *alpha == 1.0);
+        let method = match config.method {
+            EmbeddingMethod::Tangent if !tangent_ok => {
+                tracing::warn!(%metric, "the tangent embedding needs a shape metric with alpha = 1; using classical MDS");
+                EmbeddingMethod::Classical
+            }
+            m => m,
+        };
+        let embedded = match method {
+            EmbeddingMethod::Classical => classical(&d, dims)?,
+            EmbeddingMethod::Landmark => {
+                let prior = previous.get(&(metric.clone(), group.clone()));
+                landmark(&items, &d, dims, config.landmarks.unwrap_or(1000), prior)?
+            }
+            EmbeddingMethod::Tangent => tangent(job, &items, dims)?,
+        };
+        for (i, (model_id, layer)) in items.iter().enumerate() {
+            rows.push(tables::EmbeddingRow {
+                metric: metric.clone(),
+                group: group.clone(),
+                model_id: model_id.clone(),
+                layer: layer.clone(),
+                method: embedded.methods[i].to_string(),
+                coordinates: (0..dims)
+                    .map(|j| embedded.coordinates.get(i * dims + j).copied().unwrap_or(0.0))
+                    .collect(),
+                landmark_set: embedded.landmark_set.clone(),
+                run_id: job.run_id.clone(),
+            });
+        }
+        let y = faer::Mat::from_fn(n, dims, |i, j| embedded.coordinates[i * dims + j]);
+        let f = distortion(d.as_ref(), y.as_ref(), &embedded.eigenvalues, dims);
+        summaries.push(tables::EmbeddingSummaryRow {
+            metric: metric.clone(),
+            group: group.clone(),
+            method: embedded.summary_method.to_string(),
+            n_points: n as i64,
+            dims: dims as i64,
+            positive_mass: f.positive_mass,
+            negative_mass: f.negative_mass,
+            captured: f.captured,
+            stress_1: f.stress_1,
+            distance_correlation: f.distance_correlation,
+            eigenvalues: embedded.eigenvalues,
+            eigenvalues_complete: embedded.complete,
+            landmark_set: embedded.landmark_set,
+            run_id: job.run_id.clone(),
+        });
+    }
+    let name = format!("part-{}-post.parquet", job.run_id);
+    let parts = vec![
+        tables::publish_part(&job.storage, &job.output, "embeddings", &name, &tables::embeddings_batch(&rows, dims)?)?,
+        tables::publish_part(
+            &job.storage,
+            &job.output,
+            "embedding_summary",
+            &name,
+            &tables::embedding_summary_batch(&summaries)?,
+        )?,
+    ];
+    Ok((parts, summaries))
+}
+
+type Item = (String, String);
+
+/// The items of a group and their distance matrix. Items missing some distance (a failed
+/// pair) are dropped, most-missing first, until the matrix is complete.
+fn complete_matrix(pairs: &BTreeMap<(Item, Item), f64>) -> Option<(Vec<Item>, faer::Mat<f64>)> {
+    let mut items: Vec<Item> = pairs.keys().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+    items.sort();
+    items.dedup();
+    loop {
+        let missing: Vec<usize> =
+            items.iter().map(|a| items.iter().filter(|b| a != *b && !pairs.contains_key(&key(a, b))).count()).collect();
+        match missing.iter().enumerate().max_by_key(|(_, m)| **m) {
+            Some((worst, &m)) if m > 0 => {
+                tracing::warn!(model = %items[worst].0, layer = %items[worst].1, "left out of the embedding: {m} distance(s) missing");
+                items.remove(worst);
+            }
+            _ => break,
+        }
+    }
+    if items.len() < 2 {
+        return None;
+    }
+    let n = items.len();
+    let d = faer::Mat::from_fn(n, n, |i, j| if i == j { 0.0 } else { pairs[&key(&items[i], &items[j])] });
+    Some((items, d))
+}
+
+fn key(a: &Item, b: &Item) -> (Item, Item) {
+    if a < b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }
+}
+
+use repspace_metrics::embedding::{
+    LandmarkMds, classical_mds, distortion, frechet_mean, maxmin_landmarks, tangent_embedding,
+};
+
+/// Coordinates (row-major n × dims), per-point method, and the spectrum for the summary.
+struct Embedded {
+    coordinates: Vec<f64>,
+    methods: Vec<&'static str>,
+    summary_method: &'static str,
+    eigenvalues: Vec<f64>,
+    complete: bool,
+    landmark_set: Option<String>,
+}
+
+fn row_major(y: faer::MatRef<'_, f64>, dims: usize) -> Vec<f64> {
+    (0..y.nrows()).flat_map(|i| (0..dims).map(move |j| if j < y.ncols() { y[(i, j)] } else { 0.0 })).collect()
+}
+
+fn classical(d: &faer::Mat<f64>, dims: usize) -> Result<Embedded> {
+    let e = classical_mds(d.as_ref(), dims)?;
+    Ok(Embedded {
+        coordinates: row_major(e.coordinates.as_ref(), dims),
+        methods: vec!["classical"; d.nrows()],
+        summary_method: "classical",
+        eigenvalues: e.eigenvalues,
+        complete: e.complete,
+        landmark_set: None,
+    })
+}
+
+/// Landmark MDS; reuses the previous run's landmark set when all its landmarks are still
+/// present, so earlier points keep their coordinates and new ones are placed among them.
+fn landmark(
+    items: &[Item],
+    d: &faer::Mat<f64>,
+    dims: usize,
+    count: usize,
+    prior: Option<&(String, Vec<Item>)>,
+) -> Result<Embedded> {
+    let n = items.len();
+    if count >= n {
+        return classical(d, dims);
+    }
+    let index: HashMap<&Item, usize> = items.iter().enumerate().map(|(i, it)| (it, i)).collect();
+    let reused = prior.and_then(|(_, ls)| ls.iter().map(|l| index.get(l).copied()).collect::<Option<Vec<usize>>>());
+    let landmarks = match reused {
+        Some(mut ls) if ls.len() > dims => {
+            ls.sort_by(|&a, &b| items[a].cmp(&items[b]));
+            ls
+        }
+        _ => {
+            let mut ls = maxmin_landmarks(d.as_ref(), count);
+            ls.sort_by(|&a, &b| items[a].cmp(&items[b]));
+            ls
+        }
+    };
+    let set_id = {
+        let mut h = fnv_hex(landmarks.iter().map(|&i| format!("{}\u{1f}{}", items[i].0, items[i].1)));
+        h.truncate(16);
+        h
+    };
+    let l = landmarks.len();
+    let ld = faer::Mat::from_fn(l, l, |a, b| d[(landmarks[a], landmarks[b])]);
+    let lmds = LandmarkMds::new(ld.as_ref(), dims)?;
+    let is_landmark: std::collections::HashSet<usize> = landmarks.iter().copied().collect();
+    let mut coordinates = Vec::with_capacity(n * dims);
+    let mut methods = Vec::with_capacity(n);
+    for i in 0..n {
+        let to: Vec<f64> = landmarks.iter().map(|&j| d[(i, j)]).collect();
+        coordinates.extend(lmds.place(&to));
+        methods.push(if is_landmark.contains(&i) { "landmark" } else { "placed" });
+    }
+    Ok(Embedded {
+        coordinates,
+        methods,
+        summary_method: "landmark",
+        eigenvalues: lmds.eigenvalues.clone(),
+        complete: true,
+        landmark_set: Some(set_id),
+    })
+}
+
+/// A stable short identity for a list of strings (FNV-1a, 64-bit, hex).
+fn fnv_hex(parts: impl Iterator<Item = String>) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0x1e)) {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Fréchet mean and tangent PCA of the group's representations (re-read, centred, padded).
+fn tangent(job: &AllPairsJob, items: &[Item], dims: usize) -> Result<Embedded> {
+    use repspace_metrics::Matrix;
+    let rows: HashMap<(&str, &str), &repspace_store::ManifestRow> =
+        job.manifest.rows.iter().map(|r| ((r.model_id.as_str(), r.layer.as_str()), r)).collect();
+    let mut mats = Vec::with_capacity(items.len());
+    for (model, layer) in items {
+        let row = rows[&(model.as_str(), layer.as_str())];
+        let a = repspace_store::load::read_array(&job.storage, &row.uri, row.key.as_deref())
+            .map_err(|e| anyhow::anyhow!("tangent embedding: {model}/{layer}: {e}"))?;
+        let (m, n) = a.expect_matrix().map_err(|e| anyhow::anyhow!("tangent embedding: {model}/{layer}: {e}"))?;
+        mats.push(Matrix::from_row_major(m, n, &a.data));
+    }
+    let width = mats.iter().map(Matrix::cols).max().unwrap_or(0);
+    let centred: Vec<Matrix> = mats
+        .iter()
+        .map(|x| {
+            let means: Vec<f64> =
+                (0..x.cols()).map(|j| (0..x.rows()).map(|i| x.get(i, j)).sum::<f64>() / x.rows() as f64).collect();
+            Matrix::from_fn(x.rows(), width, |i, j| if j < x.cols() { x.get(i, j) - means[j] } else { 0.0 })
+        })
+        .collect();
+    let (mean, aligned, iterations) = frechet_mean(&centred, 1e-10, 100)?;
+    tracing::info!(points = items.len(), iterations, "Fréchet mean");
+    let (y, eigenvalues) = tangent_embedding(mean.as_ref(), &aligned, dims)?;
+    Ok(Embedded {
+        coordinates: row_major(y.as_ref(), dims),
+        methods: vec!["tangent"; items.len()],
+        summary_method: "tangent",
+        eigenvalues,
+        complete: true,
+        landmark_set: None,
+    })
+}

@@ -22,6 +22,10 @@ pub struct RunArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Landmark embeddings: choose new landmarks and re-embed everything instead of placing
+    /// new points among the previous run's landmarks.
+    #[arg(long)]
+    pub reembed: bool,
 }
 
 /// How a run ended when it did end.
@@ -45,6 +49,9 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("config {config_loc}: {e}"))?;
     let metrics = config.metric_specs().with_context(|| format!("config {config_loc}"))?;
     let paths = config.path_specs().with_context(|| format!("config {config_loc}"))?;
+    if let Some(e) = &config.embedding {
+        e.validate().with_context(|| format!("config {config_loc}"))?;
+    }
     let base = config_loc.parent();
     let manifest_loc = Location::parse(&config.input.manifest, Some(&base)).context("input.manifest")?;
     let output = Location::parse(&config.output.uri, Some(&base)).context("output.uri")?;
@@ -81,16 +88,29 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     if !job.paths.is_empty() {
         report.parts.push(crate::post::publish_path_distances(&job)?);
     }
+    let mut embedded = Vec::new();
+    if let Some(e) = &config.embedding {
+        let (parts, summaries) = crate::post::publish_embeddings(&job, e, args.reembed)?;
+        report.parts.extend(parts);
+        embedded = summaries;
+    }
     commit_run(&storage, &output, &run_id, &report, &text)?;
     let elapsed = started.elapsed();
     if !args.quiet {
-        print_summary(&run_id, &job, &report, rejected_rows, &output, elapsed);
+        print_summary(config.embedding.is_some(), &run_id, &job, &report, rejected_rows, &output, elapsed);
+        for e in &embedded {
+            println!(
+                "  embedding        {} / {}: {} points, {}, negative mass {:.3}, stress-1 {:.3}",
+                e.metric, e.group, e.n_points, e.method, e.negative_mass, e.stress_1
+            );
+        }
     }
     Ok(if report.errors > 0 { Outcome::WithErrors } else { Outcome::Clean })
 }
 
 /// Every table a run may write.
-pub const TABLES: [&str; 6] = ["models", "distances", "errors", "paths", "path_summary", "path_distances"];
+pub const TABLES: [&str; 8] =
+    ["models", "distances", "errors", "paths", "path_summary", "path_distances", "embeddings", "embedding_summary"];
 
 /// Record the run (`_runs/<run_id>.json`, listing its parts), then retire the parts of
 /// earlier runs so each table holds exactly this run's rows.
@@ -137,7 +157,9 @@ fn json_string(s: &str) -> String {
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn print_summary(
+    embeds: bool,
     run_id: &str,
     job: &AllPairsJob,
     report: &RunReport,
@@ -181,6 +203,7 @@ fn print_summary(
         TABLES
             .iter()
             .filter(|t| !t.starts_with("path") || !job.paths.is_empty())
+            .filter(|t| !t.starts_with("embedding") || embeds)
             .copied()
             .collect::<Vec<_>>()
             .join(", ")

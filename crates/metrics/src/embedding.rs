@@ -99,7 +99,12 @@ fn scale_columns(v: Mat<f64>, eigenvalues: &[f64]) -> Mat<f64> {
 /// Ritz pairs have residual < 1e-10·|λ_max|.
 pub fn lanczos_mds(d: MatRef<'_, f64>, dims: usize) -> Result<Embedding, MetricError> {
     let n = d.nrows();
-    let sq = Mat::from_fn(n, n, |i, j| d[(i, j)] * d[(i, j)]);
+    lanczos_mds_squared(Mat::from_fn(n, n, |i, j| d[(i, j)] * d[(i, j)]), dims)
+}
+
+/// [`lanczos_mds`] from the squared distances, taken by value: the only n × n matrix held.
+pub fn lanczos_mds_squared(sq: Mat<f64>, dims: usize) -> Result<Embedding, MetricError> {
+    let n = sq.nrows();
     let centre = |v: &mut [f64]| {
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         v.iter_mut().for_each(|x| *x -= mean);
@@ -195,8 +200,9 @@ pub fn embedded_distances(y: MatRef<'_, f64>) -> Mat<f64> {
 /// (descending) of which the first `dims` were used.
 pub fn distortion(d: MatRef<'_, f64>, y: MatRef<'_, f64>, eigenvalues: &[f64], dims: usize) -> Distortion {
     let n = d.nrows();
-    let pos: f64 = eigenvalues.iter().filter(|&&l| l > 0.0).sum();
-    let neg: f64 = eigenvalues.iter().filter(|&&l| l < 0.0).map(|l| -l).sum();
+    // (+ 0.0 turns the −0.0 of an empty float sum into 0.0)
+    let pos: f64 = eigenvalues.iter().filter(|&&l| l > 0.0).sum::<f64>() + 0.0;
+    let neg: f64 = eigenvalues.iter().filter(|&&l| l < 0.0).map(|l| -l).sum::<f64>() + 0.0;
     let used: f64 = eigenvalues.iter().take(dims).filter(|&&l| l > 0.0).sum();
     let (mut num, mut den) = (0.0, 0.0);
     let (mut sd, mut se, mut sdd, mut see, mut sde, mut count) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);

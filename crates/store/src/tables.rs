@@ -487,3 +487,146 @@ pub fn path_distances_batch(rows: &[PathDistanceRow]) -> Result<RecordBatch, Sto
         ],
     )
 }
+
+/// One row of `embeddings`: a representation's coordinates for one (metric, group).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmbeddingRow {
+    pub metric: String,
+    /// The comparison group: the layer name with scope `within_layer`, "all" otherwise.
+    pub group: String,
+    pub model_id: String,
+    pub layer: String,
+    /// "classical", "landmark" (a landmark's own MDS coordinates), "placed" (out-of-sample
+    /// from its distances to the landmarks) or "tangent".
+    pub method: String,
+    pub coordinates: Vec<f64>,
+    /// Identity of the landmark set the coordinates belong to (landmark methods only).
+    pub landmark_set: Option<String>,
+    pub run_id: String,
+}
+
+/// One row of `embedding_summary`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmbeddingSummaryRow {
+    pub metric: String,
+    pub group: String,
+    pub method: String,
+    pub n_points: i64,
+    pub dims: i64,
+    pub positive_mass: f64,
+    pub negative_mass: f64,
+    pub captured: f64,
+    pub stress_1: f64,
+    pub distance_correlation: f64,
+    /// Descending; every eigenvalue when `eigenvalues_complete`, else the extreme ones found.
+    pub eigenvalues: Vec<f64>,
+    pub eigenvalues_complete: bool,
+    pub landmark_set: Option<String>,
+    pub run_id: String,
+}
+
+pub fn embeddings_batch(rows: &[EmbeddingRow], dims: usize) -> Result<RecordBatch, StoreError> {
+    let mut fields = vec![
+        utf8("metric", false),
+        utf8("group", false),
+        utf8("model_id", false),
+        utf8("layer", false),
+        utf8("method", false),
+    ];
+    fields.extend((0..dims).map(|d| f64_field(&format!("dim_{d}"), false)));
+    fields.push(utf8("landmark_set", true));
+    fields.push(utf8("run_id", false));
+    let s = |f: fn(&EmbeddingRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    let mut cols = vec![s(|r| &r.metric), s(|r| &r.group), s(|r| &r.model_id), s(|r| &r.layer), s(|r| &r.method)];
+    for d in 0..dims {
+        cols.push(floats(rows.iter().map(|r| Some(r.coordinates.get(d).copied().unwrap_or(0.0)))));
+    }
+    cols.push(strings(rows.iter().map(|r| r.landmark_set.as_deref())));
+    cols.push(s(|r| &r.run_id));
+    batch("embeddings", Arc::new(Schema::new(fields)), cols)
+}
+
+pub fn embedding_summary_batch(rows: &[EmbeddingSummaryRow]) -> Result<RecordBatch, StoreError> {
+    use arrow_array::builder::{BooleanBuilder, ListBuilder};
+    let list_field =
+        Field::new("eigenvalues", DataType::List(Arc::new(Field::new("item", DataType::Float64, true))), false);
+    let schema = Arc::new(Schema::new(vec![
+        utf8("metric", false),
+        utf8("group", false),
+        utf8("method", false),
+        Field::new("n_points", DataType::Int64, false),
+        Field::new("dims", DataType::Int64, false),
+        f64_field("positive_mass", false),
+        f64_field("negative_mass", false),
+        f64_field("captured", false),
+        f64_field("stress_1", false),
+        f64_field("distance_correlation", false),
+        list_field,
+        Field::new("eigenvalues_complete", DataType::Boolean, false),
+        utf8("landmark_set", true),
+        utf8("run_id", false),
+    ]));
+    let s = |f: fn(&EmbeddingSummaryRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    let f = |f: fn(&EmbeddingSummaryRow) -> f64| floats(rows.iter().map(|r| Some(f(r))));
+    let mut eig = ListBuilder::new(Float64Builder::new());
+    for r in rows {
+        for &v in &r.eigenvalues {
+            eig.values().append_value(v);
+        }
+        eig.append(true);
+    }
+    let mut complete = BooleanBuilder::new();
+    for r in rows {
+        complete.append_value(r.eigenvalues_complete);
+    }
+    batch(
+        "embedding_summary",
+        schema,
+        vec![
+            s(|r| &r.metric),
+            s(|r| &r.group),
+            s(|r| &r.method),
+            ints(rows.iter().map(|r| Some(r.n_points))),
+            ints(rows.iter().map(|r| Some(r.dims))),
+            f(|r| r.positive_mass),
+            f(|r| r.negative_mass),
+            f(|r| r.captured),
+            f(|r| r.stress_1),
+            f(|r| r.distance_correlation),
+            Arc::new(eig.finish()),
+            Arc::new(complete.finish()),
+            strings(rows.iter().map(|r| r.landmark_set.as_deref())),
+            s(|r| &r.run_id),
+        ],
+    )
+}
+
+/// Landmark sets of earlier runs: (metric, group) → (landmark_set, [(model_id, layer)]).
+pub fn read_landmark_sets(
+    storage: &Storage,
+    out: &Location,
+) -> Result<std::collections::BTreeMap<(String, String), (String, Vec<(String, String)>)>, StoreError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    let mut sets: std::collections::BTreeMap<(String, String), (String, Vec<(String, String)>)> = Default::default();
+    for b in read_table(storage, out, "embeddings")? {
+        let col = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>().clone());
+        let (Some(metric), Some(group), Some(model), Some(layer), Some(method), Some(set)) =
+            (col("metric"), col("group"), col("model_id"), col("layer"), col("method"), col("landmark_set"))
+        else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            if method.value(i) != "landmark" || set.is_null(i) {
+                continue;
+            }
+            let e = sets
+                .entry((metric.value(i).to_string(), group.value(i).to_string()))
+                .or_insert_with(|| (set.value(i).to_string(), Vec::new()));
+            if e.0 == set.value(i) {
+                e.1.push((model.value(i).to_string(), layer.value(i).to_string()));
+            }
+        }
+    }
+    Ok(sets)
+}
