@@ -15,6 +15,7 @@ mod cka;
 mod conv;
 pub mod embedding;
 mod error;
+pub mod geometry;
 mod matrix;
 pub mod paths;
 mod permutation;
@@ -48,6 +49,7 @@ pub enum Prepared {
     Gaussian(PreparedGaussian),
     Energy(PreparedEnergy),
     Moments(PreparedMoments),
+    Msa(geometry::PreparedMsa),
 }
 
 /// Training (fitted) distance and, when both sides have held-out rows and the metric has
@@ -74,7 +76,7 @@ impl PairScore {
 fn layout(rank: usize) -> &'static str {
     match rank {
         2 => "[samples, units]",
-        3 => "[conditions, repeats, units]",
+        3 => "[conditions, repeats, units] (or [points, d, d] pullback metrics for msa)",
         _ => "[images, height, width, channels]",
     }
 }
@@ -92,6 +94,7 @@ pub fn prepare(spec: &MetricSpec, x: &Tensor, test: Option<&Tensor>) -> Result<P
         MetricSpec::ConvShape { alpha, .. } => Ok(Prepared::Conv(PreparedConv::new(x, alpha)?)),
         MetricSpec::GaussianStochastic { cov_eps, .. } => Ok(Prepared::Gaussian(PreparedGaussian::new(x, cov_eps)?)),
         MetricSpec::EnergyStochastic { .. } => Ok(Prepared::Energy(PreparedEnergy::new(x)?)),
+        MetricSpec::Msa { .. } => Ok(Prepared::Msa(geometry::PreparedMsa::from_tensor(x)?)),
         _ => {
             let test = match test.filter(|_| spec.has_test_score()) {
                 Some(t) if t.shape().len() != 2 => {
@@ -149,6 +152,7 @@ pub fn compare(spec: &MetricSpec, a: &Prepared, b: &Prepared) -> Result<PairScor
         (MetricSpec::GaussianStochastic { alpha, max_iter, tol, .. }, Prepared::Gaussian(a), Prepared::Gaussian(b)) => {
             stochastic::compare_gaussian(a, b, *alpha, *max_iter, *tol)
         }
+        (MetricSpec::Msa { eps }, Prepared::Msa(a), Prepared::Msa(b)) => geometry::compare_msa(a, b, *eps),
         (MetricSpec::EnergyStochastic { max_iter, tol }, Prepared::Energy(a), Prepared::Energy(b)) => {
             stochastic::compare_energy(a, b, *max_iter, *tol)
         }

@@ -75,6 +75,9 @@ pub enum MetricSpec {
     GaussianStochastic { alpha: f64, max_iter: usize, tol: f64, cov_eps: f64 },
     /// netrep `EnergyStochasticMetric(group="orth")` (§1.8). Inputs [conditions, repeats, units].
     EnergyStochastic { max_iter: usize, tol: f64 },
+    /// Metric Similarity Analysis (§5): the mean over probe points of 1 − √(λ_min/λ_max)
+    /// of the two networks' pullback metrics, each regularised by εI. Inputs [points, d, d].
+    Msa { eps: f64 },
 }
 
 impl MetricSpec {
@@ -140,6 +143,9 @@ impl MetricSpec {
                 }
                 Ok(())
             }
+            MetricSpec::Msa { eps } if !(eps >= 0.0 && eps.is_finite()) => {
+                bad("eps", format!("must be ≥ 0, got {eps}"))
+            }
             MetricSpec::EnergyStochastic { tol, max_iter } if !(tol >= 0.0) || max_iter == 0 => {
                 bad("tol", format!("tol must be ≥ 0 and max_iter ≥ 1, got {tol} and {max_iter}"))
             }
@@ -155,7 +161,7 @@ impl MetricSpec {
             | MetricSpec::BiasCorrectedShape { .. }
             | MetricSpec::Permutation { .. }
             | MetricSpec::Cka { .. } => 2,
-            MetricSpec::GaussianStochastic { .. } | MetricSpec::EnergyStochastic { .. } => 3,
+            MetricSpec::GaussianStochastic { .. } | MetricSpec::EnergyStochastic { .. } | MetricSpec::Msa { .. } => 3,
             MetricSpec::ConvShape { .. } => 4,
         }
     }
