@@ -38,6 +38,8 @@ pub struct AllPairsJob {
     pub metrics: Vec<NamedMetric>,
     /// Layer-path metrics over the layers of each model.
     pub paths: Vec<NamedPath>,
+    /// Where to evaluate the geometry of networks given by weights.
+    pub geometry: Option<crate::geometry::GeometryJob>,
     pub scope: PairScope,
     pub tile_size: usize,
     pub storage: Storage,
@@ -80,6 +82,8 @@ struct Loaded {
     prepared: Vec<Result<Prepared, (ReasonCode, String)>>,
     /// One entry per path metric of the job.
     path_points: Vec<Result<repspace_metrics::paths::PathPoint, (ReasonCode, String)>>,
+    /// A network's geometry rows (networks given by weights, with `[geometry]`).
+    geometry: Option<(Vec<tables::GeometryPointRow>, tables::GeometrySummaryRow)>,
 }
 
 impl Loaded {
@@ -95,6 +99,9 @@ struct Collected {
     distances: Vec<DistanceRow>,
     paths: Vec<tables::PathRow>,
     path_summaries: Vec<tables::PathSummaryRow>,
+    geometry_points: Vec<tables::GeometryPointRow>,
+    geometry_summaries: Vec<(usize, tables::GeometrySummaryRow)>,
+    msa_points: Vec<tables::MsaPointRow>,
     errors: Vec<ErrorRow>,
     /// Pairs whose held-out score depends on the SVD's null-space completion.
     ambiguous_held_out: usize,
@@ -121,35 +128,70 @@ fn error_row(job: &AllPairsJob, row: &ManifestRow, code: ReasonCode, message: St
 /// metrics and no others); held-out rows must have the training rows' trailing shape.
 fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> {
     let row = &job.manifest.rows[rep];
-    let train = read_array(&job.storage, &row.uri, row.key.as_deref())?;
-    let test = match &row.test_uri {
-        Some(loc) => Some(read_array(&job.storage, loc, row.test_key.as_deref().or(row.key.as_deref()))?),
-        None => None,
+    // a network given by weights: its geometry, and its pullback metrics for MSA
+    let (network, geometry) = match &row.weights_uri {
+        Some(_) => {
+            let mlp = crate::geometry::load_network(&job.storage, row)?;
+            let evaluated = match &job.geometry {
+                Some(g) => Some(crate::geometry::evaluate_network(g, &mlp, row, &job.run_id)?),
+                None => None,
+            };
+            (true, evaluated)
+        }
+        None => (false, None),
     };
-    train.check_finite()?;
-    if train.shape.len() < 2 {
-        return Err(LoadError::new(
-            ReasonCode::WrongRank,
-            format!("expected at least a 2-D array [samples, ...], got shape {:?}", train.shape),
-        ));
-    }
-    if let Some(t) = &test {
-        t.check_finite().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
-        if t.shape.len() != train.shape.len() || t.shape[1..] != train.shape[1..] {
+    let activations = if row.activations {
+        let train = read_array(&job.storage, &row.uri, row.key.as_deref())?;
+        let test = match &row.test_uri {
+            Some(loc) => Some(read_array(&job.storage, loc, row.test_key.as_deref().or(row.key.as_deref()))?),
+            None => None,
+        };
+        train.check_finite()?;
+        if train.shape.len() < 2 {
             return Err(LoadError::new(
                 ReasonCode::WrongRank,
-                format!("held-out rows have shape {:?} but training rows have {:?}", t.shape, train.shape),
+                format!("expected at least a 2-D array [samples, ...], got shape {:?}", train.shape),
             ));
         }
-    }
-    let hash = content_hash(&train, test.as_ref());
-    let x = Tensor::new(train.shape.clone(), train.data);
-    let t = test.map(|t| Tensor::new(t.shape, t.data));
+        if let Some(t) = &test {
+            t.check_finite().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
+            if t.shape.len() != train.shape.len() || t.shape[1..] != train.shape[1..] {
+                return Err(LoadError::new(
+                    ReasonCode::WrongRank,
+                    format!("held-out rows have shape {:?} but training rows have {:?}", t.shape, train.shape),
+                ));
+            }
+        }
+        let hash = content_hash(&train, test.as_ref());
+        Some((hash, Tensor::new(train.shape.clone(), train.data), test.map(|t| Tensor::new(t.shape, t.data))))
+    } else {
+        None
+    };
+    let metrics_tensor = geometry.as_ref().map(|(_, _, g)| g);
+    let hash = match (&activations, metrics_tensor) {
+        (Some((h, _, _)), _) => h.clone(),
+        (None, Some(g)) => {
+            content_hash(&repspace_store::NdArray { shape: g.shape().to_vec(), data: g.data().to_vec() }, None)
+        }
+        (None, None) => content_hash(&repspace_store::NdArray { shape: vec![0], data: Vec::new() }, None),
+    };
     let prepared = job
         .metrics
         .iter()
         .map(|metric| {
-            prepare(&metric.spec, &x, t.as_ref()).map_err(|e| {
+            let input = match (&metric.spec, &activations, metrics_tensor) {
+                (MetricSpec::Msa { .. }, _, Some(g)) => Ok((g, None)),
+                (MetricSpec::Msa { .. }, _, None) => Err(if network {
+                    "msa needs a [geometry] section with probe points".to_string()
+                } else {
+                    "msa compares networks given by weights (weights_uri, spec_uri); this row has only activations"
+                        .to_string()
+                }),
+                (_, Some((_, x, t)), _) => Ok((x, t.as_ref())),
+                (_, None, _) => Err("this row is a network without activations (no uri)".to_string()),
+            };
+            let (x, t) = input.map_err(|m| (ReasonCode::WrongRank, format!("metric {:?}: {m}", metric.name)))?;
+            prepare(&metric.spec, x, t).map_err(|e| {
                 let code = match e {
                     MetricError::WrongRank { .. } => ReasonCode::WrongRank,
                     MetricError::NotFinite(_) => ReasonCode::NonFinite,
@@ -159,8 +201,21 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
             })
         })
         .collect();
-    let path_points = layer_points(&job.paths, &x);
-    Ok(Loaded { rep, hash, shape: x.shape().to_vec(), prepared, path_points })
+    let shape = match (&activations, metrics_tensor) {
+        (Some((_, x, _)), _) => x.shape().to_vec(),
+        (None, Some(g)) => g.shape().to_vec(),
+        (None, None) => vec![0, 0],
+    };
+    let path_points = match &activations {
+        Some((_, x, _)) => layer_points(&job.paths, x),
+        None => job
+            .paths
+            .iter()
+            .map(|p| Err((ReasonCode::WrongRank, format!("path {:?}: no activations", p.name))))
+            .collect(),
+    };
+    let geometry = geometry.map(|(points, summary, _)| (points, summary));
+    Ok(Loaded { rep, hash, shape, prepared, path_points, geometry })
 }
 
 /// The most common sample count of a group; ties go to the count seen first in group order.
@@ -227,6 +282,10 @@ fn worker_main(
                         },
                     ));
                     // A metric that cannot use this representation: one row, no pair rows.
+                    if let Some((points, summary)) = &l.geometry {
+                        c.geometry_points.extend(points.iter().cloned());
+                        c.geometry_summaries.push((*rep, summary.clone()));
+                    }
                     let names = sink_job.metrics.iter().map(|m| &m.name).chain(sink_job.paths.iter().map(|p| &p.name));
                     let failures = l.prepared.iter().map(|p| p.as_ref().err()).chain(l.path_points.iter().map(|p| p.as_ref().err()));
                     for (name, failure) in names.zip(failures) {
@@ -353,7 +412,7 @@ fn worker_main(
         let factors = loaded.flat_map(move |(rep, outcome)| {
             let tiles: Vec<TileId> = if outcome.is_ok() { route_plan.tiles_of(rep).collect() } else { Vec::new() };
             // tiles need only the pair metrics' factors
-            let loaded = outcome.ok().map(|l| Loaded { path_points: Vec::new(), ..l });
+            let loaded = outcome.ok().map(|l| Loaded { path_points: Vec::new(), geometry: None, ..l });
             tiles.into_iter().filter_map(move |t| loaded.clone().map(|l| (t, l)))
         });
 
@@ -429,6 +488,24 @@ fn compute_tile(
         }
         let (row_a, row_b) = (&job.manifest.rows[ra], &job.manifest.rows[rb]);
         for (k, metric) in job.metrics.iter().enumerate() {
+            if let (MetricSpec::Msa { eps }, Ok(Prepared::Msa(pa)), Ok(Prepared::Msa(pb)), Some(true)) =
+                (&metric.spec, &a.prepared[k], &b.prepared[k], job.geometry.as_ref().map(|g| g.per_point))
+            {
+                if let Ok(values) = repspace_metrics::geometry::msa_per_point(pa, pb, *eps) {
+                    for (i, d_sr) in values.into_iter().enumerate() {
+                        c.msa_points.push(tables::MsaPointRow {
+                            metric: metric.name.clone(),
+                            model_a: row_a.model_id.clone(),
+                            layer_a: row_a.layer.clone(),
+                            model_b: row_b.model_id.clone(),
+                            layer_b: row_b.layer.clone(),
+                            point_index: i as i64,
+                            d_sr,
+                            run_id: job.run_id.clone(),
+                        });
+                    }
+                }
+            }
             let outcome = match (&a.prepared[k], &b.prepared[k]) {
                 (Ok(pa), Ok(pb)) => compare(&metric.spec, pa, pb).map_err(|e| e.to_string()),
                 _ => {
@@ -516,6 +593,38 @@ fn publish(worker: usize, job: &AllPairsJob, c: &Collected) -> Result<RunReport,
         tables::publish_part(&job.storage, &job.output, "distances", &name, &tables::distances_batch(&c.distances)?)?,
         tables::publish_part(&job.storage, &job.output, "errors", &name, &tables::errors_batch(&errors)?)?,
     ];
+    if let Some(g) = &job.geometry {
+        let summaries: Vec<_> = c
+            .geometry_summaries
+            .iter()
+            .filter(|(rep, _)| !c.refused.contains_key(rep))
+            .map(|(_, s)| s.clone())
+            .collect();
+        let out = &job.output;
+        parts.push(tables::publish_part(
+            &job.storage,
+            out,
+            "geometry_points",
+            &name,
+            &tables::geometry_points_batch(&c.geometry_points)?,
+        )?);
+        parts.push(tables::publish_part(
+            &job.storage,
+            out,
+            "geometry_summary",
+            &name,
+            &tables::geometry_summary_batch(&summaries)?,
+        )?);
+        if g.per_point {
+            parts.push(tables::publish_part(
+                &job.storage,
+                out,
+                "msa_points",
+                &name,
+                &tables::msa_points_batch(&c.msa_points)?,
+            )?);
+        }
+    }
     if !job.paths.is_empty() {
         parts.push(tables::publish_part(&job.storage, &job.output, "paths", &name, &tables::paths_batch(&c.paths)?)?);
         parts.push(tables::publish_part(

@@ -21,6 +21,38 @@ pub struct Config {
     #[serde(default)]
     pub paths: Vec<PathConfig>,
     pub embedding: Option<EmbeddingConfig>,
+    pub geometry: Option<GeometryConfig>,
+}
+
+/// `[geometry]`: where to evaluate networks given by weights (manifest `weights_uri`,
+/// `spec_uri`), and what MSA compares.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeometryConfig {
+    /// Probe inputs [points, input_dim] (.npy, or .npz with probe_key): relative to the config.
+    pub probe: String,
+    pub probe_key: Option<String>,
+    /// Two probe indices: a 1-D slice between them.
+    pub line: Option<[usize; 2]>,
+    #[serde(default = "default_line_steps")]
+    pub line_steps: usize,
+    /// Three probe indices: the ternary plane through them.
+    pub plane: Option<[usize; 3]>,
+    #[serde(default = "default_plane_steps")]
+    pub plane_steps: usize,
+    /// Rank cap k of the effective volume (default min(input_dim, features)).
+    pub rank: Option<usize>,
+    /// Write MSA's per-point values to `msa_points`.
+    #[serde(default)]
+    pub per_point: bool,
+}
+
+fn default_line_steps() -> usize {
+    64
+}
+
+fn default_plane_steps() -> usize {
+    60
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -163,6 +195,7 @@ pub enum MetricKind {
     ConvShape,
     GaussianStochastic,
     EnergyStochastic,
+    Msa,
 }
 
 impl MetricKind {
@@ -175,6 +208,7 @@ impl MetricKind {
             MetricKind::ConvShape => "conv_shape",
             MetricKind::GaussianStochastic => "gaussian_stochastic",
             MetricKind::EnergyStochastic => "energy_stochastic",
+            MetricKind::Msa => "msa",
         }
     }
 }
@@ -241,6 +275,8 @@ pub struct MetricConfig {
     pub tol: Option<f64>,
     /// gaussian_stochastic: ridge added to each covariance (netrep's pairwise routine: 1e-6).
     pub cov_eps: Option<f64>,
+    /// msa: ridge εI added to both pullback metrics (default 1e-6; 0 = none).
+    pub eps: Option<f64>,
 }
 
 /// A configuration problem, naming the key.
@@ -275,6 +311,12 @@ impl Config {
                 ));
             }
             let spec = m.spec().map_err(|(field, reason)| err(field, reason))?;
+            if matches!(spec, MetricSpec::Msa { .. }) && self.geometry.is_none() {
+                return Err(err(
+                    "kind",
+                    "msa evaluates networks at the probe points of a [geometry] section; add one".into(),
+                ));
+            }
             spec.validate().map_err(|e| match e {
                 repspace_metrics::MetricError::Parameter { key, reason } => err(key, reason),
                 other => err("kind", other.to_string()),
@@ -389,6 +431,7 @@ impl MetricConfig {
         only(self.max_iter.is_some(), "max_iter", &[GaussianStochastic, EnergyStochastic])?;
         only(self.tol.is_some(), "tol", &[GaussianStochastic, EnergyStochastic])?;
         only(self.cov_eps.is_some(), "cov_eps", &[GaussianStochastic])?;
+        only(self.eps.is_some(), "eps", &[Msa])?;
         let score = self.score.unwrap_or(Score::Angular);
         Ok(match kind {
             Shape => {
@@ -465,6 +508,7 @@ impl MetricConfig {
             EnergyStochastic => {
                 MetricSpec::EnergyStochastic { max_iter: self.max_iter.unwrap_or(100), tol: self.tol.unwrap_or(1e-6) }
             }
+            Msa => MetricSpec::Msa { eps: self.eps.unwrap_or(1e-6) },
         })
     }
 }

@@ -56,6 +56,26 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     let manifest_loc = Location::parse(&config.input.manifest, Some(&base)).context("input.manifest")?;
     let output = Location::parse(&config.output.uri, Some(&base)).context("output.uri")?;
     let manifest = Manifest::load(&storage, &manifest_loc)?;
+    let geometry = match &config.geometry {
+        Some(g) => {
+            let probe = Location::parse(&g.probe, Some(&base)).context("geometry.probe")?;
+            let line = g.line.map(|[a, b]| (a, b, g.line_steps));
+            let plane = g.plane.map(|[a, b, c]| (a, b, c, g.plane_steps));
+            Some(
+                repspace_pipelines::GeometryJob::load(
+                    &storage,
+                    &probe,
+                    g.probe_key.as_deref(),
+                    line,
+                    plane,
+                    g.rank,
+                    g.per_point,
+                )
+                .map_err(|e| anyhow::anyhow!("geometry.probe {probe}: {e}"))?,
+            )
+        }
+        None => None,
+    };
     let run_id = new_run_id();
     tracing::info!(%run_id, manifest = %manifest_loc, output = %output, representations = manifest.rows.len(), "starting run");
 
@@ -75,6 +95,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         manifest,
         metrics,
         paths,
+        geometry,
         scope: config.pairs.scope,
         tile_size: config.execution.tile_size,
         storage: storage.clone(),
@@ -109,8 +130,19 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
 }
 
 /// Every table a run may write.
-pub const TABLES: [&str; 8] =
-    ["models", "distances", "errors", "paths", "path_summary", "path_distances", "embeddings", "embedding_summary"];
+pub const TABLES: [&str; 11] = [
+    "models",
+    "distances",
+    "errors",
+    "paths",
+    "path_summary",
+    "path_distances",
+    "embeddings",
+    "embedding_summary",
+    "geometry_points",
+    "geometry_summary",
+    "msa_points",
+];
 
 /// Record the run (`_runs/<run_id>.json`, listing its parts), then retire the parts of
 /// earlier runs so each table holds exactly this run's rows.
@@ -204,6 +236,7 @@ fn print_summary(
             .iter()
             .filter(|t| !t.starts_with("path") || !job.paths.is_empty())
             .filter(|t| !t.starts_with("embedding") || embeds)
+            .filter(|t| !(t.starts_with("geometry") || t.starts_with("msa")) || job.geometry.is_some())
             .copied()
             .collect::<Vec<_>>()
             .join(", ")

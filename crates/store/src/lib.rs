@@ -9,6 +9,7 @@ pub mod hash;
 pub mod load;
 pub mod manifest;
 pub mod npy;
+pub mod safetensors;
 pub mod storage;
 pub mod tables;
 

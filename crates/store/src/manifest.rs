@@ -11,7 +11,8 @@ use bytes::Bytes;
 use crate::storage::GetError;
 use crate::{LoadError, Location, ReasonCode, Storage, StoreError};
 
-pub const RESERVED: [&str; 7] = ["model_id", "layer", "uri", "key", "test_uri", "test_key", "layer_index"];
+pub const RESERVED: [&str; 9] =
+    ["model_id", "layer", "uri", "key", "test_uri", "test_key", "layer_index", "weights_uri", "spec_uri"];
 
 /// One representation named by the manifest.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +28,12 @@ pub struct ManifestRow {
     pub key: Option<String>,
     pub test_uri: Option<Location>,
     pub test_key: Option<String>,
+    /// A network given by weights (safetensors) and its spec (TOML or JSON).
+    pub weights_uri: Option<Location>,
+    pub spec_uri: Option<Location>,
+    /// Whether `uri` names activations; false for a row given only by weights (then `uri`
+    /// is the weights file).
+    pub activations: bool,
     /// Values of the metadata columns, in `Manifest::metadata_columns` order.
     pub metadata: Vec<Option<String>>,
 }
@@ -76,7 +83,10 @@ impl Manifest {
     fn from_table(location: &Location, table: StringTable) -> Result<Manifest, StoreError> {
         let fail = |reason: String| StoreError::Manifest { uri: location.to_string(), reason };
         let col = |name: &str| table.columns.iter().position(|c| c == name);
-        let missing: Vec<&str> = ["model_id", "layer", "uri"].into_iter().filter(|c| col(c).is_none()).collect();
+        let mut missing: Vec<&str> = ["model_id", "layer"].into_iter().filter(|c| col(c).is_none()).collect();
+        if col("uri").is_none() && col("weights_uri").is_none() {
+            missing.push("uri");
+        }
         if !missing.is_empty() {
             return Err(fail(format!("missing required column(s) {missing:?}; found {:?}", table.columns)));
         }
@@ -103,7 +113,9 @@ impl Manifest {
             let row = i + 1;
             let model_id = get(r, "model_id").unwrap_or_default();
             let layer = get(r, "layer").unwrap_or_default();
-            let uri_text = get(r, "uri").unwrap_or_default();
+            let weights_text = get(r, "weights_uri");
+            let activations = get(r, "uri").is_some();
+            let uri_text = get(r, "uri").or(weights_text.clone()).unwrap_or_default();
             let reject = |reason: String| RejectedRow {
                 row,
                 model_id: model_id.clone(),
@@ -112,9 +124,22 @@ impl Manifest {
                 error: LoadError::new(ReasonCode::InvalidRow, format!("manifest row {row}: {reason}")),
             };
             if model_id.is_empty() || layer.is_empty() || uri_text.is_empty() {
-                rejected.push(reject("model_id, layer and uri must all be non-empty".into()));
+                rejected.push(reject("model_id, layer and uri (or weights_uri) must all be non-empty".into()));
                 continue;
             }
+            let resolve = |name: &str| get(r, name).map(|t| Location::parse(&t, Some(&base)));
+            let (weights_uri, spec_uri) = match (resolve("weights_uri"), resolve("spec_uri")) {
+                (None, None) => (None, None),
+                (Some(Ok(w)), Some(Ok(s))) => (Some(w), Some(s)),
+                (Some(Err(e)), _) | (_, Some(Err(e))) => {
+                    rejected.push(reject(e.to_string()));
+                    continue;
+                }
+                _ => {
+                    rejected.push(reject("weights_uri and spec_uri go together".into()));
+                    continue;
+                }
+            };
             let layer_index = match get(r, "layer_index") {
                 None => None,
                 Some(s) => match s.parse::<i64>() {
@@ -157,6 +182,9 @@ impl Manifest {
                 key: get(r, "key"),
                 test_uri,
                 test_key,
+                weights_uri,
+                spec_uri,
+                activations,
                 metadata: meta_idx.iter().map(|&j| r[j].clone()).collect(),
             });
         }

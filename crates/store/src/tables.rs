@@ -630,3 +630,135 @@ pub fn read_landmark_sets(
     }
     Ok(sets)
 }
+
+/// One row of `geometry_points`: the pullback geometry of a network at one input.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GeometryPointRow {
+    pub model_id: String,
+    pub layer: String,
+    /// "probe", "line" or "plane".
+    pub slice: String,
+    pub point_index: i64,
+    /// Slice coordinates: t on a line; (a, b) on the plane; null for probe points.
+    pub coord_a: Option<f64>,
+    pub coord_b: Option<f64>,
+    /// log₁₀ √det g (null when the input has more dimensions than the features).
+    pub log10_volume: Option<f64>,
+    /// Σ_{i≤k} log₁₀ σ_i(J/√n) over the top k singular values.
+    pub log10_effective_volume: f64,
+    pub predicted_class: Option<i64>,
+    /// Softmax entropy of the readout, in nats.
+    pub entropy: Option<f64>,
+    pub run_id: String,
+}
+
+/// One row of `geometry_summary`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GeometrySummaryRow {
+    pub model_id: String,
+    pub layer: String,
+    pub n_points: i64,
+    /// Spearman correlation of log volume and entropy over the evaluated points.
+    pub magnification: Option<f64>,
+    pub mean_log10_volume: f64,
+    pub run_id: String,
+}
+
+/// One row of `msa_points`: a pair's spectral-ratio distance at one probe point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MsaPointRow {
+    pub metric: String,
+    pub model_a: String,
+    pub layer_a: String,
+    pub model_b: String,
+    pub layer_b: String,
+    pub point_index: i64,
+    pub d_sr: f64,
+    pub run_id: String,
+}
+
+pub fn geometry_points_batch(rows: &[GeometryPointRow]) -> Result<RecordBatch, StoreError> {
+    let schema = Arc::new(Schema::new(vec![
+        utf8("model_id", false),
+        utf8("layer", false),
+        utf8("slice", false),
+        Field::new("point_index", DataType::Int64, false),
+        f64_field("coord_a", true),
+        f64_field("coord_b", true),
+        f64_field("log10_volume", true),
+        f64_field("log10_effective_volume", false),
+        Field::new("predicted_class", DataType::Int64, true),
+        f64_field("entropy", true),
+        utf8("run_id", false),
+    ]));
+    let s = |f: fn(&GeometryPointRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    batch(
+        "geometry_points",
+        schema,
+        vec![
+            s(|r| &r.model_id),
+            s(|r| &r.layer),
+            s(|r| &r.slice),
+            ints(rows.iter().map(|r| Some(r.point_index))),
+            floats(rows.iter().map(|r| r.coord_a)),
+            floats(rows.iter().map(|r| r.coord_b)),
+            floats(rows.iter().map(|r| r.log10_volume)),
+            floats(rows.iter().map(|r| Some(r.log10_effective_volume))),
+            ints(rows.iter().map(|r| r.predicted_class)),
+            floats(rows.iter().map(|r| r.entropy)),
+            s(|r| &r.run_id),
+        ],
+    )
+}
+
+pub fn geometry_summary_batch(rows: &[GeometrySummaryRow]) -> Result<RecordBatch, StoreError> {
+    let schema = Arc::new(Schema::new(vec![
+        utf8("model_id", false),
+        utf8("layer", false),
+        Field::new("n_points", DataType::Int64, false),
+        f64_field("magnification", true),
+        f64_field("mean_log10_volume", false),
+        utf8("run_id", false),
+    ]));
+    let s = |f: fn(&GeometrySummaryRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    batch(
+        "geometry_summary",
+        schema,
+        vec![
+            s(|r| &r.model_id),
+            s(|r| &r.layer),
+            ints(rows.iter().map(|r| Some(r.n_points))),
+            floats(rows.iter().map(|r| r.magnification)),
+            floats(rows.iter().map(|r| Some(r.mean_log10_volume))),
+            s(|r| &r.run_id),
+        ],
+    )
+}
+
+pub fn msa_points_batch(rows: &[MsaPointRow]) -> Result<RecordBatch, StoreError> {
+    let schema = Arc::new(Schema::new(vec![
+        utf8("metric", false),
+        utf8("model_a", false),
+        utf8("layer_a", false),
+        utf8("model_b", false),
+        utf8("layer_b", false),
+        Field::new("point_index", DataType::Int64, false),
+        f64_field("d_sr", false),
+        utf8("run_id", false),
+    ]));
+    let s = |f: fn(&MsaPointRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
+    batch(
+        "msa_points",
+        schema,
+        vec![
+            s(|r| &r.metric),
+            s(|r| &r.model_a),
+            s(|r| &r.layer_a),
+            s(|r| &r.model_b),
+            s(|r| &r.layer_b),
+            ints(rows.iter().map(|r| Some(r.point_index))),
+            floats(rows.iter().map(|r| Some(r.d_sr))),
+            s(|r| &r.run_id),
+        ],
+    )
+}

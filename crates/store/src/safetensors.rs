@@ -1,0 +1,107 @@
+//! The safetensors format (what PyTorch and candle write): an 8-byte little-endian header
+//! length, a JSON header naming each tensor's dtype, shape and byte range, then the data.
+
+use std::collections::BTreeMap;
+
+use crate::{LoadError, NdArray, ReasonCode};
+
+fn unreadable(msg: impl Into<String>) -> LoadError {
+    LoadError::new(ReasonCode::Unreadable, msg)
+}
+
+/// Every F32/F64 tensor of a safetensors file, by name (as f64, row-major).
+pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, NdArray>, LoadError> {
+    if bytes.len() < 8 {
+        return Err(unreadable("not a safetensors file (shorter than its 8-byte header length)"));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let start = 8usize
+        .checked_add(n)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| unreadable("truncated safetensors header"))?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..start])
+        .map_err(|e| unreadable(format!("safetensors header is not JSON: {e}")))?;
+    let obj = header.as_object().ok_or_else(|| unreadable("safetensors header is not an object"))?;
+    let data = &bytes[start..];
+    let mut out = BTreeMap::new();
+    for (name, info) in obj {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = info["dtype"].as_str().unwrap_or("");
+        let shape: Vec<usize> = info["shape"]
+            .as_array()
+            .ok_or_else(|| unreadable(format!("tensor {name:?} has no shape")))?
+            .iter()
+            .map(|v| v.as_u64().map(|u| u as usize).ok_or_else(|| unreadable(format!("tensor {name:?}: bad shape"))))
+            .collect::<Result<_, _>>()?;
+        let offsets = info["data_offsets"]
+            .as_array()
+            .ok_or_else(|| unreadable(format!("tensor {name:?} has no data_offsets")))?;
+        let (a, b) = match (offsets.first().and_then(|v| v.as_u64()), offsets.get(1).and_then(|v| v.as_u64())) {
+            (Some(a), Some(b)) if a <= b && (b as usize) <= data.len() => (a as usize, b as usize),
+            _ => return Err(unreadable(format!("tensor {name:?}: data offsets outside the file (truncated?)"))),
+        };
+        let raw = &data[a..b];
+        let count: usize = shape.iter().product();
+        let values: Vec<f64> = match dtype {
+            "F64" if raw.len() == count * 8 => {
+                raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect()
+            }
+            "F32" if raw.len() == count * 4 => {
+                raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4")) as f64).collect()
+            }
+            "F64" | "F32" => {
+                return Err(unreadable(format!("tensor {name:?}: {} bytes for shape {shape:?}", raw.len())));
+            }
+            other => return Err(unreadable(format!("tensor {name:?}: unsupported dtype {other:?} (F32 or F64)"))),
+        };
+        out.insert(name.clone(), NdArray { shape, data: values });
+    }
+    Ok(out)
+}
+
+/// Encode named f32 tensors as safetensors (tests, generated zoos).
+pub fn write_safetensors(tensors: &[(&str, &[usize], &[f64])]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let len = values.len() * 4;
+        header.insert(
+            name.to_string(),
+            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len] }),
+        );
+        for v in *values {
+            data.extend_from_slice(&(*v as f32).to_le_bytes());
+        }
+        offset += len;
+    }
+    let mut text = serde_json::Value::Object(header).to_string().into_bytes();
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_truncation() {
+        let bytes = write_safetensors(&[
+            ("fc.weight", &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+            ("fc.bias", &[2], &[0.5, -0.5]),
+        ]);
+        let t = parse_safetensors(&bytes).unwrap();
+        assert_eq!(t["fc.weight"].shape, vec![2, 3]);
+        assert_eq!(t["fc.bias"].data, vec![0.5, -0.5]);
+        let err = parse_safetensors(&bytes[..bytes.len() - 4]).unwrap_err();
+        assert_eq!(err.code, ReasonCode::Unreadable);
+        assert!(err.reason.contains("outside the file"), "{}", err.reason);
+    }
+}
