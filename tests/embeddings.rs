@@ -12,7 +12,9 @@ use repspace_store::Storage;
 use repspace_store::tables::read_table;
 
 /// (metric, model, layer) → (method, coordinates, landmark_set)
-fn embeddings(run: &RunDir, dims: usize) -> HashMap<(String, String, String), (String, Vec<f64>, Option<String>)> {
+type Coordinates = HashMap<(String, String, String), (String, Vec<f64>, Option<String>)>;
+
+fn embeddings(run: &RunDir, dims: usize) -> Coordinates {
     let mut out = HashMap::new();
     for b in read_table(&Storage::new().unwrap(), &run.out(), "embeddings").unwrap() {
         let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();

@@ -5,6 +5,9 @@
 //! is magnified where the classifier is uncertain (the paper's observation), so the
 //! magnification statistic is positive and larger than at initialisation for most models.
 
+// layer loops index the parallel arrays DIMS, w and b together
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -54,7 +54,10 @@ kind = "cka"
 "#;
 
 /// Run the fixture through the binary; returns (reference JSON, distances by (metric, i, j)).
-fn run_fixture(fixture: &str, workers: &str) -> (Value, HashMap<(String, usize, usize), (f64, Option<f64>)>) {
+/// (metric, i, j) → (distance, distance_test)
+type Scores = HashMap<(String, usize, usize), (f64, Option<f64>)>;
+
+fn run_fixture(fixture: &str, workers: &str) -> (Value, Scores) {
     let json: Value = serde_json::from_slice(
         &std::fs::read(fixtures_dir().join(format!("{fixture}.netrep.json"))).expect("fixture json"),
     )

@@ -320,8 +320,8 @@ fn worker_main(
                             seen.append(batch);
                         }
                     });
-                    if frontier.is_empty() {
-                        if let Some(cap) = cap.take() {
+                    if frontier.is_empty()
+                        && let Some(cap) = cap.take() {
                             let mut session = output.session(&cap);
                             let mut by_group: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
                             for &(rep, m) in &seen {
@@ -341,7 +341,6 @@ fn worker_main(
                                 }
                             }
                         }
-                    }
                 }
             })
             .broadcast();
@@ -386,8 +385,8 @@ fn worker_main(
                                     refused.extend(batch.drain(..));
                                 }
                             });
-                            if f1.is_empty() && f2.is_empty() {
-                                if let Some(cap) = cap.take() {
+                            if f1.is_empty() && f2.is_empty()
+                                && let Some(cap) = cap.take() {
                                     let mut c = path_sink.borrow_mut();
                                     for (_, layers) in std::mem::take(&mut models) {
                                         let layers = layers.into_iter().filter(|l| !refused.contains_key(&l.rep)).collect();
@@ -399,7 +398,6 @@ fn worker_main(
                                     }
                                     output.session(&cap).give(());
                                 }
-                            }
                         }
                     },
                 )
@@ -440,15 +438,14 @@ fn worker_main(
                                 refused.extend(batch.drain(..));
                             }
                         });
-                        if f1.is_empty() && f2.is_empty() {
-                            if let Some(cap) = cap.take() {
+                        if f1.is_empty() && f2.is_empty()
+                            && let Some(cap) = cap.take() {
                                 let mut session = output.session(&cap);
                                 for (tile, reps) in std::mem::take(&mut tiles) {
                                     compute_tile(&tile_job, &tile_plan, tile, &reps, &refused, &tile_sink);
                                 }
                                 session.give(());
                             }
-                        }
                     }
                 },
             )
@@ -490,20 +487,19 @@ fn compute_tile(
         for (k, metric) in job.metrics.iter().enumerate() {
             if let (MetricSpec::Msa { eps }, Ok(Prepared::Msa(pa)), Ok(Prepared::Msa(pb)), Some(true)) =
                 (&metric.spec, &a.prepared[k], &b.prepared[k], job.geometry.as_ref().map(|g| g.per_point))
+                && let Ok(values) = repspace_metrics::geometry::msa_per_point(pa, pb, *eps)
             {
-                if let Ok(values) = repspace_metrics::geometry::msa_per_point(pa, pb, *eps) {
-                    for (i, d_sr) in values.into_iter().enumerate() {
-                        c.msa_points.push(tables::MsaPointRow {
-                            metric: metric.name.clone(),
-                            model_a: row_a.model_id.clone(),
-                            layer_a: row_a.layer.clone(),
-                            model_b: row_b.model_id.clone(),
-                            layer_b: row_b.layer.clone(),
-                            point_index: i as i64,
-                            d_sr,
-                            run_id: job.run_id.clone(),
-                        });
-                    }
+                for (i, d_sr) in values.into_iter().enumerate() {
+                    c.msa_points.push(tables::MsaPointRow {
+                        metric: metric.name.clone(),
+                        model_a: row_a.model_id.clone(),
+                        layer_a: row_a.layer.clone(),
+                        model_b: row_b.model_id.clone(),
+                        layer_b: row_b.layer.clone(),
+                        point_index: i as i64,
+                        d_sr,
+                        run_id: job.run_id.clone(),
+                    });
                 }
             }
             let outcome = match (&a.prepared[k], &b.prepared[k]) {
@@ -516,13 +512,13 @@ fn compute_tile(
                     continue;
                 }
             };
-            if let Ok(score) = &outcome {
-                if score.held_out_ambiguous {
-                    c.ambiguous_held_out += 1;
-                    tracing::debug!(metric = %metric.name, model_a = %row_a.model_id, layer_a = %row_a.layer,
+            if let Ok(score) = &outcome
+                && score.held_out_ambiguous
+            {
+                c.ambiguous_held_out += 1;
+                tracing::debug!(metric = %metric.name, model_a = %row_a.model_id, layer_a = %row_a.layer,
                         model_b = %row_b.model_id, layer_b = %row_b.layer,
                         "the fitted cross-covariance is rank deficient: distance_test depends on the SVD's null-space completion and may differ from netrep's");
-                }
             }
             match outcome {
                 Ok(score) => c.distances.push(DistanceRow {

@@ -5,6 +5,11 @@
 //!   compare → Parquet parts; and the layers of each model → [`layer_paths`] on the model's
 //!   owner.
 
+// `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+// Results of parsing and dataflow stages carry several values; aliases would hide them.
+#![allow(clippy::type_complexity)]
+
 pub mod allpairs;
 pub mod geometry;
 pub mod layer_paths;

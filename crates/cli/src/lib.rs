@@ -5,6 +5,11 @@
 //! rejected (see the `errors` table); 1 = the run could not be done (bad config, unreadable
 //! manifest, output not writable).
 
+// `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+// Results of parsing and dataflow stages carry several values; aliases would hide them.
+#![allow(clippy::type_complexity)]
+
 pub mod config;
 pub mod demo_zoo;
 pub mod post;

@@ -37,6 +37,10 @@ fn main() {
     println!("pair kernel (m = {m}, n = {n}, 1 thread):");
     println!("  XᵀY  {:.2} ms  ({:.1} GFLOP/s)", t_gemm * 1e3, gflops(2.0 * (m * n * n) as f64, t_gemm));
     println!("  nuclear norm by SVD            {:.2} ms", t_svd * 1e3);
-    println!("  nuclear norm by eig(MᵀM)       {:.2} ms  (relative difference {:.1e})", t_eig * 1e3, (nuc_eig - nuc_svd).abs() / nuc_svd);
+    println!(
+        "  nuclear norm by eig(MᵀM)       {:.2} ms  (relative difference {:.1e})",
+        t_eig * 1e3,
+        (nuc_eig - nuc_svd).abs() / nuc_svd
+    );
     println!("faer GEMM {big}³: {:.1} GFLOP/s (1 thread)", gflops(2.0 * (big * big * big) as f64, t_big));
 }

@@ -9,6 +9,11 @@
 //! way), and [`compare`] scores a pair of prepared values. Prepared values are plain data
 //! (serde) so a dataflow can ship them between workers and processes.
 
+// `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+// Results of parsing and dataflow stages carry several values; aliases would hide them.
+#![allow(clippy::type_complexity)]
+
 mod assignment;
 mod bias_corrected;
 mod cka;
@@ -111,10 +116,10 @@ pub fn prepare(spec: &MetricSpec, x: &Tensor, test: Option<&Tensor>) -> Result<P
 /// [`prepare`] for the metrics of [samples × units] matrices.
 pub fn prepare_matrix(spec: &MetricSpec, x: &Matrix, test: Option<&Matrix>) -> Result<Prepared, MetricError> {
     spec.validate()?;
-    if let Some(t) = test {
-        if t.cols() != x.cols() {
-            return Err(MetricError::TestWidth { train: x.cols(), test: t.cols() });
-        }
+    if let Some(t) = test
+        && t.cols() != x.cols()
+    {
+        return Err(MetricError::TestWidth { train: x.cols(), test: t.cols() });
     }
     if x.rows() < 2 || x.cols() == 0 {
         return Err(MetricError::TooSmall { rows: x.rows(), cols: x.cols() });

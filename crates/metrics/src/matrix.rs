@@ -92,7 +92,7 @@ impl Tensor {
     /// The array as [first axis × product of the others].
     pub fn to_matrix(&self) -> Matrix {
         let rows = self.shape.first().copied().unwrap_or(0);
-        let cols = if rows == 0 { 0 } else { self.data.len() / rows };
+        let cols = self.data.len().checked_div(rows).unwrap_or(0);
         Matrix::from_row_major(rows, cols, &self.data)
     }
 }

@@ -98,10 +98,10 @@ impl MetricSpec {
                 if !(0.0..=1.0).contains(&alpha) {
                     return bad("alpha", format!("must lie in [0, 1], got {alpha}"));
                 }
-                if let Whitening::Relative { rank_tol } = whitening {
-                    if !(rank_tol > 0.0 && rank_tol < 1.0) {
-                        return bad("rank_tol", format!("must lie in (0, 1), got {rank_tol}"));
-                    }
+                if let Whitening::Relative { rank_tol } = whitening
+                    && !(rank_tol > 0.0 && rank_tol < 1.0)
+                {
+                    return bad("rank_tol", format!("must lie in (0, 1), got {rank_tol}"));
                 }
                 Ok(())
             }

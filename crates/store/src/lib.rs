@@ -3,6 +3,11 @@
 //!
 //! Nothing here knows any metric math or the dataflow.
 
+// `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+// Results of parsing and dataflow stages carry several values; aliases would hide them.
+#![allow(clippy::type_complexity)]
+
 pub mod array;
 pub mod error;
 pub mod hash;

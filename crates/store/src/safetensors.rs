@@ -78,7 +78,7 @@ pub fn write_safetensors(tensors: &[(&str, &[usize], &[f64])]) -> Vec<u8> {
         offset += len;
     }
     let mut text = serde_json::Value::Object(header).to_string().into_bytes();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     let mut out = (text.len() as u64).to_le_bytes().to_vec();

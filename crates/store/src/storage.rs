@@ -27,10 +27,11 @@ impl Location {
         if text.trim().is_empty() {
             return Err(bad("empty location".into()));
         }
-        if let Some((scheme, _)) = text.split_once("://") {
-            if scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') && scheme.len() > 1 {
-                return Url::parse(text).map(Location).map_err(|e| bad(e.to_string()));
-            }
+        if let Some((scheme, _)) = text.split_once("://")
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+')
+            && scheme.len() > 1
+        {
+            return Url::parse(text).map(Location).map_err(|e| bad(e.to_string()));
         }
         let path = std::path::Path::new(text);
         if path.is_absolute() {
