@@ -20,20 +20,7 @@ use repspace_store::Storage;
 use repspace_store::safetensors::write_safetensors;
 use repspace_store::tables::read_table;
 
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+use repspace_metrics::rng::SplitMix64 as Rng;
 
 /// Three Gaussian classes at 120° on a circle of radius 2.
 fn data(rng: &mut Rng, n: usize) -> (Vec<[f64; 2]>, Vec<usize>) {

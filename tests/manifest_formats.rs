@@ -86,3 +86,20 @@ fn the_demo_config_runs_on_the_embedded_zoo() {
     assert!(distances.iter().filter(|d| d.metric != "cka").all(|d| d.distance_test.is_some()));
     assert!(run.errors().is_empty());
 }
+
+#[test]
+fn the_committed_demo_zoo_is_what_the_generator_writes() {
+    let run = RunDir::new();
+    let out = run.path("zoo");
+    assert_success(&repspace(&["demo-zoo", "--out", path_str(&out)]));
+    let committed = repo_dir().join("configs/demo_zoo");
+    let mut files = vec![std::path::PathBuf::from("manifest.csv")];
+    for e in std::fs::read_dir(committed.join("models")).unwrap() {
+        files.push(std::path::Path::new("models").join(e.unwrap().file_name()));
+    }
+    assert_eq!(files.len(), 49, "48 models and the manifest");
+    for f in files {
+        let (a, b) = (std::fs::read(committed.join(&f)).unwrap(), std::fs::read(out.join(&f)).unwrap());
+        assert!(a == b, "{} differs from a fresh `repspace demo-zoo`", f.display());
+    }
+}

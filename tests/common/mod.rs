@@ -96,19 +96,10 @@ pub fn npy(rows: usize, cols: usize, data: &[f64]) -> Vec<u8> {
     repspace_store::npy::write_npy(&[rows, cols], data, false)
 }
 
-/// Deterministic pseudo-random matrix (SplitMix64, uniform in [-1, 1)).
+/// Deterministic pseudo-random matrix, uniform in [-1, 1).
 pub fn random_matrix(rows: usize, cols: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
-    (0..rows * cols)
-        .map(|_| {
-            s = s.wrapping_add(0x9e3779b97f4a7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-            z ^= z >> 31;
-            (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        })
-        .collect()
+    let mut rng = repspace_metrics::rng::SplitMix64(seed);
+    (0..rows * cols).map(|_| 2.0 * rng.uniform() - 1.0).collect()
 }
 
 pub fn assert_success(out: &Output) {

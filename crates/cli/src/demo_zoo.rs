@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use repspace_metrics::rng::SplitMix64;
 use repspace_store::npy::{write_npy, write_npz};
 use repspace_store::{Location, Storage};
 
@@ -24,19 +25,13 @@ pub struct DemoZooArgs {
     pub seeds: usize,
 }
 
-/// SplitMix64 with Box–Muller normals: small, portable, reproducible.
-struct Rng(u64);
+/// SplitMix64 with Box–Muller normals. The demo zoo's uniforms sit at bin centres
+/// ((k + ½)/2⁵³, never 0); kept as they are so the committed zoo stays byte-identical.
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    }
     fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        ((self.0.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
     fn normal(&mut self) -> f64 {
         let (u, v) = (self.uniform(), self.uniform());
@@ -82,7 +77,7 @@ fn layer(x: &[f64], rows: usize, fan_in: usize, w: &[f64], b: &[f64], act: &str)
 pub fn write_demo_zoo(args: &DemoZooArgs) -> Result<()> {
     let storage = Storage::new()?;
     let root = Location::from_path(&args.out)?;
-    let mut rng = Rng(20_261_123);
+    let mut rng = Rng(SplitMix64(20_261_123));
     let centres: Vec<Vec<f64>> = (0..CLUSTERS).map(|_| (0..INPUT_DIM).map(|_| 2.0 * rng.normal()).collect()).collect();
     let train = stimuli(&mut rng, &centres, args.stimuli);
     let test = stimuli(&mut rng, &centres, args.test_stimuli);
@@ -93,11 +88,9 @@ pub fn write_demo_zoo(args: &DemoZooArgs) -> Result<()> {
             for &width in &[8usize, 16, 32, 48] {
                 for seed in 0..args.seeds {
                     let model_id = format!("mlp-{act}-d{depth}-w{width}-s{seed}");
-                    let mut wrng = Rng(0x5eed
-                        ^ (seed as u64) << 32
-                        ^ (width as u64) << 16
-                        ^ (depth as u64) << 8
-                        ^ act.len() as u64);
+                    let mut wrng = Rng(SplitMix64(
+                        0x5eed ^ (seed as u64) << 32 ^ (width as u64) << 16 ^ (depth as u64) << 8 ^ act.len() as u64,
+                    ));
                     let (mut h_train, mut h_test, mut fan_in) = (train.clone(), test.clone(), INPUT_DIM);
                     let mut members = Vec::new();
                     for l in 1..=depth {

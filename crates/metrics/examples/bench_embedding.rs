@@ -24,15 +24,8 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn sphere_points(n: usize, dim: usize) -> Mat<f64> {
-    let mut s = 0x1234_5678u64;
-    let mut next = || {
-        s = s.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    };
-    let raw = Mat::from_fn(n, dim, |_, _| next());
+    let mut rng = repspace_metrics::rng::SplitMix64(0x1234_5678);
+    let raw = Mat::from_fn(n, dim, |_, _| rng.uniform() - 0.5);
     Mat::from_fn(n, dim, |i, j| raw[(i, j)] / (0..dim).map(|c| raw[(i, c)].powi(2)).sum::<f64>().sqrt())
 }
 

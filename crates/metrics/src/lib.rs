@@ -25,6 +25,7 @@ mod matrix;
 pub mod paths;
 mod permutation;
 mod procrustes;
+pub mod rng;
 mod shape;
 mod spec;
 mod stochastic;

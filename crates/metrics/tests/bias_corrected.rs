@@ -6,20 +6,7 @@
 use faer::Mat;
 use repspace_metrics::{Matrix, MetricSpec, Score, compare, prepare_matrix};
 
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+use repspace_metrics::rng::SplitMix64 as Rng;
 
 /// Mean signed error (bias) of (plug-in, bias-corrected) over `reps` draws with m stimuli.
 fn errors(m: usize, n: usize, noise: f64, reps: usize, seed: u64) -> (f64, f64) {

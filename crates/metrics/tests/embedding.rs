@@ -6,19 +6,14 @@ use repspace_metrics::embedding::{
     DENSE_LIMIT, LandmarkMds, classical_mds, distortion, frechet_mean, lanczos_mds, maxmin_landmarks, tangent_embedding,
 };
 
-struct Rng(u64);
-impl Rng {
-    fn normal(&mut self) -> f64 {
-        let mut u = || {
-            self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let (a, b) = (u().max(1e-300), u());
-        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
-    }
+use repspace_metrics::rng::SplitMix64 as Rng;
+
+/// Draws used by these tests.
+trait Draw {
+    fn points(&mut self, n: usize, d: usize) -> Mat<f64>;
+}
+
+impl Draw for Rng {
     fn points(&mut self, n: usize, d: usize) -> Mat<f64> {
         Mat::from_fn(n, d, |_, _| self.normal())
     }

@@ -5,19 +5,14 @@ use faer::Mat;
 use repspace_metrics::Matrix;
 use repspace_metrics::geometry::{Activation, Dense, Mlp, log10_volume, pullback_metric, spectral_ratio};
 
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
+use repspace_metrics::rng::SplitMix64 as Rng;
+
+/// Draws used by these tests.
+trait Draw {
+    fn dense(&mut self, out: usize, inp: usize, act: Activation, residual: bool) -> Dense;
+}
+
+impl Draw for Rng {
     fn dense(&mut self, out: usize, inp: usize, act: Activation, residual: bool) -> Dense {
         let scale = 1.0 / (inp as f64).sqrt();
         let w: Vec<f64> = (0..out * inp).map(|_| scale * self.normal()).collect();

@@ -8,19 +8,14 @@ use faer::Mat;
 use repspace_metrics::Matrix;
 use repspace_metrics::paths::{PathCka, PathPoint, PathSpec, analyse_path};
 
-struct Rng(u64);
-impl Rng {
-    fn normal(&mut self) -> f64 {
-        let mut u = || {
-            self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let (a, b) = (u().max(1e-300), u());
-        (-2.0 * a.ln()).sqrt() * (2.0 * PI * b).cos()
-    }
+use repspace_metrics::rng::SplitMix64 as Rng;
+
+/// Draws used by these tests.
+trait Draw {
+    fn layer(&mut self, m: usize, n: usize) -> Matrix;
+}
+
+impl Draw for Rng {
     fn layer(&mut self, m: usize, n: usize) -> Matrix {
         let data: Vec<f64> = (0..m * n).map(|_| self.normal()).collect();
         Matrix::from_col_major(m, n, data)

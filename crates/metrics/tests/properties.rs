@@ -5,19 +5,15 @@
 use faer::Mat;
 use repspace_metrics::{Matrix, MetricSpec, Score, compare, prepare_matrix as prepare};
 
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
+use repspace_metrics::rng::SplitMix64 as Rng;
+
+/// Draws used by these tests.
+trait Draw {
+    fn matrix(&mut self, m: usize, n: usize) -> Matrix;
+    fn orthogonal(&mut self, n: usize) -> Mat<f64>;
+}
+
+impl Draw for Rng {
     fn matrix(&mut self, m: usize, n: usize) -> Matrix {
         let mut data = Vec::with_capacity(m * n);
         for j in 0..n {
