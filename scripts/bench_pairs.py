@@ -51,6 +51,7 @@ def main():
     p.add_argument("--alpha", type=float, default=1.0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--baseline-pairs", type=int, default=120)
+    p.add_argument("--tile-size", type=int, default=None, help="[execution] tile_size (default: repspace's choice)")
     args = p.parse_args()
     K, m, n = args.models, args.stimuli, args.units
     rng = np.random.default_rng(0)
@@ -67,7 +68,8 @@ def main():
         with open(os.path.join(d, "config.toml"), "w") as f:
             f.write(
                 '[input]\nmanifest = "manifest.csv"\n[output]\nuri = "out"\n'
-                f'[[metrics]]\nname = "shape"\nkind = "shape"\nalpha = {args.alpha}\nscore = "angular"\n'
+                + (f"[execution]\ntile_size = {args.tile_size}\n" if args.tile_size else "")
+                + f'[[metrics]]\nname = "shape"\nkind = "shape"\nalpha = {args.alpha}\nscore = "angular"\n'
             )
         pairs = K * (K - 1) // 2
 
