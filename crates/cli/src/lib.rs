@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod demo_zoo;
+pub mod lock;
 pub mod post;
 pub mod run;
 

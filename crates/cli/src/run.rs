@@ -77,6 +77,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         None => None,
     };
     let run_id = new_run_id();
+    let _lock = crate::lock::RunLock::acquire(&storage, &output, &run_id)?;
     tracing::info!(%run_id, manifest = %manifest_loc, output = %output, representations = manifest.rows.len(), "starting run");
 
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {

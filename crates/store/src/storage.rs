@@ -173,6 +173,18 @@ impl Storage {
         self.runtime.block_on(store.put(&path, PutPayload::from(bytes))).map(|_| ()).map_err(|e| Self::wrap(loc, e))
     }
 
+    /// Create the object only if nothing is there yet (atomic on every backend:
+    /// `O_EXCL` locally, a conditional put on S3). Ok(false) when it already exists.
+    pub fn put_if_absent(&self, loc: &Location, bytes: Bytes) -> Result<bool, StoreError> {
+        let (store, path) = self.resolve(loc)?;
+        let opts = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+        match self.runtime.block_on(store.put_opts(&path, PutPayload::from(bytes), opts)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(Self::wrap(loc, e)),
+        }
+    }
+
     /// Every object under the directory `dir`, recursively, sorted.
     pub fn list(&self, dir: &Location) -> Result<Vec<Location>, StoreError> {
         let (store, path) = self.resolve(dir)?;
