@@ -30,6 +30,25 @@ pub struct NamedMetric {
     pub spec: MetricSpec,
 }
 
+impl NamedMetric {
+    /// The identity of the metric's kind and parameters (not its name).
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&format!("{:?}", self.spec))
+    }
+}
+
+/// A short stable hash of a description (FNV-1a 64, hex).
+pub fn fingerprint(text: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Rows of earlier runs that this run may reuse: (metric_spec, hash_a, hash_b) → row.
+pub type Reusable = HashMap<(String, String, String), DistanceRow>;
+
 /// Everything a run needs; shared read-only by all workers.
 pub struct AllPairsJob {
     pub run_id: String,
@@ -45,6 +64,9 @@ pub struct AllPairsJob {
     pub storage: Storage,
     /// Advanced once per pair and metric; `None` for no progress display.
     pub progress: Option<ProgressBar>,
+    /// Earlier runs' distances: a pair with the same metric fingerprint and content hashes
+    /// is reused, not recomputed.
+    pub reusable: Reusable,
 }
 
 /// What one worker did.
@@ -52,6 +74,9 @@ pub struct AllPairsJob {
 pub struct RunReport {
     pub representations: usize,
     pub pairs: usize,
+    /// Pair-metric rows computed by this run, and reused from earlier runs.
+    pub computed: usize,
+    pub reused: usize,
     /// (model, path metric) paths analysed.
     pub paths: usize,
     /// Pairs whose `distance_test` depends on how the SVD completes a genuine null space
@@ -66,6 +91,8 @@ impl RunReport {
         self.representations += other.representations;
         self.pairs += other.pairs;
         self.paths += other.paths;
+        self.computed += other.computed;
+        self.reused += other.reused;
         self.ambiguous_held_out += other.ambiguous_held_out;
         self.errors += other.errors;
         self.parts.extend(other.parts);
@@ -105,6 +132,8 @@ struct Collected {
     errors: Vec<ErrorRow>,
     /// Pairs whose held-out score depends on the SVD's null-space completion.
     ambiguous_held_out: usize,
+    computed: usize,
+    reused: usize,
     /// Representations refused by the group sample-count check: rep → message.
     refused: HashMap<usize, String>,
 }
@@ -485,6 +514,25 @@ fn compute_tile(
         }
         let (row_a, row_b) = (&job.manifest.rows[ra], &job.manifest.rows[rb]);
         for (k, metric) in job.metrics.iter().enumerate() {
+            let spec = metric.fingerprint();
+            let both_prepared = a.prepared[k].is_ok() && b.prepared[k].is_ok();
+            if let Some(old) =
+                job.reusable.get(&(spec.clone(), a.hash.clone(), b.hash.clone())).filter(|_| both_prepared)
+            {
+                c.distances.push(DistanceRow {
+                    metric: metric.name.clone(),
+                    model_a: row_a.model_id.clone(),
+                    layer_a: row_a.layer.clone(),
+                    model_b: row_b.model_id.clone(),
+                    layer_b: row_b.layer.clone(),
+                    ..old.clone()
+                });
+                c.reused += 1;
+                if let Some(bar) = &job.progress {
+                    bar.inc(1);
+                }
+                continue;
+            }
             if let (MetricSpec::Msa { eps }, Ok(Prepared::Msa(pa)), Ok(Prepared::Msa(pb)), Some(true)) =
                 (&metric.spec, &a.prepared[k], &b.prepared[k], job.geometry.as_ref().map(|g| g.per_point))
                 && let Ok(values) = repspace_metrics::geometry::msa_per_point(pa, pb, *eps)
@@ -520,9 +568,13 @@ fn compute_tile(
                         model_b = %row_b.model_id, layer_b = %row_b.layer,
                         "the fitted cross-covariance is rank deficient: distance_test depends on the SVD's null-space completion and may differ from netrep's");
             }
+            if outcome.is_ok() {
+                c.computed += 1;
+            }
             match outcome {
                 Ok(score) => c.distances.push(DistanceRow {
                     metric: metric.name.clone(),
+                    metric_spec: spec.clone(),
                     model_a: row_a.model_id.clone(),
                     layer_a: row_a.layer.clone(),
                     model_b: row_b.model_id.clone(),
@@ -636,6 +688,8 @@ fn publish(worker: usize, job: &AllPairsJob, c: &Collected) -> Result<RunReport,
         pairs: c.distances.len(),
         paths: c.path_summaries.len(),
         ambiguous_held_out: c.ambiguous_held_out,
+        computed: c.computed,
+        reused: c.reused,
         errors: errors.len(),
         parts,
     })

@@ -123,6 +123,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
                 let (a, b) = if rows[l.rep].layer <= rows[other.rep].layer { (*l, *other) } else { (*other, *l) };
                 out.distances.push(DistanceRow {
                     metric: path.name.clone(),
+                    metric_spec: crate::allpairs::fingerprint(&format!("path {:?}", path.spec)),
                     model_a: model_id.clone(),
                     layer_a: rows[a.rep].layer.clone(),
                     model_b: model_id.clone(),

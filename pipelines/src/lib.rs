@@ -15,7 +15,7 @@ pub mod geometry;
 pub mod layer_paths;
 pub mod plan;
 
-pub use allpairs::{AllPairsJob, NamedMetric, RunReport, run_all_pairs};
+pub use allpairs::{AllPairsJob, NamedMetric, Reusable, RunReport, fingerprint, run_all_pairs};
 pub use geometry::GeometryJob;
 pub use layer_paths::NamedPath;
 pub use plan::{PairScope, Plan, TileId};

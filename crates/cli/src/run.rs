@@ -12,6 +12,15 @@ use repspace_store::{Location, Manifest, Storage};
 
 use crate::config::Config;
 
+/// println! that ignores a closed stdout (`repspace run … | head`): the run is already
+/// committed when the summary is printed.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// The run configuration (TOML).
@@ -78,6 +87,17 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     };
     let run_id = new_run_id();
     let _lock = crate::lock::RunLock::acquire(&storage, &output, &run_id)?;
+    // Rows of earlier runs (committed or not: parts are whole files) for the same metric
+    // parameters and content hashes are reused; the commit keeps exactly the current pairs.
+    let (earlier, unreadable_parts) = repspace_store::tables::read_reusable_distances(&storage, &output)?;
+    let reusable: repspace_pipelines::Reusable =
+        earlier.into_iter().map(|r| ((r.metric_spec.clone(), r.hash_a.clone(), r.hash_b.clone()), r)).collect();
+    if unreadable_parts > 0 {
+        tracing::warn!(
+            parts = unreadable_parts,
+            "earlier distance parts could not be read for reuse; their pairs are recomputed"
+        );
+    }
     tracing::info!(%run_id, manifest = %manifest_loc, output = %output, representations = manifest.rows.len(), "starting run");
 
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
@@ -101,6 +121,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         tile_size: config.execution.tile_size,
         storage: storage.clone(),
         progress: progress.clone(),
+        reusable,
     });
     let mut report = run_all_pairs(job.clone(), timely::Config::process(args.workers))
         .map_err(|e| anyhow::anyhow!("the dataflow failed: {e}"))?;
@@ -121,9 +142,14 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     if !args.quiet {
         print_summary(config.embedding.is_some(), &run_id, &job, &report, rejected_rows, &output, elapsed);
         for e in &embedded {
-            println!(
+            say!(
                 "  embedding        {} / {}: {} points, {}, negative mass {:.3}, stress-1 {:.3}",
-                e.metric, e.group, e.n_points, e.method, e.negative_mass, e.stress_1
+                e.metric,
+                e.group,
+                e.n_points,
+                e.method,
+                e.negative_mass,
+                e.stress_1
             );
         }
     }
@@ -151,11 +177,13 @@ fn commit_run(storage: &Storage, output: &Location, run_id: &str, report: &RunRe
     let parts: Vec<String> =
         report.parts.iter().map(|p| format!("{}/{}", p.parent().file_name(), p.file_name())).collect();
     let record = format!(
-        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"paths\": {},\n  \"errors\": {},\n  \"config\": {}\n}}\n",
+        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"computed\": {},\n  \"reused\": {},\n  \"paths\": {},\n  \"errors\": {},\n  \"config\": {}\n}}\n",
         json_string(run_id),
         parts.iter().map(|p| json_string(p)).collect::<Vec<_>>().join(", "),
         report.representations,
         report.pairs,
+        report.computed,
+        report.reused,
         report.paths,
         report.errors,
         json_string(config_text),
@@ -202,36 +230,41 @@ fn print_summary(
 ) {
     let secs = elapsed.as_secs_f64();
     let table = |t: &str| output.join(t).map(|l| l.to_string()).unwrap_or_default();
-    println!("repspace run {run_id}");
-    println!("  manifest         {}", job.manifest.location);
-    println!("  representations  {} loaded, {} rejected by the manifest", report.representations, rejected_rows);
-    println!(
+    say!("repspace run {run_id}");
+    say!("  manifest         {}", job.manifest.location);
+    say!("  representations  {} loaded, {} rejected by the manifest", report.representations, rejected_rows);
+    say!(
+        "  pairs            {} computed, {} reused from earlier runs (same metric parameters and content hashes)",
+        report.computed,
+        report.reused
+    );
+    say!(
         "  distances        {} rows ({} metric(s): {})",
         report.pairs,
         job.metrics.len(),
         job.metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
     );
     if !job.paths.is_empty() {
-        println!(
+        say!(
             "  paths            {} (model × path metric: {})",
             report.paths,
             job.paths.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
     if report.ambiguous_held_out > 0 {
-        println!(
+        say!(
             "  note             {} pair(s) have a rank-deficient fitted cross-covariance: their distance_test \
              depends on the SVD's null-space completion (RUST_LOG=debug lists them)",
             report.ambiguous_held_out
         );
     }
-    println!(
+    say!(
         "  errors           {}{}",
         report.errors,
         if report.errors > 0 { format!("  (see {})", table("errors")) } else { String::new() }
     );
-    println!("  tables           {}", output);
-    println!(
+    say!("  tables           {}", output);
+    say!(
         "                   {}",
         TABLES
             .iter()
@@ -242,7 +275,7 @@ fn print_summary(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("  time             {secs:.2} s ({:.0} distance rows/s)", report.pairs as f64 / secs.max(1e-9));
+    say!("  time             {secs:.2} s ({:.0} distance rows/s)", report.pairs as f64 / secs.max(1e-9));
 }
 
 /// `YYYYmmddTHHMMSSZ-xxxxxx`: sortable by time, unique across concurrent runs.

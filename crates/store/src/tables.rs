@@ -37,6 +37,9 @@ pub struct ModelRow {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DistanceRow {
     pub metric: String,
+    /// Fingerprint of the metric's kind and parameters: a row is reused by a later run only
+    /// for the same fingerprint and the same content hashes.
+    pub metric_spec: String,
     pub model_a: String,
     pub layer_a: String,
     pub model_b: String,
@@ -88,6 +91,7 @@ pub fn models_schema(metadata_columns: &[String]) -> SchemaRef {
 pub fn distances_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         utf8("metric", false),
+        utf8("metric_spec", false),
         utf8("model_a", false),
         utf8("layer_a", false),
         utf8("model_b", false),
@@ -168,6 +172,7 @@ pub fn distances_batch(rows: &[DistanceRow]) -> Result<RecordBatch, StoreError> 
         distances_schema(),
         vec![
             s(|r| &r.metric),
+            s(|r| &r.metric_spec),
             s(|r| &r.model_a),
             s(|r| &r.layer_a),
             s(|r| &r.model_b),
@@ -273,44 +278,77 @@ pub fn read_distances_of(
     out: &Location,
     run_id: Option<&str>,
 ) -> Result<Vec<DistanceRow>, StoreError> {
+    let mut rows = Vec::new();
+    for b in read_table_parts(storage, out, "distances", run_id)? {
+        rows.extend(distance_rows(out, &b)?);
+    }
+    Ok(rows)
+}
+
+/// Every `distances` row of earlier runs that can be read with this version's schema;
+/// parts that cannot (older schemas, damaged files) are skipped and counted.
+pub fn read_reusable_distances(storage: &Storage, out: &Location) -> Result<(Vec<DistanceRow>, usize), StoreError> {
+    let dir = out.join("distances/")?;
+    let (mut rows, mut skipped) = (Vec::new(), 0);
+    for part in storage.list(&dir)? {
+        if !part.file_name().ends_with(".parquet") {
+            continue;
+        }
+        let decoded = match storage.get(&part) {
+            Ok(bytes) => decode_parquet(bytes).ok(),
+            Err(_) => None,
+        };
+        match decoded.map(|batches| batches.iter().map(|b| distance_rows(out, b)).collect::<Result<Vec<_>, _>>()) {
+            Some(Ok(parts)) => rows.extend(parts.into_iter().flatten()),
+            _ => {
+                tracing::warn!(part = %part, "cannot reuse this part (older schema or damaged); its pairs are recomputed");
+                skipped += 1;
+            }
+        }
+    }
+    Ok((rows, skipped))
+}
+
+fn distance_rows(out: &Location, b: &RecordBatch) -> Result<Vec<DistanceRow>, StoreError> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::Float64Type;
     let mut rows = Vec::new();
-    for b in read_table_parts(storage, out, "distances", run_id)? {
-        let s = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>().clone());
-        let f = |name: &str| b.column_by_name(name).map(|c| c.as_primitive::<Float64Type>().clone());
-        let bad =
-            || StoreError::Other { uri: out.to_string(), reason: "distances table has an unexpected schema".into() };
-        let (metric, ma, la, mb, lb) = (
-            s("metric").ok_or_else(bad)?,
-            s("model_a").ok_or_else(bad)?,
-            s("layer_a").ok_or_else(bad)?,
-            s("model_b").ok_or_else(bad)?,
-            s("layer_b").ok_or_else(bad)?,
-        );
-        let (d, dt) = (f("distance").ok_or_else(bad)?, f("distance_test").ok_or_else(bad)?);
-        let (ha, hb, run) = (s("hash_a").ok_or_else(bad)?, s("hash_b").ok_or_else(bad)?, s("run_id").ok_or_else(bad)?);
-        let int_col =
-            |name: &str| b.column_by_name(name).map(|c| c.as_primitive::<arrow_array::types::Int64Type>().clone());
-        let (sy, sx) = (int_col("shift_y").ok_or_else(bad)?, int_col("shift_x").ok_or_else(bad)?);
-        for i in 0..b.num_rows() {
-            use arrow_array::Array;
-            rows.push(DistanceRow {
-                metric: metric.value(i).into(),
-                model_a: ma.value(i).into(),
-                layer_a: la.value(i).into(),
-                model_b: mb.value(i).into(),
-                layer_b: lb.value(i).into(),
-                distance: d.value(i),
-                distance_test: (!dt.is_null(i)).then(|| dt.value(i)),
-                shift_y: (!sy.is_null(i)).then(|| sy.value(i)),
-                shift_x: (!sx.is_null(i)).then(|| sx.value(i)),
-                hash_a: ha.value(i).into(),
-                hash_b: hb.value(i).into(),
-                run_id: run.value(i).into(),
-            });
-        }
+
+    let s = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>().clone());
+    let f = |name: &str| b.column_by_name(name).map(|c| c.as_primitive::<Float64Type>().clone());
+    let bad = || StoreError::Other { uri: out.to_string(), reason: "distances table has an unexpected schema".into() };
+    let spec = s("metric_spec").ok_or_else(bad)?;
+    let (metric, ma, la, mb, lb) = (
+        s("metric").ok_or_else(bad)?,
+        s("model_a").ok_or_else(bad)?,
+        s("layer_a").ok_or_else(bad)?,
+        s("model_b").ok_or_else(bad)?,
+        s("layer_b").ok_or_else(bad)?,
+    );
+    let (d, dt) = (f("distance").ok_or_else(bad)?, f("distance_test").ok_or_else(bad)?);
+    let (ha, hb, run) = (s("hash_a").ok_or_else(bad)?, s("hash_b").ok_or_else(bad)?, s("run_id").ok_or_else(bad)?);
+    let int_col =
+        |name: &str| b.column_by_name(name).map(|c| c.as_primitive::<arrow_array::types::Int64Type>().clone());
+    let (sy, sx) = (int_col("shift_y").ok_or_else(bad)?, int_col("shift_x").ok_or_else(bad)?);
+    for i in 0..b.num_rows() {
+        use arrow_array::Array;
+        rows.push(DistanceRow {
+            metric: metric.value(i).into(),
+            metric_spec: spec.value(i).into(),
+            model_a: ma.value(i).into(),
+            layer_a: la.value(i).into(),
+            model_b: mb.value(i).into(),
+            layer_b: lb.value(i).into(),
+            distance: d.value(i),
+            distance_test: (!dt.is_null(i)).then(|| dt.value(i)),
+            shift_y: (!sy.is_null(i)).then(|| sy.value(i)),
+            shift_x: (!sx.is_null(i)).then(|| sx.value(i)),
+            hash_a: ha.value(i).into(),
+            hash_b: hb.value(i).into(),
+            run_id: run.value(i).into(),
+        });
     }
+
     Ok(rows)
 }
 

@@ -1,0 +1,86 @@
+//! Incremental runs: a rerun reuses every pair whose metric parameters and content hashes
+//! are unchanged, computes only the new ones, and the tables equal a fresh full run's.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+const METRICS: &str = "[[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\nalpha = 1.0\n\
+    [[metrics]]\nname = \"cka\"\nkind = \"cka\"\n";
+
+fn write_zoo(run: &RunDir, models: u64, changed: Option<u64>) {
+    let mut manifest = String::from("model_id,layer,uri\n");
+    for k in 0..models {
+        let seed = if Some(k) == changed { 1000 + k } else { k };
+        run.write(&format!("acts/m{k}.npy"), npy(25, 4, &random_matrix(25, 4, seed)));
+        manifest.push_str(&format!("m{k},fc,acts/m{k}.npy\n"));
+    }
+    run.write("manifest.csv", manifest);
+}
+
+/// "pairs            C computed, R reused …" from the summary.
+fn counts(out: &std::process::Output) -> (usize, usize) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.trim_start().starts_with("pairs")).expect("a pairs line");
+    let nums: Vec<usize> = line.split_whitespace().filter_map(|w| w.trim_end_matches(',').parse().ok()).collect();
+    (nums[0], nums[1])
+}
+
+/// The table's content without run ids: (metric, a, b) → (distance, hash_a, hash_b).
+fn table(run: &RunDir) -> BTreeMap<(String, String, String), (f64, String, String)> {
+    let mut t = BTreeMap::new();
+    for r in run.distances() {
+        let old = t.insert((r.metric, r.model_a, r.model_b), (r.distance, r.hash_a, r.hash_b));
+        assert!(old.is_none(), "no duplicate rows");
+    }
+    t
+}
+
+fn run_it(run: &RunDir) -> std::process::Output {
+    let config = run.path("config.toml");
+    let out = repspace(&["run", path_str(&config), "-w", "2"]);
+    assert_success(&out);
+    out
+}
+
+#[test]
+fn adding_two_models_computes_only_their_pairs_and_changing_a_file_recomputes_its_pairs() {
+    let (k, metrics) = (5usize, 2usize);
+    let run = RunDir::new();
+    run.config("within_layer", METRICS);
+    write_zoo(&run, k as u64, None);
+    assert_eq!(counts(&run_it(&run)), (metrics * k * (k - 1) / 2, 0));
+
+    // two models arrive: exactly 2·K + 1 new pairs per metric
+    write_zoo(&run, k as u64 + 2, None);
+    assert_eq!(counts(&run_it(&run)), (metrics * (2 * k + 1), metrics * k * (k - 1) / 2));
+    let incremental = table(&run);
+
+    // a fresh full run on the same zoo writes the same table
+    let fresh = RunDir::new();
+    fresh.config("within_layer", METRICS);
+    write_zoo(&fresh, k as u64 + 2, None);
+    run_it(&fresh);
+    assert_eq!(incremental.len(), table(&fresh).len());
+    for (key, (d, ha, hb)) in table(&fresh) {
+        let (d2, ha2, hb2) = &incremental[&key];
+        assert_eq!((&ha, &hb), (ha2, hb2), "{key:?}");
+        assert!((d - d2).abs() < 1e-12, "{key:?}: {d} vs {d2}");
+    }
+
+    // one file changes: its 6 pairs per metric are recomputed, no stale row remains
+    let n = k + 2;
+    let before = table(&run);
+    write_zoo(&run, n as u64, Some(3));
+    assert_eq!(counts(&run_it(&run)), (metrics * (n - 1), metrics * (n - 1) * (n - 2) / 2));
+    let after = table(&run);
+    assert_eq!(after.len(), before.len());
+    let old_hash = &before[&("cka".to_string(), "m3".to_string(), "m4".to_string())].1;
+    assert!(after.values().all(|(_, ha, hb)| ha != old_hash && hb != old_hash), "the old content of m3 is gone");
+
+    // a changed metric parameter is a different metric: nothing is reused for it
+    run.config("within_layer", "[[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\nalpha = 0.5\n");
+    assert_eq!(counts(&run_it(&run)), (n * (n - 1) / 2, 0));
+}
