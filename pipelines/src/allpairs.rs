@@ -67,6 +67,9 @@ pub struct AllPairsJob {
     /// Earlier runs' distances: a pair with the same metric fingerprint and content hashes
     /// is reused, not recomputed.
     pub reusable: Reusable,
+    /// A worker publishes its `distances` rows as a part whenever this many have gathered,
+    /// so a killed run's finished pairs survive for the rerun to reuse.
+    pub flush_rows: usize,
 }
 
 /// What one worker did.
@@ -134,6 +137,11 @@ struct Collected {
     ambiguous_held_out: usize,
     computed: usize,
     reused: usize,
+    /// Distances parts already published by this worker, their row count, and the first
+    /// publishing error (reported when the dataflow ends).
+    flushed_parts: Vec<Location>,
+    flushed_rows: usize,
+    flush_error: Option<StoreError>,
     /// Representations refused by the group sample-count check: rep → message.
     refused: HashMap<usize, String>,
 }
@@ -472,6 +480,7 @@ fn worker_main(
                                 let mut session = output.session(&cap);
                                 for (tile, reps) in std::mem::take(&mut tiles) {
                                     compute_tile(&tile_job, &tile_plan, tile, &reps, &refused, &tile_sink);
+                                    flush_distances(index, &tile_job, &mut tile_sink.borrow_mut(), false);
                                 }
                                 session.give(());
                             }
@@ -485,7 +494,7 @@ fn worker_main(
     while !probe.done() {
         worker.step();
     }
-    publish(worker.index(), &job, &collected.borrow())
+    publish(worker.index(), &job, &mut collected.borrow_mut())
 }
 
 /// Every pair of one tile, every metric.
@@ -604,8 +613,32 @@ fn compute_tile(
     }
 }
 
+/// Publish the gathered `distances` rows as a part when there are `flush_rows` of them
+/// (or any, when `all`).
+fn flush_distances(worker: usize, job: &AllPairsJob, c: &mut Collected, all: bool) {
+    let enough = c.distances.len() >= job.flush_rows.max(1) || (all && !c.distances.is_empty());
+    if !enough || c.flush_error.is_some() {
+        return;
+    }
+    let name = format!("part-{}-w{worker:04}-{:05}.parquet", job.run_id, c.flushed_parts.len());
+    let result = tables::distances_batch(&c.distances)
+        .and_then(|b| tables::publish_part(&job.storage, &job.output, "distances", &name, &b));
+    match result {
+        Ok(loc) => {
+            c.flushed_parts.push(loc);
+            c.flushed_rows += c.distances.len();
+            c.distances.clear();
+        }
+        Err(e) => c.flush_error = Some(e),
+    }
+}
+
 /// Publish this worker's parts: models, distances, errors (each one atomic put).
-fn publish(worker: usize, job: &AllPairsJob, c: &Collected) -> Result<RunReport, StoreError> {
+fn publish(worker: usize, job: &AllPairsJob, c: &mut Collected) -> Result<RunReport, StoreError> {
+    flush_distances(worker, job, c, true);
+    if let Some(e) = c.flush_error.take() {
+        return Err(e);
+    }
     let mut errors = c.errors.clone();
     let mut models = Vec::new();
     for (rep, m) in &c.models {
@@ -638,9 +671,9 @@ fn publish(worker: usize, job: &AllPairsJob, c: &Collected) -> Result<RunReport,
     let meta = &job.manifest.metadata_columns;
     let mut parts = vec![
         tables::publish_part(&job.storage, &job.output, "models", &name, &tables::models_batch(&models, meta)?)?,
-        tables::publish_part(&job.storage, &job.output, "distances", &name, &tables::distances_batch(&c.distances)?)?,
         tables::publish_part(&job.storage, &job.output, "errors", &name, &tables::errors_batch(&errors)?)?,
     ];
+    parts.extend(c.flushed_parts.iter().cloned());
     if let Some(g) = &job.geometry {
         let summaries: Vec<_> = c
             .geometry_summaries
@@ -685,7 +718,7 @@ fn publish(worker: usize, job: &AllPairsJob, c: &Collected) -> Result<RunReport,
     }
     Ok(RunReport {
         representations: models.len(),
-        pairs: c.distances.len(),
+        pairs: c.flushed_rows,
         paths: c.path_summaries.len(),
         ambiguous_held_out: c.ambiguous_held_out,
         computed: c.computed,

@@ -173,12 +173,20 @@ pub struct Execution {
     /// Representations per side of a tile of the pair matrix.
     #[serde(default = "default_tile_size")]
     pub tile_size: usize,
+    /// Distance rows a worker gathers before publishing them as a part (a killed run's
+    /// published pairs are reused by the rerun).
+    #[serde(default = "default_flush_rows")]
+    pub flush_rows: usize,
 }
 
 impl Default for Execution {
     fn default() -> Self {
-        Execution { tile_size: default_tile_size() }
+        Execution { tile_size: default_tile_size(), flush_rows: default_flush_rows() }
     }
+}
+
+fn default_flush_rows() -> usize {
+    20_000
 }
 
 fn default_tile_size() -> usize {

@@ -122,6 +122,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         storage: storage.clone(),
         progress: progress.clone(),
         reusable,
+        flush_rows: config.execution.flush_rows,
     });
     let mut report = run_all_pairs(job.clone(), timely::Config::process(args.workers))
         .map_err(|e| anyhow::anyhow!("the dataflow failed: {e}"))?;
