@@ -267,18 +267,65 @@ fn expected_samples(counts: &[(usize, usize)]) -> Option<usize> {
 
 /// Run the all-pairs job on a timely cluster described by `config`. Each worker publishes
 /// its own parts; the reports of this process's workers are summed.
-pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<RunReport, String> {
+/// Returns the whole run's report in the process hosting worker 0 (the one that commits),
+/// `None` in the other processes of a cluster.
+pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Option<RunReport>, String> {
     let keys: Vec<(String, String)> = job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
     let plan = Arc::new(Plan::new(&keys, job.scope, job.tile_size));
     if let Some(bar) = &job.progress {
         bar.set_length((plan.pair_count() * job.metrics.len()) as u64);
     }
-    let guards = timely::execute(config, move |worker| worker_main(worker, job.clone(), plan.clone()))?;
-    let mut total = RunReport::default();
+    let guards = timely::execute(config, move |worker| {
+        let report = worker_main(worker, job.clone(), plan.clone());
+        gather_reports(worker, report)
+    })?;
+    let mut total = None;
     for result in guards.join() {
-        total.absorb(result?.map_err(|e| e.to_string())?);
+        if let Some(report) = result?? {
+            total = Some(report);
+        }
     }
     Ok(total)
+}
+
+/// What a worker reports: counts and the parts it published (as URLs).
+type ReportMessage = Result<(usize, usize, usize, usize, usize, usize, usize, Vec<String>), String>;
+
+/// A barrier after publishing: each worker's report travels to worker 0, which therefore
+/// learns of it only once that worker has published its parts, in any process.
+fn gather_reports(
+    worker: &mut timely::worker::Worker,
+    report: Result<RunReport, StoreError>,
+) -> Result<Option<RunReport>, String> {
+    use timely::dataflow::operators::Exchange as _;
+    let message: ReportMessage = report.map_err(|e| e.to_string()).map(|r| {
+        let parts = r.parts.iter().map(|p| p.url().to_string()).collect();
+        (r.representations, r.pairs, r.computed, r.reused, r.paths, r.ambiguous_held_out, r.errors, parts)
+    });
+    let received: Rc<RefCell<Vec<ReportMessage>>> = Rc::default();
+    let probe = ProbeHandle::new();
+    let sink = received.clone();
+    worker.dataflow::<u64, _, _>(|scope| {
+        vec![message]
+            .to_stream(scope)
+            .exchange(|_| 0)
+            .inspect(move |m: &ReportMessage| sink.borrow_mut().push(m.clone()))
+            .probe_with(&probe);
+    });
+    while !probe.done() {
+        worker.step();
+    }
+    if worker.index() != 0 {
+        return Ok(None);
+    }
+    let mut total = RunReport::default();
+    for m in received.borrow().iter() {
+        let (representations, pairs, computed, reused, paths, ambiguous_held_out, errors, parts) = m.clone()?;
+        let parts =
+            parts.iter().map(|u| Location::parse(u, None).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+        total.absorb(RunReport { representations, pairs, computed, reused, paths, ambiguous_held_out, errors, parts });
+    }
+    Ok(Some(total))
 }
 
 fn worker_main(

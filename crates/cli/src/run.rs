@@ -22,12 +22,27 @@ macro_rules! say {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
     /// The run configuration (TOML).
     pub config: String,
-    /// Timely worker threads in this process.
+    /// Timely worker threads in this process (every process of a cluster uses the same).
     #[arg(short = 'w', long = "workers", default_value_t = 1)]
     pub workers: usize,
+    /// Processes in the cluster (timely's -n).
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    pub processes: usize,
+    /// This process's index in 0..processes (timely's -p). Process 0 commits the run.
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    pub process: usize,
+    /// Hostfile: one host:port per line, in process order (timely's -h).
+    #[arg(short = 'h', long = "hostfile")]
+    pub hostfile: Option<String>,
+    /// The run id every process of a cluster shares (the launch scripts set it).
+    #[arg(long = "run-id")]
+    pub run_id: Option<String>,
+    #[arg(long, action = clap::ArgAction::Help, help = "Print help")]
+    pub help: Option<bool>,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -85,8 +100,19 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         }
         None => None,
     };
-    let run_id = new_run_id();
-    let _lock = crate::lock::RunLock::acquire(&storage, &output, &run_id)?;
+    let timely_config = cluster_config(args)?;
+    let run_id = match &args.run_id {
+        Some(id) if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
+            bail!("--run-id {id:?}: use letters, digits, '-', '_' and '.'")
+        }
+        Some(id) => id.clone(),
+        None if args.processes > 1 => {
+            bail!("a cluster run needs --run-id, the same in every process (the launch scripts set it)")
+        }
+        None => new_run_id(),
+    };
+    // process 0 owns the output for the run: it locks, commits and runs the post-steps
+    let _lock = if args.process == 0 { Some(crate::lock::RunLock::acquire(&storage, &output, &run_id)?) } else { None };
     // Rows of earlier runs (committed or not: parts are whole files) for the same metric
     // parameters and content hashes are reused; the commit keeps exactly the current pairs.
     let (earlier, unreadable_parts) = repspace_store::tables::read_reusable_distances(&storage, &output)?;
@@ -124,11 +150,20 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         reusable,
         flush_rows: config.execution.flush_rows,
     });
-    let mut report = run_all_pairs(job.clone(), timely::Config::process(args.workers))
-        .map_err(|e| anyhow::anyhow!("the dataflow failed: {e}"))?;
+    let report = run_all_pairs(job.clone(), timely_config).map_err(|e| anyhow::anyhow!("the dataflow failed: {e}"))?;
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
+    let Some(mut report) = report else {
+        if !args.quiet {
+            say!(
+                "repspace run {run_id}: process {} of {} done; process 0 commits the run",
+                args.process,
+                args.processes
+            );
+        }
+        return Ok(Outcome::Clean);
+    };
     if !job.paths.is_empty() {
         report.parts.push(crate::post::publish_path_distances(&job)?);
     }
@@ -277,6 +312,36 @@ fn print_summary(
             .join(", ")
     );
     say!("  time             {secs:.2} s ({:.0} distance rows/s)", report.pairs as f64 / secs.max(1e-9));
+}
+
+/// One process (`-w` threads) or a cluster (`-n`, `-p`, `-h hostfile`).
+fn cluster_config(args: &RunArgs) -> Result<timely::Config> {
+    if args.processes <= 1 {
+        if args.process != 0 {
+            bail!("-p {} needs -n > {}", args.process, args.process);
+        }
+        return Ok(timely::Config::process(args.workers));
+    }
+    if args.process >= args.processes {
+        bail!("-p {} must be below -n {}", args.process, args.processes);
+    }
+    let Some(hostfile) = &args.hostfile else { bail!("a cluster run (-n {}) needs -h HOSTFILE", args.processes) };
+    let text = std::fs::read_to_string(hostfile).with_context(|| format!("reading hostfile {hostfile}"))?;
+    let addresses: Vec<String> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
+    if addresses.len() != args.processes {
+        bail!("hostfile {hostfile} lists {} addresses but -n is {}", addresses.len(), args.processes);
+    }
+    Ok(timely::Config {
+        communication: timely::CommunicationConfig::Cluster {
+            threads: args.workers,
+            process: args.process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        },
+        worker: timely::WorkerConfig::default(),
+    })
 }
 
 /// `YYYYmmddTHHMMSSZ-xxxxxx`: sortable by time, unique across concurrent runs.
