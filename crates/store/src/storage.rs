@@ -115,6 +115,31 @@ impl fmt::Debug for Location {
     }
 }
 
+/// Options for the object store of `url`. For `s3://` every `AWS_*` environment variable
+/// (AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP, …)
+/// is passed as object_store reads them; transient errors are retried with backoff by
+/// object_store's client (its default retry policy).
+fn store_options(url: &Url, overrides: &[(String, String)]) -> Vec<(String, String)> {
+    if url.scheme() != "s3" {
+        return Vec::new();
+    }
+    let mut opts: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+        .collect();
+    opts.extend(overrides.iter().cloned());
+    if !opts.iter().any(|(k, _)| k == "aws_region") {
+        opts.push(("aws_region".into(), "us-east-1".into()));
+    }
+    let plain_http =
+        opts.iter().any(|(k, v)| (k == "aws_endpoint" || k == "aws_endpoint_url") && v.starts_with("http://"));
+    if plain_http && !opts.iter().any(|(k, _)| k == "aws_allow_http") {
+        opts.push(("aws_allow_http".into(), "true".into()));
+    }
+    opts
+}
+
 /// Outcome of a read that may legitimately find nothing.
 #[derive(Debug)]
 pub enum GetError {
@@ -128,6 +153,8 @@ pub enum GetError {
 pub struct Storage {
     runtime: Arc<tokio::runtime::Runtime>,
     stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
+    /// `AWS_*` settings that take precedence over the environment's.
+    overrides: Arc<Vec<(String, String)>>,
 }
 
 impl Storage {
@@ -138,16 +165,29 @@ impl Storage {
             .thread_name("repspace-io")
             .build()
             .map_err(|e| StoreError::Other { uri: String::new(), reason: format!("cannot start I/O runtime: {e}") })?;
-        Ok(Storage { runtime: Arc::new(runtime), stores: Arc::default() })
+        Ok(Storage { runtime: Arc::new(runtime), stores: Arc::default(), overrides: Arc::default() })
+    }
+
+    /// Storage whose `s3://` stores also use these `AWS_*` settings (over the environment's).
+    pub fn with_s3_settings(settings: &[(&str, &str)]) -> Result<Storage, StoreError> {
+        let mut s = Storage::new()?;
+        s.overrides = Arc::new(settings.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect());
+        Ok(s)
     }
 
     fn resolve(&self, loc: &Location) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
         let url = loc.url();
         let key = format!("{}://{}", url.scheme(), url.authority());
-        let (store, path) =
-            object_store::parse_url(url).map_err(|source| StoreError::ObjectStore { uri: loc.to_string(), source })?;
         let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
-        let store = stores.entry(key).or_insert_with(|| Arc::from(store)).clone();
+        if let Some(store) = stores.get(&key) {
+            let path = Path::from_url_path(url.path())
+                .map_err(|e| StoreError::BadLocation { uri: loc.to_string(), reason: e.to_string() })?;
+            return Ok((store.clone(), path));
+        }
+        let (store, path) = object_store::parse_url_opts(url, store_options(url, &self.overrides))
+            .map_err(|source| StoreError::ObjectStore { uri: loc.to_string(), source })?;
+        let store: Arc<dyn ObjectStore> = Arc::from(store);
+        stores.insert(key, store.clone());
         Ok((store, path))
     }
 
