@@ -236,9 +236,8 @@ fn landmark(
         }
     };
     let set_id = {
-        let mut h = fnv_hex(landmarks.iter().map(|&i| format!("{}\u{1f}{}", items[i].0, items[i].1)));
-        h.truncate(16);
-        h
+        let listed: String = landmarks.iter().map(|&i| format!("{}\u{1f}{}\u{1e}", items[i].0, items[i].1)).collect();
+        repspace_pipelines::fingerprint(&listed)
     };
     let l = landmarks.len();
     let ld = faer::Mat::from_fn(l, l, |a, b| d[(landmarks[a], landmarks[b])]);
@@ -259,17 +258,6 @@ fn landmark(
         complete: true,
         landmark_set: Some(set_id),
     })
-}
-
-/// A stable short identity for a list of strings (FNV-1a, 64-bit, hex).
-fn fnv_hex(parts: impl Iterator<Item = String>) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0x1e)) {
-            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-    }
-    format!("{h:016x}")
 }
 
 /// Fréchet mean and tangent PCA of the group's representations (re-read, centred, padded).
