@@ -12,11 +12,12 @@ repspace whitens each network once and forms one GEMM per shift.
 """
 import argparse
 import os
-import subprocess
 import tempfile
 import time
 
 import numpy as np
+
+from benchlib import best_run_seconds, distances
 
 
 def linear_metric_alpha1_angular(x, y):
@@ -70,18 +71,10 @@ def main():
                 '[[metrics]]\nname = "conv"\nkind = "conv_shape"\nalpha = 1.0\nscore = "angular"\n'
             )
         pairs = K * (K - 1) // 2
-        best = float("inf")
-        for _ in range(2):
-            t = time.perf_counter()
-            subprocess.run([args.repspace, "run", os.path.join(d, "config.toml"), "-w", str(args.workers), "--quiet"], check=True)
-            best = min(best, time.perf_counter() - t)
+        best = best_run_seconds(args.repspace, d, args.workers)
         ours = pairs / best
 
-        import duckdb
-
-        rows = duckdb.connect().execute(
-            f"select model_a, model_b, distance, shift_y, shift_x from read_parquet('{d}/out/distances/*.parquet')"
-        ).fetchall()
+        rows = distances(d, "model_a, model_b, distance, shift_y, shift_x")
         got = {(int(a[3:]), int(b[3:])): (v, sy, sx) for a, b, v, sy, sx in rows}
         assert len(got) == pairs
         all_pairs = sorted(got)

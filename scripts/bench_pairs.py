@@ -14,11 +14,12 @@ It is timed on a random subset of pairs (all pairs cost the same) and reported a
 """
 import argparse
 import os
-import subprocess
 import tempfile
 import time
 
 import numpy as np
+
+from benchlib import best_run_seconds, distances
 
 
 def whiten(xc, alpha):
@@ -74,11 +75,7 @@ def main():
         pairs = K * (K - 1) // 2
 
         # repspace, whole run (load + prepare + pairs + Parquet), best of 2
-        best = float("inf")
-        for _ in range(2):
-            t = time.perf_counter()
-            subprocess.run([args.repspace, "run", os.path.join(d, "config.toml"), "-w", str(args.workers), "--quiet"], check=True)
-            best = min(best, time.perf_counter() - t)
+        best = best_run_seconds(args.repspace, d, args.workers)
         ours = pairs / best
 
         # numpy baseline: per-network prep (not timed, cached), then per-pair fit+score
@@ -96,11 +93,7 @@ def main():
         theirs = len(sel) / (time.perf_counter() - t)
 
         # the two agree on the pairs both computed
-        import duckdb
-
-        rows = duckdb.connect().execute(
-            f"select model_a, model_b, distance from read_parquet('{d}/out/distances/*.parquet')"
-        ).fetchall()
+        rows = distances(d)
         got = {(int(a[3:]), int(b[3:])): v for a, b, v in rows}
         assert len(got) == pairs, f"repspace wrote {len(got)} of {pairs} pairs"
         err = max(abs(got[k] - v) for k, v in ref.items())
