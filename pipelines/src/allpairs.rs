@@ -554,6 +554,8 @@ fn compute_tile(
     sink: &Rc<RefCell<Collected>>,
 ) {
     let mut c = sink.borrow_mut();
+    // metric fingerprints once per tile, not once per pair
+    let specs: Vec<String> = job.metrics.iter().map(NamedMetric::fingerprint).collect();
     for (ra, rb) in plan.pairs_of(tile) {
         let (Some(a), Some(b)) = (reps.get(&ra), reps.get(&rb)) else {
             // One side failed to load: its error row is already written.
@@ -570,11 +572,14 @@ fn compute_tile(
         }
         let (row_a, row_b) = (&job.manifest.rows[ra], &job.manifest.rows[rb]);
         for (k, metric) in job.metrics.iter().enumerate() {
-            let spec = metric.fingerprint();
+            let spec = &specs[k];
             let both_prepared = a.prepared[k].is_ok() && b.prepared[k].is_ok();
-            if let Some(old) =
-                job.reusable.get(&(spec.clone(), a.hash.clone(), b.hash.clone())).filter(|_| both_prepared)
-            {
+            let earlier = if job.reusable.is_empty() || !both_prepared {
+                None
+            } else {
+                job.reusable.get(&(spec.clone(), a.hash.clone(), b.hash.clone()))
+            };
+            if let Some(old) = earlier {
                 c.distances.push(DistanceRow {
                     metric: metric.name.clone(),
                     model_a: row_a.model_id.clone(),
