@@ -65,7 +65,7 @@ fn parquet_manifest_with_urls_and_metadata() {
 fn the_demo_config_runs_on_the_embedded_zoo() {
     // Copy the config next to a temp output so the test leaves the repository untouched.
     let run = RunDir::new();
-    let demo = std::fs::read_to_string(repo_dir().join("configs/demo.toml")).unwrap();
+    let demo = std::fs::read_to_string(repo_dir().join("configs/random_zoo.toml")).unwrap();
     let zoo = repo_dir().join("configs/demo_zoo/manifest.csv");
     let config = demo.replace("\"demo_zoo/manifest.csv\"", &format!("{:?}", path_str(&zoo)));
     assert_ne!(config, demo, "the demo config names its manifest");

@@ -22,6 +22,38 @@ pub struct Config {
     pub paths: Vec<PathConfig>,
     pub embedding: Option<EmbeddingConfig>,
     pub geometry: Option<GeometryConfig>,
+    pub report: Option<ReportConfig>,
+}
+
+/// `[report]`: draw figures and an index.html after the run (`repspace report` draws them
+/// for an existing output). Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// The pair metric of the zoo scatter, heatmap and layer paths (default: first by name).
+    pub metric: Option<String>,
+    /// The layer standing for each model in the scatter and heatmap (default: the layer
+    /// most models end on).
+    pub layer: Option<String>,
+    /// The path metric of the efficiency figure (default: first by name).
+    pub path: Option<String>,
+    /// Model metadata columns to colour the scatter by.
+    #[serde(default)]
+    pub color_by: Vec<String>,
+    /// Directory under the output (default "report").
+    pub dir: Option<String>,
+}
+
+impl ReportConfig {
+    pub fn spec(&self) -> repspace_report::ReportSpec {
+        repspace_report::ReportSpec {
+            metric: self.metric.clone(),
+            layer: self.layer.clone(),
+            path: self.path.clone(),
+            color_by: self.color_by.clone(),
+            dir: self.dir.clone(),
+        }
+    }
 }
 
 /// `[geometry]`: where to evaluate networks given by weights (manifest `weights_uri`,
@@ -141,6 +173,9 @@ pub struct PathConfig {
 pub struct Input {
     /// Manifest (.csv or .parquet): relative to the config file, absolute, or a URL.
     pub manifest: String,
+    /// A zoo config ([zoo], relative to this file) that writes the manifest: when the
+    /// manifest does not exist yet, the zoo is trained first (as `repspace zoo` would).
+    pub zoo: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,9 @@ pub mod config;
 pub mod demo_zoo;
 pub mod lock;
 pub mod post;
+pub mod report;
 pub mod run;
+pub mod zoo;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Write the embedded demo zoo (forward passes of small random MLPs) to a directory.
     DemoZoo(demo_zoo::DemoZooArgs),
+    /// Train the digits zoo a [zoo] config describes (see configs/zoo_digits.toml).
+    Zoo(zoo::ZooArgs),
+    /// Draw the figures and index.html of a run's output (the config's [report] section).
+    Report(report::ReportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -41,6 +47,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::DemoZoo(args) => demo_zoo::write_demo_zoo(&args).map(|()| run::Outcome::Clean),
+        Command::Zoo(args) => zoo::run(&args).map(|()| run::Outcome::Clean),
+        Command::Report(args) => report::run(&args).map(|()| run::Outcome::Clean),
     };
     match result {
         Ok(run::Outcome::Clean) => ExitCode::SUCCESS,

@@ -79,6 +79,16 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     let base = config_loc.parent();
     let manifest_loc = Location::parse(&config.input.manifest, Some(&base)).context("input.manifest")?;
     let output = Location::parse(&config.output.uri, Some(&base)).context("output.uri")?;
+    if let Some(zoo) = &config.input.zoo {
+        // the default job trains its zoo on first use; an existing manifest is kept
+        if args.process == 0 && matches!(storage.get(&manifest_loc), Err(repspace_store::storage::GetError::NotFound)) {
+            let zoo_loc = Location::parse(zoo, Some(&base)).context("input.zoo")?;
+            if !args.quiet {
+                say!("repspace: {manifest_loc} does not exist yet; training the zoo of {zoo_loc} first");
+            }
+            crate::zoo::train(&storage, &zoo_loc, None, args.quiet)?;
+        }
+    }
     let manifest = Manifest::load(&storage, &manifest_loc)?;
     let geometry = match &config.geometry {
         Some(g) => {
@@ -188,6 +198,9 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
                 e.stress_1
             );
         }
+    }
+    if let Some(r) = &config.report {
+        crate::report::write(&storage, &output, Some(r), args.quiet)?;
     }
     Ok(if report.errors > 0 { Outcome::WithErrors } else { Outcome::Clean })
 }

@@ -147,6 +147,17 @@ pub enum GetError {
     Other(StoreError),
 }
 
+impl std::fmt::Display for GetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GetError::NotFound => f.write_str("not found"),
+            GetError::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for GetError {}
+
 /// Blocking access to object stores, one store per scheme and authority, shared by all
 /// threads of a process.
 #[derive(Clone)]

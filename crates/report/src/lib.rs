@@ -1,0 +1,565 @@
+//! The report of a run: figures (plotters, each as SVG and PNG) and an `index.html` that
+//! shows them beside summary tables, all read back from the run's Parquet tables.
+//!
+//! - `zoo_mds_<column>`: classical MDS of the models at one layer (default: the layer most
+//!   models end on), coloured by a metadata column;
+//! - `layer_paths`: every final-epoch network's path input→output drawn in the run's
+//!   cross-layer embedding (scope "all" with an `[embedding]`);
+//! - `path_efficiency`: path efficiency against depth and width;
+//! - `distance_heatmap`: the models' distance matrix at that layer;
+//! - `volume_maps`: log₁₀ volume element on the geometry stage's 2-D plane slice.
+
+pub mod figures;
+pub mod frame;
+mod html;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use faer::Mat;
+use repspace_store::{Location, Storage};
+
+use figures::{GridMaps, Heatmap, Panels, Polylines, Scatter, category_color, render, viridis};
+pub use frame::Frame;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("reading table {0}")]
+    Read(String),
+    #[error("drawing {0}")]
+    Draw(String),
+    #[error("writing {path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+/// What to draw; every field has a default chosen from the tables.
+#[derive(Clone, Debug, Default)]
+pub struct ReportSpec {
+    /// The pair metric of the scatter, heatmap and path drawing (default: the first by name).
+    pub metric: Option<String>,
+    /// The layer that stands for each model in the scatter and heatmap.
+    pub layer: Option<String>,
+    /// The path metric of the efficiency plot (default: the first by name).
+    pub path: Option<String>,
+    /// Model metadata columns to colour the scatter by (default: depth, width, activation,
+    /// test_accuracy, epoch, those present).
+    pub color_by: Vec<String>,
+    /// Directory under the output (default "report").
+    pub dir: Option<String>,
+}
+
+/// What was written.
+#[derive(Clone, Debug)]
+pub struct ReportSummary {
+    pub index: Location,
+    /// Figure stems written (each as .svg and .png).
+    pub figures: Vec<String>,
+    /// Figures not drawn, with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Models and their metadata, from the `models` table.
+pub(crate) struct Models {
+    pub order: Vec<String>,
+    pub meta: HashMap<String, BTreeMap<String, String>>,
+    pub layer_index: HashMap<(String, String), i64>,
+    pub metadata_columns: Vec<String>,
+}
+
+const FIXED_MODEL_COLUMNS: [&str; 8] =
+    ["model_id", "layer", "layer_index", "uri", "content_hash", "n_samples", "n_features", "shape"];
+
+impl Models {
+    fn from_frame(f: &Frame) -> Models {
+        let metadata_columns: Vec<String> =
+            f.columns().into_iter().filter(|c| !FIXED_MODEL_COLUMNS.contains(&c.as_str())).collect();
+        let (ids, layers, index) = (f.text("model_id"), f.text("layer"), f.numbers("layer_index"));
+        let columns: Vec<Vec<Option<String>>> = metadata_columns.iter().map(|c| f.strings(c)).collect();
+        let mut models = Models { order: Vec::new(), meta: HashMap::new(), layer_index: HashMap::new(), metadata_columns };
+        for (r, id) in ids.iter().enumerate() {
+            if !models.meta.contains_key(id) {
+                models.order.push(id.clone());
+                let meta = models
+                    .metadata_columns
+                    .iter()
+                    .zip(&columns)
+                    .filter_map(|(c, v)| v[r].clone().map(|v| (c.clone(), v)))
+                    .collect();
+                models.meta.insert(id.clone(), meta);
+            }
+            models.layer_index.insert((id.clone(), layers[r].clone()), index[r].map(|v| v as i64).unwrap_or(0));
+        }
+        models
+    }
+
+    pub fn get(&self, model: &str, column: &str) -> Option<&str> {
+        self.meta.get(model).and_then(|m| m.get(column)).map(String::as_str)
+    }
+
+    pub fn number(&self, model: &str, column: &str) -> Option<f64> {
+        self.get(model, column).and_then(|v| v.parse().ok())
+    }
+
+    /// The models of the last epoch when there is an `epoch` column, else all.
+    pub fn final_models(&self) -> Vec<String> {
+        let last = self.order.iter().filter_map(|m| self.number(m, "epoch")).fold(f64::NEG_INFINITY, f64::max);
+        if !last.is_finite() {
+            return self.order.clone();
+        }
+        self.order.iter().filter(|m| self.number(m, "epoch") == Some(last)).cloned().collect()
+    }
+
+    /// A sort key that groups models by their architecture metadata.
+    fn sort_key(&self, model: &str) -> (Vec<(i64, String)>, String) {
+        let key = ["epoch", "depth", "width", "activation", "seed"]
+            .iter()
+            .map(|c| match self.get(model, c) {
+                Some(v) => v.parse::<f64>().map(|x| ((x * 1e6) as i64, String::new())).unwrap_or((0, v.to_string())),
+                None => (0, String::new()),
+            })
+            .collect();
+        (key, model.to_string())
+    }
+}
+
+/// Distances of one metric between (model, layer) representations.
+struct Distances {
+    /// ((model_a, layer_a), (model_b, layer_b)) → distance, both orders.
+    d: HashMap<((String, String), (String, String)), f64>,
+}
+
+impl Distances {
+    fn of(frame: &Frame, metric: &str) -> Distances {
+        let (m, ma, la, mb, lb, d) = (
+            frame.text("metric"),
+            frame.text("model_a"),
+            frame.text("layer_a"),
+            frame.text("model_b"),
+            frame.text("layer_b"),
+            frame.numbers("distance"),
+        );
+        let mut out = HashMap::new();
+        for i in 0..m.len() {
+            if m[i] != metric {
+                continue;
+            }
+            if let Some(v) = d[i] {
+                let (a, b) = ((ma[i].clone(), la[i].clone()), (mb[i].clone(), lb[i].clone()));
+                out.insert((b.clone(), a.clone()), v);
+                out.insert((a, b), v);
+            }
+        }
+        Distances { d: out }
+    }
+
+    /// The square matrix over `reps`, or None when a pair is missing.
+    fn matrix(&self, reps: &[(String, String)]) -> Option<Mat<f64>> {
+        let n = reps.len();
+        let mut m = Mat::zeros(n, n);
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let v = *self.d.get(&(reps[i].clone(), reps[j].clone()))?;
+                m[(i, j)] = v;
+                m[(j, i)] = v;
+            }
+        }
+        Some(m)
+    }
+}
+
+fn first_distinct(values: &[String]) -> Option<String> {
+    values.iter().filter(|v| !v.is_empty()).collect::<BTreeSet<_>>().into_iter().next().cloned()
+}
+
+/// Draw every figure the tables allow and write them with `index.html` under
+/// `<out>/<dir>/`. A figure whose data is missing is skipped with the reason (listed in the
+/// summary and on the page).
+pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Result<ReportSummary, ReportError> {
+    let dir_name = spec.dir.clone().unwrap_or_else(|| "report".into());
+    let dir = out.join(&format!("{dir_name}/")).map_err(|e| ReportError::Write { path: dir_name.clone(), reason: e.to_string() })?;
+    let tables: BTreeMap<&str, Frame> = [
+        "models",
+        "distances",
+        "embeddings",
+        "embedding_summary",
+        "path_summary",
+        "geometry_points",
+        "geometry_summary",
+        "errors",
+    ]
+    .into_iter()
+    .map(|t| Frame::read(storage, out, t).map(|f| (t, f)))
+    .collect::<Result<_, _>>()?;
+    let models = Models::from_frame(&tables["models"]);
+    let distances = &tables["distances"];
+    let metric = spec.metric.clone().or_else(|| first_distinct(&distances.text("metric")));
+    let layer = spec.layer.clone().or_else(|| default_layer(&models));
+
+    let scratch = tempfile::tempdir().map_err(|e| ReportError::Write { path: "scratch".into(), reason: e.to_string() })?;
+    let mut written: Vec<(String, String)> = Vec::new(); // (stem, caption)
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    let put = |rel: &str, bytes: Vec<u8>| -> Result<(), ReportError> {
+        let loc = dir.join(rel).map_err(|e| ReportError::Write { path: rel.into(), reason: e.to_string() })?;
+        storage.put(&loc, bytes.into()).map_err(|e| ReportError::Write { path: loc.to_string(), reason: e.to_string() })
+    };
+    let mut emit = |stem: &str, caption: String, figure: Result<(Vec<u8>, Vec<u8>), String>| -> Result<(), ReportError> {
+        match figure {
+            Ok((svg, png)) => {
+                put(&format!("{stem}.svg"), svg)?;
+                put(&format!("{stem}.png"), png)?;
+                written.push((stem.to_string(), caption));
+            }
+            Err(why) => {
+                tracing::info!(figure = stem, reason = %why, "figure skipped");
+                skipped.push((stem.to_string(), why));
+            }
+        }
+        Ok(())
+    };
+    let scratch = scratch.path();
+
+    // 1. the zoo at one layer: MDS scatter per colouring, and the distance heatmap
+    let zoo = match (&metric, &layer) {
+        (Some(metric), Some(layer)) => zoo_layer(&models, distances, metric, layer),
+        _ => Err("the run wrote no distances".to_string()),
+    };
+    let color_by: Vec<String> = if spec.color_by.is_empty() {
+        ["depth", "width", "activation", "test_accuracy", "epoch"]
+            .iter()
+            .filter(|c| models.metadata_columns.iter().any(|m| m == *c))
+            .map(|c| c.to_string())
+            .collect()
+    } else {
+        spec.color_by.clone()
+    };
+    let label = format!("{} at layer {}", metric.clone().unwrap_or_default(), layer.clone().unwrap_or_default());
+    for column in &color_by {
+        let stem = format!("zoo_mds_{}", sanitize(column));
+        let fig = zoo.as_ref().map_err(Clone::clone).and_then(|(reps, _, coords)| {
+            Ok(Scatter {
+                title: format!("Models by {column}: MDS of {label}"),
+                x_label: "MDS 1".into(),
+                y_label: "MDS 2".into(),
+                groups: color_groups(&models, reps.iter().map(|r| r.0.as_str()), column, coords)?,
+            })
+        });
+        let figure = draw(fig, scratch, &stem)?;
+        emit(&stem, format!("Classical MDS of every model's {label}, coloured by {column}."), figure)?;
+    }
+    let fig = zoo.as_ref().map_err(Clone::clone).map(|(reps, d, _)| {
+        let n = reps.len();
+        Heatmap {
+            title: format!("{label}: {n} models, sorted by epoch, depth, width, activation, seed"),
+            values: (0..n).map(|i| (0..n).map(|j| d[(i, j)]).collect()).collect(),
+            axis_label: "model".into(),
+            value_label: "distance".into(),
+        }
+    });
+    let figure = draw(fig, scratch, "distance_heatmap")?;
+    emit("distance_heatmap", format!("Pairwise {label} distances."), figure)?;
+
+    // 2. layer paths in the run's cross-layer embedding
+    let fig = metric
+        .as_ref()
+        .ok_or_else(|| "the run wrote no distances".to_string())
+        .and_then(|m| layer_paths(&models, &tables["embeddings"], m));
+    let figure = draw(fig, scratch, "layer_paths")?;
+    emit(
+        "layer_paths",
+        format!("Each final-epoch network's layers, input → output, in the {} embedding of all representations.", metric.clone().unwrap_or_default()),
+        figure,
+    )?;
+
+    // 3. path efficiency against depth and width
+    let path_summary = &tables["path_summary"];
+    let path_metric = spec.path.clone().or_else(|| first_distinct(&path_summary.text("metric")));
+    let fig = path_metric
+        .as_ref()
+        .ok_or_else(|| "the run has no [[paths]]".to_string())
+        .and_then(|p| path_efficiency(&models, path_summary, p));
+    let figure = draw(fig, scratch, "path_efficiency")?;
+    emit(
+        "path_efficiency",
+        format!("Path efficiency (direct distance / path length) of the {} path, final-epoch networks.", path_metric.clone().unwrap_or_default()),
+        figure,
+    )?;
+
+    // 4. volume element on the plane slice
+    let figure = draw(volume_maps(&models, &tables["geometry_points"]), scratch, "volume_maps")?;
+    emit(
+        "volume_maps",
+        "log₁₀ volume element of the feature map on the plane through three probe images; white dots mark where the predicted class changes.".into(),
+        figure,
+    )?;
+
+    let page = html::index(&html::Page {
+        models: &models,
+        tables: &tables,
+        figures: &written,
+        skipped: &skipped,
+        metric: metric.as_deref(),
+        layer: layer.as_deref(),
+        path_metric: path_metric.as_deref(),
+    });
+    put("index.html", page.into_bytes())?;
+    let index = dir.join("index.html").map_err(|e| ReportError::Write { path: "index.html".into(), reason: e.to_string() })?;
+    Ok(ReportSummary { index, figures: written.into_iter().map(|w| w.0).collect(), skipped })
+}
+
+/// Render a prepared figure; a figure without data stays the reason it has none.
+fn draw<F: figures::Figure>(
+    prepared: Result<F, String>,
+    scratch: &std::path::Path,
+    stem: &str,
+) -> Result<Result<(Vec<u8>, Vec<u8>), String>, ReportError> {
+    match prepared {
+        Ok(fig) => Ok(Ok(render(&fig, scratch, stem)?)),
+        Err(why) => Ok(Err(why)),
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+/// The layer most models end on (their highest layer_index).
+fn default_layer(models: &Models) -> Option<String> {
+    let mut last: HashMap<&str, (i64, &str)> = HashMap::new();
+    for ((m, l), &i) in &models.layer_index {
+        let e = last.entry(m.as_str()).or_insert((i, l.as_str()));
+        if i > e.0 || (i == e.0 && l.as_str() < e.1) {
+            *e = (i, l.as_str());
+        }
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, l) in last.values() {
+        *counts.entry(l).or_default() += 1;
+    }
+    counts.into_iter().max_by_key(|&(l, c)| (c, std::cmp::Reverse(l))).map(|(l, _)| l.to_string())
+}
+
+/// The models that have `layer`, sorted by architecture; their distance matrix; 2-D MDS.
+fn zoo_layer(
+    models: &Models,
+    distances: &Frame,
+    metric: &str,
+    layer: &str,
+) -> Result<(Vec<(String, String)>, Mat<f64>, Vec<(f64, f64)>), String> {
+    let d = Distances::of(distances, metric);
+    let mut reps: Vec<(String, String)> = models
+        .order
+        .iter()
+        .filter(|m| models.layer_index.contains_key(&((*m).clone(), layer.to_string())))
+        .map(|m| (m.clone(), layer.to_string()))
+        .collect();
+    reps.sort_by_key(|r| models.sort_key(&r.0));
+    if reps.len() < 3 {
+        return Err(format!("fewer than 3 models have layer {layer:?}"));
+    }
+    if reps.len() > 2500 {
+        return Err(format!("{} models at layer {layer:?}; the report draws at most 2,500", reps.len()));
+    }
+    let m = d
+        .matrix(&reps)
+        .ok_or_else(|| format!("not every pair of models at layer {layer:?} has a {metric} distance"))?;
+    let e = repspace_metrics::embedding::classical_mds(m.as_ref(), 2).map_err(|e| e.to_string())?;
+    let coords = (0..reps.len()).map(|i| (e.coordinates[(i, 0)], e.coordinates[(i, 1)])).collect();
+    Ok((reps, m, coords))
+}
+
+/// Colour groups for a metadata column: one group per value when there are at most ten
+/// distinct values (numbers in numeric order), else five equal-width viridis bins.
+fn color_groups<'a>(
+    models: &Models,
+    ids: impl Iterator<Item = &'a str>,
+    column: &str,
+    coords: &[(f64, f64)],
+) -> Result<Vec<(String, plotters::style::RGBColor, Vec<(f64, f64)>)>, String> {
+    let values: Vec<Option<String>> = ids.map(|m| models.get(m, column).map(str::to_string)).collect();
+    if values.iter().all(Option::is_none) {
+        return Err(format!("no model has a {column:?} column"));
+    }
+    let distinct: BTreeSet<&str> = values.iter().flatten().map(String::as_str).collect();
+    let numeric: Option<Vec<f64>> = distinct.iter().map(|v| v.parse::<f64>().ok()).collect();
+    let mut groups: Vec<(String, plotters::style::RGBColor, Vec<(f64, f64)>)> = Vec::new();
+    if distinct.len() <= 10 {
+        let mut keys: Vec<&str> = distinct.into_iter().collect();
+        if numeric.is_some() {
+            keys.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
+        }
+        for (k, key) in keys.iter().enumerate() {
+            let points = values.iter().zip(coords).filter(|(v, _)| v.as_deref() == Some(*key)).map(|(_, &p)| p).collect();
+            groups.push((format!("{column} = {key}"), category_color(k), points));
+        }
+    } else if let Some(nums) = numeric {
+        let (lo, hi) = nums.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let bins = 5;
+        let width = (hi - lo) / bins as f64;
+        for b in 0..bins {
+            let (a, z) = (lo + width * b as f64, lo + width * (b + 1) as f64);
+            let points: Vec<(f64, f64)> = values
+                .iter()
+                .zip(coords)
+                .filter_map(|(v, &p)| v.as_ref().and_then(|v| v.parse::<f64>().ok()).map(|x| (x, p)))
+                .filter(|&(x, _)| x >= a && (x < z || (b == bins - 1 && x <= hi)))
+                .map(|(_, p)| p)
+                .collect();
+            if !points.is_empty() {
+                groups.push((format!("{column} {a:.3}–{z:.3}"), viridis(0.5 * (a + z), lo, hi), points));
+            }
+        }
+    } else {
+        return Err(format!("{column:?} has more than ten distinct text values"));
+    }
+    Ok(groups)
+}
+
+/// Each final-epoch model's representations in layer order, located in the embedding of
+/// `metric` whose group holds the most distinct layers.
+fn layer_paths(models: &Models, embeddings: &Frame, metric: &str) -> Result<Polylines, String> {
+    let (m, g, ids, layers, method) = (
+        embeddings.text("metric"),
+        embeddings.text("group"),
+        embeddings.text("model_id"),
+        embeddings.text("layer"),
+        embeddings.text("method"),
+    );
+    let (x, y) = (embeddings.numbers("dim_0"), embeddings.numbers("dim_1"));
+    let mut layer_sets: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for i in 0..m.len() {
+        if m[i] == metric && method[i] != "tangent" {
+            layer_sets.entry(g[i].as_str()).or_default().insert(layers[i].as_str());
+        }
+    }
+    let group = layer_sets
+        .iter()
+        .filter(|(_, l)| l.len() > 1)
+        .max_by_key(|(_, l)| l.len())
+        .map(|(g, _)| *g)
+        .ok_or_else(|| format!("no {metric} embedding spans several layers: use [pairs] scope = \"all\" with an [embedding]"))?;
+    let mut at: HashMap<(&str, &str), (f64, f64)> = HashMap::new();
+    for i in 0..m.len() {
+        if m[i] == metric && g[i] == group && method[i] != "tangent" {
+            if let (Some(a), Some(b)) = (x[i], y[i]) {
+                at.insert((ids[i].as_str(), layers[i].as_str()), (a, b));
+            }
+        }
+    }
+    let color_column = ["depth", "width"].into_iter().find(|c| models.metadata_columns.iter().any(|m| m == c));
+    let final_models = models.final_models();
+    let keys: BTreeSet<String> = final_models
+        .iter()
+        .filter_map(|m| color_column.and_then(|c| models.get(m, c)).map(str::to_string))
+        .collect();
+    let mut keys: Vec<String> = keys.into_iter().collect();
+    keys.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)).then(a.cmp(b)));
+    let mut lines = Vec::new();
+    for model in &final_models {
+        let mut points: Vec<(i64, (f64, f64))> = models
+            .layer_index
+            .iter()
+            .filter(|((m, _), _)| m == model)
+            .filter_map(|((m, l), &i)| at.get(&(m.as_str(), l.as_str())).map(|&p| (i, p)))
+            .collect();
+        if points.len() < 2 {
+            continue;
+        }
+        points.sort_by_key(|p| p.0);
+        let key = color_column.and_then(|c| models.get(model, c)).unwrap_or("");
+        let k = keys.iter().position(|v| v == key).unwrap_or(0);
+        lines.push((category_color(k), points.into_iter().map(|p| p.1).collect()));
+    }
+    if lines.is_empty() {
+        return Err("no final-epoch model has two embedded layers".into());
+    }
+    let legend = match color_column {
+        Some(c) => keys.iter().enumerate().map(|(k, v)| (format!("{c} = {v}"), category_color(k))).collect(),
+        None => Vec::new(),
+    };
+    Ok(Polylines {
+        title: format!("Layer paths in the {metric} embedding ({} networks)", lines.len()),
+        lines,
+        legend,
+        start_label: "first layer".into(),
+    })
+}
+
+/// Efficiency against depth (coloured by width) and against log₂ width (coloured by depth).
+fn path_efficiency(models: &Models, path_summary: &Frame, path: &str) -> Result<Panels, String> {
+    let (m, ids, eff) = (path_summary.text("metric"), path_summary.text("model_id"), path_summary.numbers("efficiency"));
+    let final_models: BTreeSet<String> = models.final_models().into_iter().collect();
+    let rows: Vec<(f64, f64, f64)> = (0..m.len())
+        .filter(|&i| m[i] == path && final_models.contains(&ids[i]))
+        .filter_map(|i| Some((models.number(&ids[i], "depth")?, models.number(&ids[i], "width")?, eff[i]?)))
+        .collect();
+    if rows.is_empty() {
+        return Err(format!("no final-epoch model has {path} efficiency with numeric depth and width metadata"));
+    }
+    let panel = |x_of: &dyn Fn(&(f64, f64, f64)) -> f64, key_of: &dyn Fn(&(f64, f64, f64)) -> f64, x_label: &str, key: &str| {
+        let mut keys: Vec<f64> = rows.iter().map(key_of).collect();
+        keys.sort_by(f64::total_cmp);
+        keys.dedup();
+        let spread = 0.3 / keys.len().max(1) as f64;
+        let groups = keys
+            .iter()
+            .enumerate()
+            .map(|(k, &kv)| {
+                let offset = (k as f64 - (keys.len() as f64 - 1.0) / 2.0) * spread;
+                let points = rows.iter().filter(|r| key_of(r) == kv).map(|r| (x_of(r) + offset, r.2)).collect();
+                (format!("{key} = {kv}"), category_color(k), points)
+            })
+            .collect();
+        Scatter { title: format!("efficiency vs {x_label}"), x_label: x_label.into(), y_label: "path efficiency".into(), groups }
+    };
+    Ok(Panels {
+        title: format!("{path}: path efficiency of {} final-epoch networks", rows.len()),
+        panels: vec![
+            panel(&|r| r.0, &|r| r.1, "depth (hidden layers)", "width"),
+            panel(&|r| r.1.log2(), &|r| r.0, "log₂ width", "depth"),
+        ],
+    })
+}
+
+/// Up to six final-epoch networks' plane slices (spread over depth), log₁₀ volume (or the
+/// effective volume when the input has more dimensions than the features).
+fn volume_maps(models: &Models, points: &Frame) -> Result<GridMaps, String> {
+    let (ids, slice) = (points.text("model_id"), points.text("slice"));
+    let (a, b) = (points.numbers("coord_a"), points.numbers("coord_b"));
+    let (vol, eff, class) =
+        (points.numbers("log10_volume"), points.numbers("log10_effective_volume"), points.numbers("predicted_class"));
+    let mut by_model: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for i in 0..ids.len() {
+        if slice[i] == "plane" && a[i].is_some() && b[i].is_some() {
+            by_model.entry(ids[i].as_str()).or_default().push(i);
+        }
+    }
+    if by_model.is_empty() {
+        return Err("the run has no geometry plane slice ([geometry] plane)".into());
+    }
+    let use_volume = by_model.values().flatten().all(|&i| vol[i].is_some());
+    let mut candidates: Vec<String> = models.final_models().into_iter().filter(|m| by_model.contains_key(m.as_str())).collect();
+    if candidates.is_empty() {
+        candidates = by_model.keys().map(|s| s.to_string()).collect();
+    }
+    candidates.sort_by_key(|m| models.sort_key(m));
+    let take = candidates.len().min(6);
+    let chosen: Vec<&String> = (0..take).map(|k| &candidates[k * candidates.len() / take]).collect();
+    let panels = chosen
+        .into_iter()
+        .map(|model| {
+            let cells = by_model[model.as_str()]
+                .iter()
+                .map(|&i| {
+                    let v = if use_volume { vol[i] } else { Some(eff[i].unwrap_or(f64::NAN)) };
+                    (a[i].unwrap_or(0.0), b[i].unwrap_or(0.0), v.unwrap_or(f64::NAN), class[i].map(|c| c as i64))
+                })
+                .collect();
+            let acc = models.get(model, "test_accuracy").map(|v| format!(" (acc {v})")).unwrap_or_default();
+            (format!("{model}{acc}"), cells)
+        })
+        .collect();
+    Ok(GridMaps {
+        title: "Volume element on a 2-D slice of input space".into(),
+        value_label: if use_volume { "log₁₀ √det g" } else { "log₁₀ effective volume" }.into(),
+        panels,
+    })
+}

@@ -1,0 +1,272 @@
+//! A zoo of MLPs trained on the handwritten digits with candle, written as repspace input:
+//! weights (safetensors) and network specs for the geometry stage, activations of every
+//! layer on a fixed probe set (the held-out test images), and a manifest with
+//! depth/width/activation/seed/epoch/accuracy metadata. Deterministic for a given config:
+//! each network's initialisation and minibatch order come from its own seeded generator.
+
+pub mod config;
+pub mod digits;
+pub mod train;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use repspace_store::npy::{write_npy, write_npz};
+use repspace_store::{Location, Storage};
+
+pub use config::{Activation, ZooConfig, ZooFile};
+use digits::{Digits, PIXELS};
+use train::{Checkpoint, Mlp, TrainingData};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZooError {
+    #[error("zoo config: {0}")]
+    Config(String),
+    #[error("digits data: {0}")]
+    Data(String),
+    #[error("training: {0}")]
+    Train(String),
+    #[error("writing {path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+/// One network of the grid (all its checkpoints share it).
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    pub depth: usize,
+    pub width: usize,
+    pub activation: Activation,
+    pub seed: u64,
+}
+
+impl NetworkSpec {
+    /// e.g. `d3-w64-relu-s0`.
+    pub fn name(&self) -> String {
+        format!("d{}-w{}-{}-s{}", self.depth, self.width, self.activation.name(), self.seed)
+    }
+
+    /// The generator seed of this network: its config seed mixed with its architecture, so
+    /// that seed 0 of two architectures are different draws.
+    pub fn rng_seed(&self) -> u64 {
+        let arch = (self.depth as u64) << 48 ^ (self.width as u64) << 24 ^ self.activation as u64;
+        self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ arch
+    }
+}
+
+/// The networks of a config, in manifest order (depth, width, activation, seed).
+pub fn networks(config: &ZooConfig) -> Vec<NetworkSpec> {
+    let mut out = Vec::new();
+    for &depth in &config.depths {
+        for &width in &config.widths {
+            for &activation in &config.activations {
+                for &seed in &config.seeds {
+                    out.push(NetworkSpec { depth, width, activation, seed });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What was written.
+#[derive(Clone, Debug)]
+pub struct ZooSummary {
+    pub networks: usize,
+    pub models: usize,
+    pub representations: usize,
+    /// (network name, final test accuracy), in manifest order.
+    pub final_accuracy: Vec<(String, f64)>,
+}
+
+impl ZooSummary {
+    pub fn best(&self) -> Option<&(String, f64)> {
+        self.final_accuracy.iter().max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+const MANIFEST_HEADER: &str = "model_id,layer,layer_index,uri,key,weights_uri,spec_uri,network,role,\
+depth,width,activation,seed,epoch,train_accuracy,test_accuracy\n";
+
+/// Train every network of `config` (on `jobs` threads, one network each) and write the zoo
+/// under `out`: probe.npy, probe_labels.npy, specs/*.json, models/<model_id>.{safetensors,npz},
+/// then manifest.csv last (so a manifest only exists for a complete zoo).
+pub fn build_zoo(storage: &Storage, out: &Location, config: &ZooConfig, jobs: usize) -> Result<ZooSummary, ZooError> {
+    config.validate()?;
+    let digits = Digits::embedded()?;
+    let (train_idx, test_idx) = digits.split(config.test_size, config.split_seed);
+    let (train_x, train_labels) = digits.subset(&train_idx);
+    let (probe_x, probe_labels) = digits.subset(&test_idx);
+    let put = |rel: &str, bytes: Vec<u8>| -> Result<(), ZooError> {
+        let write_err = |reason: String| ZooError::Write { path: format!("{out}/{rel}"), reason };
+        let loc = out.join(rel).map_err(|e| write_err(e.to_string()))?;
+        storage.put(&loc, bytes.into()).map_err(|e| write_err(e.to_string()))
+    };
+    let probe_f64: Vec<f64> = probe_x.iter().map(|&v| v as f64).collect();
+    put("probe.npy", write_npy(&[test_idx.len(), PIXELS], &probe_f64, true))?;
+    let labels_f64: Vec<f64> = probe_labels.iter().map(|&l| l as f64).collect();
+    put("probe_labels.npy", write_npy(&[test_idx.len()], &labels_f64, true))?;
+    let mut specs: Vec<(usize, Activation)> =
+        config.depths.iter().flat_map(|&d| config.activations.iter().map(move |&a| (d, a))).collect();
+    specs.sort();
+    specs.dedup();
+    for (depth, act) in specs {
+        put(&spec_path(depth, act), network_spec_json(depth, act).into_bytes())?;
+    }
+
+    let (train_x, train_y) = train::tensors(train_x, &train_labels)?;
+    let (probe_x, _) = train::tensors(probe_x, &probe_labels)?;
+    let data = TrainingData {
+        train_x: &train_x,
+        train_y: &train_y,
+        probe_x: &probe_x,
+        probe_y: &probe_labels,
+        train_labels: &train_labels,
+    };
+    let nets = networks(config);
+    let mut checkpoints = config.checkpoints.clone();
+    checkpoints.sort_unstable();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<(String, f64)>>> = Mutex::new(vec![None; nets.len()]);
+    let rows: Mutex<Vec<Vec<String>>> = Mutex::new(vec![Vec::new(); nets.len()]);
+    let failure: Mutex<Option<ZooError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= nets.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        break;
+                    }
+                    let net = &nets[i];
+                    let mut net_rows = Vec::new();
+                    let mut last = 0.0;
+                    let outcome = Mlp::init(net.depth, net.width, net.activation, net.rng_seed()).and_then(|mlp| {
+                        train::train(
+                            &mlp,
+                            &data,
+                            net.rng_seed(),
+                            &checkpoints,
+                            config.batch_size,
+                            train::adam(config.learning_rate, config.weight_decay),
+                            |cp| {
+                                last = cp.test_accuracy;
+                                net_rows.extend(write_checkpoint(&put, net, &cp)?);
+                                Ok(())
+                            },
+                        )
+                    });
+                    match outcome {
+                        Ok(()) => {
+                            tracing::info!(network = %net.name(), test_accuracy = last, "trained");
+                            if let Ok(mut r) = results.lock() {
+                                r[i] = Some((net.name(), last));
+                            }
+                            if let Ok(mut r) = rows.lock() {
+                                r[i] = net_rows;
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(ZooError::Train(format!("{}: {e}", net.name())));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let rows = rows.into_inner().map_err(|_| ZooError::Train("a training thread panicked".into()))?;
+    let final_accuracy: Vec<(String, f64)> = results
+        .into_inner()
+        .map_err(|_| ZooError::Train("a training thread panicked".into()))?
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut manifest = String::from(MANIFEST_HEADER);
+    let mut representations = 0;
+    for line in rows.iter().flatten() {
+        manifest.push_str(line);
+        representations += 1;
+    }
+    put("manifest.csv", manifest.into_bytes())?;
+    Ok(ZooSummary {
+        networks: nets.len(),
+        models: nets.len() * checkpoints.len(),
+        representations,
+        final_accuracy,
+    })
+}
+
+fn spec_path(depth: usize, act: Activation) -> String {
+    format!("specs/d{depth}-{}.json", act.name())
+}
+
+/// The geometry stage's network spec: fc1..fcD with the activation, the last hidden layer
+/// as the feature map, `out` as the readout.
+fn network_spec_json(depth: usize, act: Activation) -> String {
+    let layers: Vec<serde_json::Value> = (1..=depth)
+        .map(|l| {
+            serde_json::json!({"weight": format!("fc{l}.weight"), "bias": format!("fc{l}.bias"), "activation": act.name()})
+        })
+        .collect();
+    let spec = serde_json::json!({
+        "layers": layers,
+        "feature_layer": depth,
+        "readout": {"weight": "out.weight", "bias": "out.bias"},
+    });
+    serde_json::to_string_pretty(&spec).unwrap_or_default() + "\n"
+}
+
+/// Write one checkpoint's weights and activations; return its manifest lines.
+fn write_checkpoint(
+    put: &dyn Fn(&str, Vec<u8>) -> Result<(), ZooError>,
+    net: &NetworkSpec,
+    cp: &Checkpoint,
+) -> Result<Vec<String>, ZooError> {
+    let model_id = format!("{}-e{}", net.name(), cp.epoch);
+    let weights = safetensors::serialize(cp.weights.iter().map(|(k, t)| (k.as_str(), t)), None)
+        .map_err(|e| ZooError::Write { path: format!("models/{model_id}.safetensors"), reason: e.to_string() })?;
+    put(&format!("models/{model_id}.safetensors"), weights)?;
+    let depth = net.depth;
+    let mut members = Vec::with_capacity(cp.activations.len());
+    for (l, a) in cp.activations.iter().enumerate() {
+        let (rows, cols) = a.dims2().map_err(|e| ZooError::Train(e.to_string()))?;
+        let data: Vec<f64> = a
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| ZooError::Train(e.to_string()))?
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let key = if l == depth { "logits".to_string() } else { format!("hidden{}", l + 1) };
+        members.push((key, write_npy(&[rows, cols], &data, true)));
+    }
+    let refs: Vec<(&str, Vec<u8>)> = members.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let npz = write_npz(&refs).map_err(|e| ZooError::Write { path: format!("models/{model_id}.npz"), reason: e.to_string() })?;
+    put(&format!("models/{model_id}.npz"), npz)?;
+
+    // the metadata columns after `role`: depth,width,activation,seed,epoch,train_accuracy,test_accuracy
+    let tail = format!(
+        "{depth},{},{},{},{},{:.4},{:.4}",
+        net.width,
+        net.activation.name(),
+        net.seed,
+        cp.epoch,
+        cp.train_accuracy,
+        cp.test_accuracy
+    );
+    let mut lines = vec![format!("{model_id},input,0,probe.npy,,,,{},input,{tail}\n", net.name())];
+    for l in 1..=depth {
+        lines.push(format!("{model_id},hidden{l},{l},models/{model_id}.npz,hidden{l},,,{},hidden,{tail}\n", net.name()));
+    }
+    lines.push(format!(
+        "{model_id},logits,{},models/{model_id}.npz,logits,models/{model_id}.safetensors,{},{},output,{tail}\n",
+        depth + 1,
+        spec_path(depth, net.activation),
+        net.name()
+    ));
+    Ok(lines)
+}
