@@ -3,7 +3,7 @@
 //! → each worker publishes its own Parquet parts.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -110,8 +110,12 @@ struct Loaded {
     shape: Vec<usize>,
     /// One entry per metric of the job, in order; a failure names its reason code.
     prepared: Vec<Result<Prepared, (ReasonCode, String)>>,
-    /// One entry per path metric of the job.
-    path_points: Vec<Result<repspace_metrics::paths::PathPoint, (ReasonCode, String)>>,
+    /// One entry per path metric of the job: whether the layer can be a point of it. The
+    /// points themselves (an m × m Gram matrix for CKA paths) are built again by the
+    /// model's owner, one model at a time, so they never all live at once.
+    path_points: Vec<Result<(), (ReasonCode, String)>>,
+    /// The layer's activations, for the model's owner (only when the job has paths).
+    path_input: Option<Tensor>,
     /// A network's geometry rows (networks given by weights, with `[geometry]`).
     geometry: Option<(Vec<tables::GeometryPointRow>, tables::GeometrySummaryRow)>,
 }
@@ -244,7 +248,7 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
         (None, None) => vec![0, 0],
     };
     let path_points = match &activations {
-        Some((_, x, _)) => layer_points(&job.paths, x),
+        Some((_, x, _)) => layer_points(&job.paths, x).into_iter().map(|p| p.map(drop)).collect(),
         None => job
             .paths
             .iter()
@@ -252,7 +256,8 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
             .collect(),
     };
     let geometry = geometry.map(|(points, summary, _)| (points, summary));
-    Ok(Loaded { rep, hash, shape, prepared, path_points, geometry })
+    let path_input = if job.paths.is_empty() { None } else { activations.map(|(_, x, _)| x) };
+    Ok(Loaded { rep, hash, shape, prepared, path_points, path_input, geometry })
 }
 
 /// The most common sample count of a group; ties go to the count seen first in group order.
@@ -442,8 +447,8 @@ fn worker_main(
                 .flat_map(move |(rep, outcome)| {
                     outcome.ok().map(|l| {
                         let route = model_route(&layer_job.manifest.rows[rep].model_id);
-                        let points = l.path_points.into_iter().map(Result::ok).collect();
-                        (route, PathLayer { rep, hash: l.hash, points })
+                        let usable = l.path_points.iter().map(Result::is_ok).collect();
+                        (route, PathLayer { rep, hash: l.hash, usable, x: l.path_input })
                     })
                 })
                 .binary_frontier(
@@ -489,31 +494,40 @@ fn worker_main(
                 .probe_with(&probe);
         }
 
-        // Ship each prepared representation to the owners of the tiles that need it.
+        // Ship each prepared representation once to every worker that owns a tile needing
+        // it (the owner of a tile is route % peers, as timely's exchange routes); a worker
+        // keeps one copy per representation however many of its tiles use it.
         let route_plan = plan.clone();
         let factors = loaded.flat_map(move |(rep, outcome)| {
-            let tiles: Vec<TileId> = if outcome.is_ok() { route_plan.tiles_of(rep).collect() } else { Vec::new() };
+            let mut by_worker: BTreeMap<u64, Vec<TileId>> = BTreeMap::new();
+            if outcome.is_ok() {
+                for t in route_plan.tiles_of(rep) {
+                    by_worker.entry(t.route() % peers as u64).or_default().push(t);
+                }
+            }
             // tiles need only the pair metrics' factors
-            let loaded = outcome.ok().map(|l| Loaded { path_points: Vec::new(), geometry: None, ..l });
-            tiles.into_iter().filter_map(move |t| loaded.clone().map(|l| (t, l)))
+            let loaded = outcome.ok().map(|l| Loaded { path_points: Vec::new(), path_input: None, geometry: None, ..l });
+            by_worker.into_iter().filter_map(move |(w, tiles)| loaded.clone().map(|l| (w, tiles, l)))
         });
 
         let (tile_plan, tile_job, tile_sink) = (plan.clone(), job.clone(), collected.clone());
         factors
             .binary_frontier(
                 verdicts,
-                Exchange::new(|(t, _): &(TileId, Loaded)| t.route()),
+                Exchange::new(|(w, _, _): &(u64, Vec<TileId>, Loaded)| *w),
                 Pipeline,
                 "Tiles",
                 move |cap, _| {
                     let mut cap = Some(cap);
-                    let mut tiles: BTreeMap<TileId, HashMap<usize, Loaded>> = BTreeMap::new();
+                    let mut tiles: BTreeSet<TileId> = BTreeSet::new();
+                    let mut reps: HashMap<usize, Loaded> = HashMap::new();
                     let mut refused: HashMap<usize, String> = HashMap::new();
                     move |(in_factors, f1), (in_verdicts, f2), output| {
                         in_factors.for_each_stamp(|_, data| {
                             for batch in data {
-                                for (t, l) in batch.drain(..) {
-                                    tiles.entry(t).or_default().insert(l.rep, l);
+                                for (_, owned, l) in batch.drain(..) {
+                                    tiles.extend(owned);
+                                    reps.insert(l.rep, l);
                                 }
                             }
                         });
@@ -525,7 +539,7 @@ fn worker_main(
                         if f1.is_empty() && f2.is_empty()
                             && let Some(cap) = cap.take() {
                                 let mut session = output.session(&cap);
-                                for (tile, reps) in std::mem::take(&mut tiles) {
+                                for tile in std::mem::take(&mut tiles) {
                                     compute_tile(&tile_job, &tile_plan, tile, &reps, &refused, &tile_sink);
                                     flush_distances(index, &tile_job, &mut tile_sink.borrow_mut(), false);
                                 }

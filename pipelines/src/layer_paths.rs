@@ -22,8 +22,11 @@ pub struct NamedPath {
 pub(crate) struct PathLayer {
     pub rep: usize,
     pub hash: String,
-    /// One entry per path metric; `None` where the layer could not become a point.
-    pub points: Vec<Option<PathPoint>>,
+    /// One entry per path metric: whether the layer became a point of it at load (a
+    /// failure is reported there).
+    pub usable: Vec<bool>,
+    /// The layer's activations [samples, units].
+    pub x: Option<Tensor>,
 }
 
 /// The points of one layer for every path metric (layers are [samples, units] arrays).
@@ -73,11 +76,16 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
     }
     let model_id = rows[layers[0].rep].model_id.clone();
     for (k, path) in job.paths.iter().enumerate() {
-        let usable: Vec<&PathLayer> = layers.iter().filter(|l| l.points[k].is_some()).collect();
+        let usable: Vec<&PathLayer> = layers.iter().filter(|l| l.usable[k] && l.x.is_some()).collect();
         if usable.len() < 2 {
             continue;
         }
-        let points: Vec<PathPoint> = usable.iter().filter_map(|l| l.points[k].clone()).collect();
+        // the points of this model only (deterministic: the same as at load)
+        let points: Vec<PathPoint> =
+            usable.iter().filter_map(|l| l.x.as_ref().and_then(|x| path.spec.point(&x.to_matrix()).ok())).collect();
+        if points.len() != usable.len() {
+            continue;
+        }
         let analysis = match analyse_path(&path.spec, &points) {
             Ok(a) => a,
             Err(e) => {

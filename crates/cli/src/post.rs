@@ -63,7 +63,7 @@ pub fn publish_embeddings(
     let mut groups: BTreeMap<(String, String), BTreeMap<((String, String), (String, String)), f64>> = BTreeMap::new();
     let pair_metrics: HashMap<&str, &MetricSpec> = job.metrics.iter().map(|m| (m.name.as_str(), &m.spec)).collect();
     for d in tables::read_distances_of(&job.storage, &job.output, Some(&job.run_id))? {
-        if !pair_metrics.contains_key(d.metric.as_str()) || d.model_a == d.model_b {
+        if !pair_metrics.contains_key(d.metric.as_str()) {
             continue;
         }
         let group = match job.scope {

@@ -241,6 +241,9 @@ impl Figure for Heatmap {
             .disable_mesh()
             .x_desc(self.axis_label.as_str())
             .y_desc(self.axis_label.as_str())
+            .x_label_formatter(&|v| format!("{}", *v as i64))
+            // row 0 is drawn at the top
+            .y_label_formatter(&|v| format!("{}", n as i64 - *v as i64))
             .draw()
             .map_err(de)?;
         chart
@@ -251,7 +254,7 @@ impl Figure for Heatmap {
                 })
             }))
             .map_err(de)?;
-        color_bar(&bar, lo, hi, &self.value_label)
+        color_bar(&bar, 0.0, 1.0, &format!("{} (each panel: min → max)", self.value_label))
     }
 }
 
@@ -269,6 +272,8 @@ fn color_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, lo: f64, hi: f64
         .disable_mesh()
         .disable_x_axis()
         .y_desc(label)
+        .y_label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
         .y_labels(6)
         .y_label_formatter(&|v| format!("{v:.2}"))
         .draw()
@@ -283,8 +288,9 @@ fn color_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, lo: f64, hi: f64
     Ok(())
 }
 
-/// A value on a regular 2-D grid, one panel per network, with a marker where the predicted
-/// class changes between neighbouring cells (the decision boundaries).
+/// A value on a regular 2-D grid, one panel per network, each panel coloured over its own
+/// range (its title gives the range), with a marker where the predicted class changes
+/// between neighbouring cells (the decision boundaries).
 pub struct GridMaps {
     pub title: String,
     pub value_label: String,
@@ -302,7 +308,6 @@ impl Figure for GridMaps {
         let area = area.titled(&self.title, ("sans-serif", 22)).map_err(de)?;
         let (w, _) = area.dim_in_pixel();
         let (grid, bar) = area.split_horizontally(w.saturating_sub(110));
-        let (lo, hi) = span(self.panels.iter().flat_map(|p| p.1.iter().map(|c| c.2)));
         let cols = self.panels.len().clamp(1, 3);
         let rows = self.panels.len().div_ceil(3).max(1);
         for ((name, cells), sub) in self.panels.iter().zip(grid.split_evenly((rows, cols))) {
@@ -315,8 +320,10 @@ impl Figure for GridMaps {
             let step = |v: &[f64]| if v.len() > 1 { (v[v.len() - 1] - v[0]) / (v.len() - 1) as f64 } else { 1.0 };
             let (da, db) = (step(&a_vals), step(&b_vals));
             let (ar, br) = (span(a_vals.iter().copied()), span(b_vals.iter().copied()));
+            let finite = || cells.iter().map(|c| c.2).filter(|v| v.is_finite());
+            let (lo, hi) = (finite().fold(f64::INFINITY, f64::min), finite().fold(f64::NEG_INFINITY, f64::max));
             let mut chart = ChartBuilder::on(&sub)
-                .caption(name, ("sans-serif", 15))
+                .caption(format!("{name}\n{lo:.1} … {hi:.1}"), ("sans-serif", 14))
                 .margin(8)
                 .x_label_area_size(26)
                 .y_label_area_size(34)
@@ -343,6 +350,6 @@ impl Figure for GridMaps {
                 .collect();
             chart.draw_series(boundary.iter().map(|&p| Circle::new(p, 1, WHITE.filled()))).map_err(de)?;
         }
-        color_bar(&bar, lo, hi, &self.value_label)
+        color_bar(&bar, 0.0, 1.0, &format!("{} (each panel: min → max)", self.value_label))
     }
 }

@@ -479,7 +479,7 @@ fn layer_paths(models: &Models, embeddings: &Frame, metric: &str) -> Result<Poly
         title: format!("Layer paths in the {metric} embedding ({} networks)", lines.len()),
         lines,
         legend,
-        start_label: "first layer".into(),
+        start_label: "first layer (the input when the manifest lists it)".into(),
     })
 }
 
@@ -541,8 +541,22 @@ fn volume_maps(models: &Models, points: &Frame) -> Result<GridMaps, String> {
         candidates = by_model.keys().map(|s| s.to_string()).collect();
     }
     candidates.sort_by_key(|m| models.sort_key(m));
-    let take = candidates.len().min(6);
-    let chosen: Vec<&String> = (0..take).map(|k| &candidates[k * candidates.len() / take]).collect();
+    // one network per (depth, activation), the widest of the first seed, then spread
+    let mut firsts: BTreeMap<(String, String), &String> = BTreeMap::new();
+    for m in &candidates {
+        let key = (models.get(m, "depth").unwrap_or("").to_string(), models.get(m, "activation").unwrap_or("").to_string());
+        let keep = firsts.get(&key).is_none_or(|&old| {
+            let w = |x: &str| models.number(x, "width").unwrap_or(0.0);
+            let s = |x: &str| models.number(x, "seed").unwrap_or(0.0);
+            (s(m), -w(m)) < (s(old), -w(old))
+        });
+        if keep {
+            firsts.insert(key, m);
+        }
+    }
+    let pool: Vec<&String> = firsts.into_values().collect();
+    let take = pool.len().min(6);
+    let chosen: Vec<&String> = (0..take).map(|k| pool[k * pool.len() / take]).collect();
     let panels = chosen
         .into_iter()
         .map(|model| {
