@@ -90,7 +90,7 @@ fn the_default_job_trains_its_zoo_and_draws_every_figure() {
     };
     let knn = script("analyze_accuracy_knn.py", &["--k", "2", "--permutations", "200"]);
     assert!(knn.contains("all checkpoints: 18 models") && knn.contains("k-NN MAE"), "{knn}");
-    let paths = script("analyze_paths.py", &[]);
+    let paths = script("analyze_paths.py", &["--path", "procrustes_path"]);
     assert!(paths.contains("procrustes_path: 6 networks") && paths.contains("depth ~ efficiency"), "{paths}");
 }
 

@@ -74,7 +74,12 @@ pub fn category_color(i: usize) -> RGBColor {
     CATEGORICAL[i % CATEGORICAL.len()]
 }
 
+/// Viridis over [lo, hi]; grey for a value or range that is not finite (−∞ log volumes of
+/// a collapsed map, say).
 pub fn viridis(v: f64, lo: f64, hi: f64) -> RGBColor {
+    if !(v.is_finite() && lo.is_finite() && hi.is_finite()) {
+        return RGBColor(190, 190, 190);
+    }
     let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
     ViridisRGB.get_color_normalized(v.clamp(lo, hi) as f32, lo as f32, hi as f32)
 }
@@ -323,7 +328,7 @@ impl Figure for GridMaps {
             let finite = || cells.iter().map(|c| c.2).filter(|v| v.is_finite());
             let (lo, hi) = (finite().fold(f64::INFINITY, f64::min), finite().fold(f64::NEG_INFINITY, f64::max));
             let mut chart = ChartBuilder::on(&sub)
-                .caption(format!("{name}\n{lo:.1} … {hi:.1}"), ("sans-serif", 14))
+                .caption(format!("{name}: {lo:.1} … {hi:.1}"), ("sans-serif", 13))
                 .margin(8)
                 .x_label_area_size(26)
                 .y_label_area_size(34)
