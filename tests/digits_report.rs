@@ -15,7 +15,10 @@ fn tiny_default_job(run: &RunDir) -> std::path::PathBuf {
         .replace("activations = [\"tanh\", \"relu\", \"gelu\"]", "activations = [\"tanh\", \"relu\", \"gelu\"]")
         .replace("seeds = [0, 1]", "seeds = [0]")
         .replace("checkpoints = [0, 5, 20]", "checkpoints = [0, 2, 6]");
-    assert!(zoo.contains("depths = [1, 2]\n") && zoo.contains("checkpoints = [0, 2, 6]"), "zoo_demo.toml changed shape");
+    assert!(
+        zoo.contains("depths = [1, 2]\n") && zoo.contains("checkpoints = [0, 2, 6]"),
+        "zoo_demo.toml changed shape"
+    );
     run.write("zoo_demo.toml", zoo);
     let demo = std::fs::read_to_string(repo_dir().join("configs/demo.toml")).unwrap();
     let demo = demo.replace("plane_steps = 30", "plane_steps = 12");
@@ -40,7 +43,10 @@ fn the_default_job_trains_its_zoo_and_draws_every_figure() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("training the zoo"), "{stdout}");
     let report_dir = run.path("out/demo/report");
-    assert!(stdout.contains(&report_dir.join("index.html").display().to_string()), "the report path is printed:\n{stdout}");
+    assert!(
+        stdout.contains(&report_dir.join("index.html").display().to_string()),
+        "the report path is printed:\n{stdout}"
+    );
 
     let stems = [
         "zoo_mds_depth",
@@ -65,7 +71,9 @@ fn the_default_job_trains_its_zoo_and_draws_every_figure() {
         assert!(svg.len() > 5_000 && svg.matches("<text").count() >= 5, "{stem}.svg has no real content");
         assert!(index.contains(&format!("src=\"{stem}.svg\"")), "index.html does not show {stem}");
     }
-    for caption in ["Final-epoch mean test accuracy", "path efficiency", "Embeddings (embedding_summary)", "Input-space geometry"] {
+    for caption in
+        ["Final-epoch mean test accuracy", "path efficiency", "Embeddings (embedding_summary)", "Input-space geometry"]
+    {
         assert!(index.contains(caption), "index.html lacks {caption:?}");
     }
 
@@ -85,7 +93,12 @@ fn the_default_job_trains_its_zoo_and_draws_every_figure() {
             .args(extra)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{name}:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let knn = script("analyze_accuracy_knn.py", &["--k", "2", "--permutations", "200"]);

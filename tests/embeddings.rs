@@ -40,7 +40,11 @@ fn demo_zoo_embeddings_are_written_and_read_by_duckdb() {
     let run = RunDir::new();
     let zoo = repo_dir().join("configs/demo_zoo/manifest.csv");
     let demo = std::fs::read_to_string(repo_dir().join("configs/random_zoo.toml")).unwrap();
-    run.write("config.toml", demo.replace("\"demo_zoo/manifest.csv\"", &format!("{:?}", path_str(&zoo))));
+    run.write(
+        "config.toml",
+        demo.replace("\"demo_zoo/manifest.csv\"", &format!("{:?}", path_str(&zoo)))
+            .replace("\"out/random_zoo\"", "\"out\""),
+    );
     let out = run.run(&["-w", "2"]);
     assert_success(&out);
     let e = embeddings(&run, 2);

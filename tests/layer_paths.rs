@@ -84,7 +84,11 @@ fn demo_zoo_paths_on_two_workers_with_path_distances_and_duckdb() {
     let run = RunDir::new();
     let zoo = repo_dir().join("configs/demo_zoo/manifest.csv");
     let demo = std::fs::read_to_string(repo_dir().join("configs/random_zoo.toml")).unwrap();
-    run.write("config.toml", demo.replace("\"demo_zoo/manifest.csv\"", &format!("{:?}", path_str(&zoo))));
+    run.write(
+        "config.toml",
+        demo.replace("\"demo_zoo/manifest.csv\"", &format!("{:?}", path_str(&zoo)))
+            .replace("\"out/random_zoo\"", "\"out\""),
+    );
     assert_success(&run.run(&["-w", "2"]));
     let manifest = std::fs::read_to_string(&zoo).unwrap();
     let mut depth: HashMap<String, usize> = HashMap::new();

@@ -67,7 +67,9 @@ fn the_demo_config_runs_on_the_embedded_zoo() {
     let run = RunDir::new();
     let demo = std::fs::read_to_string(repo_dir().join("configs/random_zoo.toml")).unwrap();
     let zoo = repo_dir().join("configs/demo_zoo/manifest.csv");
-    let config = demo.replace("\"demo_zoo/manifest.csv\"", &format!("{:?}", path_str(&zoo)));
+    let config = demo
+        .replace("\"demo_zoo/manifest.csv\"", &format!("{:?}", path_str(&zoo)))
+        .replace("\"out/random_zoo\"", "\"out\"");
     assert_ne!(config, demo, "the demo config names its manifest");
     run.write("config.toml", config);
     let out = run.run(&["-w", "2"]);

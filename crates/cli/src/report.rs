@@ -14,13 +14,19 @@ pub struct ReportArgs {
 /// Draw the report of `output`; print where it is unless quiet.
 pub fn write(storage: &Storage, output: &Location, config: Option<&ReportConfig>, quiet: bool) -> Result<()> {
     let spec = config.map(ReportConfig::spec).unwrap_or_default();
-    let summary = repspace_report::write_report(storage, output, &spec).with_context(|| format!("report of {output}"))?;
+    let summary =
+        repspace_report::write_report(storage, output, &spec).with_context(|| format!("report of {output}"))?;
     if !quiet {
-        let place = summary.index.to_file_path().map(|p| p.display().to_string()).unwrap_or_else(|| summary.index.to_string());
-        println!("  report           {place} ({} figures{})", summary.figures.len(), match summary.skipped.len() {
-            0 => String::new(),
-            n => format!(", {n} not drawn: see the page"),
-        });
+        let place =
+            summary.index.to_file_path().map(|p| p.display().to_string()).unwrap_or_else(|| summary.index.to_string());
+        println!(
+            "  report           {place} ({} figures{})",
+            summary.figures.len(),
+            match summary.skipped.len() {
+                0 => String::new(),
+                n => format!(", {n} not drawn: see the page"),
+            }
+        );
     }
     Ok(())
 }

@@ -86,7 +86,8 @@ pub fn viridis(v: f64, lo: f64, hi: f64) -> RGBColor {
 
 /// Padded [min, max] of finite values (a unit range around a single value).
 pub fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) =
+        values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -337,7 +338,10 @@ impl Figure for GridMaps {
             chart.configure_mesh().disable_mesh().x_labels(4).y_labels(4).draw().map_err(de)?;
             chart
                 .draw_series(cells.iter().map(|&(a, b, v, _)| {
-                    Rectangle::new([(a - da / 2.0, b - db / 2.0), (a + da / 2.0, b + db / 2.0)], viridis(v, lo, hi).filled())
+                    Rectangle::new(
+                        [(a - da / 2.0, b - db / 2.0), (a + da / 2.0, b + db / 2.0)],
+                        viridis(v, lo, hi).filled(),
+                    )
                 }))
                 .map_err(de)?;
             // boundaries: a cell whose right or upper neighbour predicts another class

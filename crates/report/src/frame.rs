@@ -99,9 +99,6 @@ impl Frame {
 impl Frame {
     /// Column names, in schema order (empty for an empty frame).
     pub fn columns(&self) -> Vec<String> {
-        self.batches
-            .first()
-            .map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect())
-            .unwrap_or_default()
+        self.batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default()
     }
 }

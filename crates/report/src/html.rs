@@ -55,7 +55,13 @@ fn numeric_order(keys: &mut [String]) {
 }
 
 /// Final-epoch mean of `value(model)` in a `row_col` × `col_col` grid of metadata.
-fn pivot(models: &Models, row_col: &str, col_col: &str, value: &dyn Fn(&str) -> Option<f64>, fmt: &dyn Fn(f64) -> String) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+fn pivot(
+    models: &Models,
+    row_col: &str,
+    col_col: &str,
+    value: &dyn Fn(&str) -> Option<f64>,
+    fmt: &dyn Fn(f64) -> String,
+) -> Option<(Vec<String>, Vec<Vec<String>>)> {
     let mut cells: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for m in models.final_models() {
         if let (Some(r), Some(c), Some(v)) = (models.get(&m, row_col), models.get(&m, col_col), value(&m)) {
@@ -65,8 +71,10 @@ fn pivot(models: &Models, row_col: &str, col_col: &str, value: &dyn Fn(&str) -> 
     if cells.is_empty() {
         return None;
     }
-    let mut rows: Vec<String> = cells.keys().map(|k| k.0.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    let mut cols: Vec<String> = cells.keys().map(|k| k.1.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut rows: Vec<String> =
+        cells.keys().map(|k| k.0.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut cols: Vec<String> =
+        cells.keys().map(|k| k.1.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     numeric_order(&mut rows);
     numeric_order(&mut cols);
     let header = std::iter::once(format!("{row_col} \\ {col_col}")).chain(cols.iter().cloned()).collect();
@@ -74,7 +82,9 @@ fn pivot(models: &Models, row_col: &str, col_col: &str, value: &dyn Fn(&str) -> 
         .iter()
         .map(|r| {
             std::iter::once(r.clone())
-                .chain(cols.iter().map(|c| cells.get(&(r.clone(), c.clone())).map(|v| fmt(mean(v))).unwrap_or_default()))
+                .chain(
+                    cols.iter().map(|c| cells.get(&(r.clone(), c.clone())).map(|v| fmt(mean(v))).unwrap_or_default()),
+                )
                 .collect()
         })
         .collect();
@@ -123,12 +133,15 @@ pub(crate) fn index(p: &Page) -> String {
     }
     body.push_str("<h2>Summary tables</h2>\n");
     let models = p.models;
-    if let Some((h, r)) = pivot(models, "depth", "width", &|m| models.number(m, "test_accuracy"), &|v| format!("{:.1} %", 100.0 * v)) {
+    if let Some((h, r)) =
+        pivot(models, "depth", "width", &|m| models.number(m, "test_accuracy"), &|v| format!("{:.1} %", 100.0 * v))
+    {
         body.push_str(&table("Final-epoch mean test accuracy by depth and width", &h, &r));
     }
     if let Some(path) = p.path_metric {
         let ps = t("path_summary");
-        let (metric, ids, eff, len) = (ps.text("metric"), ps.text("model_id"), ps.numbers("efficiency"), ps.numbers("path_length"));
+        let (metric, ids, eff, len) =
+            (ps.text("metric"), ps.text("model_id"), ps.numbers("efficiency"), ps.numbers("path_length"));
         let mut by_model: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
         for i in 0..metric.len() {
             if metric[i] == path {
@@ -148,7 +161,8 @@ pub(crate) fn index(p: &Page) -> String {
     }
     let es = t("embedding_summary");
     if !es.is_empty() {
-        let cols = ["metric", "group", "method", "n_points", "captured", "negative_mass", "stress_1", "distance_correlation"];
+        let cols =
+            ["metric", "group", "method", "n_points", "captured", "negative_mass", "stress_1", "distance_correlation"];
         let data: Vec<Vec<Option<String>>> = cols.iter().map(|c| es.strings(c)).collect();
         let nums: Vec<Vec<Option<f64>>> = cols.iter().map(|c| es.numbers(c)).collect();
         let rows: Vec<Vec<String>> = (0..es.len())
@@ -186,7 +200,13 @@ pub(crate) fn index(p: &Page) -> String {
             .map(|k| {
                 let (m, v, n) = &by_epoch[k];
                 let pos = m.iter().filter(|&&x| x > 0.0).count();
-                vec![k.clone(), n.to_string(), format!("{:.3}", mean(m)), format!("{pos}/{}", m.len()), format!("{:.3}", mean(v))]
+                vec![
+                    k.clone(),
+                    n.to_string(),
+                    format!("{:.3}", mean(m)),
+                    format!("{pos}/{}", m.len()),
+                    format!("{:.3}", mean(v)),
+                ]
             })
             .collect();
         let header = ["epoch", "networks", "mean magnification", "positive", "mean log₁₀ volume"].map(String::from);

@@ -74,7 +74,8 @@ impl Models {
             f.columns().into_iter().filter(|c| !FIXED_MODEL_COLUMNS.contains(&c.as_str())).collect();
         let (ids, layers, index) = (f.text("model_id"), f.text("layer"), f.numbers("layer_index"));
         let columns: Vec<Vec<Option<String>>> = metadata_columns.iter().map(|c| f.strings(c)).collect();
-        let mut models = Models { order: Vec::new(), meta: HashMap::new(), layer_index: HashMap::new(), metadata_columns };
+        let mut models =
+            Models { order: Vec::new(), meta: HashMap::new(), layer_index: HashMap::new(), metadata_columns };
         for (r, id) in ids.iter().enumerate() {
             if !models.meta.contains_key(id) {
                 models.order.push(id.clone());
@@ -175,7 +176,9 @@ fn first_distinct(values: &[String]) -> Option<String> {
 /// summary and on the page).
 pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Result<ReportSummary, ReportError> {
     let dir_name = spec.dir.clone().unwrap_or_else(|| "report".into());
-    let dir = out.join(&format!("{dir_name}/")).map_err(|e| ReportError::Write { path: dir_name.clone(), reason: e.to_string() })?;
+    let dir = out
+        .join(&format!("{dir_name}/"))
+        .map_err(|e| ReportError::Write { path: dir_name.clone(), reason: e.to_string() })?;
     let tables: BTreeMap<&str, Frame> = [
         "models",
         "distances",
@@ -194,27 +197,29 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
     let metric = spec.metric.clone().or_else(|| first_distinct(&distances.text("metric")));
     let layer = spec.layer.clone().or_else(|| default_layer(&models));
 
-    let scratch = tempfile::tempdir().map_err(|e| ReportError::Write { path: "scratch".into(), reason: e.to_string() })?;
+    let scratch =
+        tempfile::tempdir().map_err(|e| ReportError::Write { path: "scratch".into(), reason: e.to_string() })?;
     let mut written: Vec<(String, String)> = Vec::new(); // (stem, caption)
     let mut skipped: Vec<(String, String)> = Vec::new();
     let put = |rel: &str, bytes: Vec<u8>| -> Result<(), ReportError> {
         let loc = dir.join(rel).map_err(|e| ReportError::Write { path: rel.into(), reason: e.to_string() })?;
         storage.put(&loc, bytes.into()).map_err(|e| ReportError::Write { path: loc.to_string(), reason: e.to_string() })
     };
-    let mut emit = |stem: &str, caption: String, figure: Result<(Vec<u8>, Vec<u8>), String>| -> Result<(), ReportError> {
-        match figure {
-            Ok((svg, png)) => {
-                put(&format!("{stem}.svg"), svg)?;
-                put(&format!("{stem}.png"), png)?;
-                written.push((stem.to_string(), caption));
+    let mut emit =
+        |stem: &str, caption: String, figure: Result<(Vec<u8>, Vec<u8>), String>| -> Result<(), ReportError> {
+            match figure {
+                Ok((svg, png)) => {
+                    put(&format!("{stem}.svg"), svg)?;
+                    put(&format!("{stem}.png"), png)?;
+                    written.push((stem.to_string(), caption));
+                }
+                Err(why) => {
+                    tracing::info!(figure = stem, reason = %why, "figure skipped");
+                    skipped.push((stem.to_string(), why));
+                }
             }
-            Err(why) => {
-                tracing::info!(figure = stem, reason = %why, "figure skipped");
-                skipped.push((stem.to_string(), why));
-            }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let scratch = scratch.path();
 
     // 1. the zoo at one layer: MDS scatter per colouring, and the distance heatmap
@@ -265,7 +270,10 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
     let figure = draw(fig, scratch, "layer_paths")?;
     emit(
         "layer_paths",
-        format!("Each final-epoch network's layers, input → output, in the {} embedding of all representations.", metric.clone().unwrap_or_default()),
+        format!(
+            "Each final-epoch network's layers, input → output, in the {} embedding of all representations.",
+            metric.clone().unwrap_or_default()
+        ),
         figure,
     )?;
 
@@ -279,7 +287,10 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
     let figure = draw(fig, scratch, "path_efficiency")?;
     emit(
         "path_efficiency",
-        format!("Path efficiency (direct distance / path length) of the {} path, final-epoch networks.", path_metric.clone().unwrap_or_default()),
+        format!(
+            "Path efficiency (direct distance / path length) of the {} path, final-epoch networks.",
+            path_metric.clone().unwrap_or_default()
+        ),
         figure,
     )?;
 
@@ -301,7 +312,8 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
         path_metric: path_metric.as_deref(),
     });
     put("index.html", page.into_bytes())?;
-    let index = dir.join("index.html").map_err(|e| ReportError::Write { path: "index.html".into(), reason: e.to_string() })?;
+    let index =
+        dir.join("index.html").map_err(|e| ReportError::Write { path: "index.html".into(), reason: e.to_string() })?;
     Ok(ReportSummary { index, figures: written.into_iter().map(|w| w.0).collect(), skipped })
 }
 
@@ -387,7 +399,8 @@ fn color_groups<'a>(
             keys.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
         }
         for (k, key) in keys.iter().enumerate() {
-            let points = values.iter().zip(coords).filter(|(v, _)| v.as_deref() == Some(*key)).map(|(_, &p)| p).collect();
+            let points =
+                values.iter().zip(coords).filter(|(v, _)| v.as_deref() == Some(*key)).map(|(_, &p)| p).collect();
             groups.push((format!("{column} = {key}"), category_color(k), points));
         }
     } else if let Some(nums) = numeric {
@@ -430,12 +443,10 @@ fn layer_paths(models: &Models, embeddings: &Frame, metric: &str) -> Result<Poly
             layer_sets.entry(g[i].as_str()).or_default().insert(layers[i].as_str());
         }
     }
-    let group = layer_sets
-        .iter()
-        .filter(|(_, l)| l.len() > 1)
-        .max_by_key(|(_, l)| l.len())
-        .map(|(g, _)| *g)
-        .ok_or_else(|| format!("no {metric} embedding spans several layers: use [pairs] scope = \"all\" with an [embedding]"))?;
+    let group =
+        layer_sets.iter().filter(|(_, l)| l.len() > 1).max_by_key(|(_, l)| l.len()).map(|(g, _)| *g).ok_or_else(
+            || format!("no {metric} embedding spans several layers: use [pairs] scope = \"all\" with an [embedding]"),
+        )?;
     let mut at: HashMap<(&str, &str), (f64, f64)> = HashMap::new();
     for i in 0..m.len() {
         if m[i] == metric && g[i] == group && method[i] != "tangent" {
@@ -446,10 +457,8 @@ fn layer_paths(models: &Models, embeddings: &Frame, metric: &str) -> Result<Poly
     }
     let color_column = ["depth", "width"].into_iter().find(|c| models.metadata_columns.iter().any(|m| m == c));
     let final_models = models.final_models();
-    let keys: BTreeSet<String> = final_models
-        .iter()
-        .filter_map(|m| color_column.and_then(|c| models.get(m, c)).map(str::to_string))
-        .collect();
+    let keys: BTreeSet<String> =
+        final_models.iter().filter_map(|m| color_column.and_then(|c| models.get(m, c)).map(str::to_string)).collect();
     let mut keys: Vec<String> = keys.into_iter().collect();
     keys.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)).then(a.cmp(b)));
     let mut lines = Vec::new();
@@ -485,7 +494,8 @@ fn layer_paths(models: &Models, embeddings: &Frame, metric: &str) -> Result<Poly
 
 /// Efficiency against depth (coloured by width) and against log₂ width (coloured by depth).
 fn path_efficiency(models: &Models, path_summary: &Frame, path: &str) -> Result<Panels, String> {
-    let (m, ids, eff) = (path_summary.text("metric"), path_summary.text("model_id"), path_summary.numbers("efficiency"));
+    let (m, ids, eff) =
+        (path_summary.text("metric"), path_summary.text("model_id"), path_summary.numbers("efficiency"));
     let final_models: BTreeSet<String> = models.final_models().into_iter().collect();
     let rows: Vec<(f64, f64, f64)> = (0..m.len())
         .filter(|&i| m[i] == path && final_models.contains(&ids[i]))
@@ -494,22 +504,28 @@ fn path_efficiency(models: &Models, path_summary: &Frame, path: &str) -> Result<
     if rows.is_empty() {
         return Err(format!("no final-epoch model has {path} efficiency with numeric depth and width metadata"));
     }
-    let panel = |x_of: &dyn Fn(&(f64, f64, f64)) -> f64, key_of: &dyn Fn(&(f64, f64, f64)) -> f64, x_label: &str, key: &str| {
-        let mut keys: Vec<f64> = rows.iter().map(key_of).collect();
-        keys.sort_by(f64::total_cmp);
-        keys.dedup();
-        let spread = 0.3 / keys.len().max(1) as f64;
-        let groups = keys
-            .iter()
-            .enumerate()
-            .map(|(k, &kv)| {
-                let offset = (k as f64 - (keys.len() as f64 - 1.0) / 2.0) * spread;
-                let points = rows.iter().filter(|r| key_of(r) == kv).map(|r| (x_of(r) + offset, r.2)).collect();
-                (format!("{key} = {kv}"), category_color(k), points)
-            })
-            .collect();
-        Scatter { title: format!("efficiency vs {x_label}"), x_label: x_label.into(), y_label: "path efficiency".into(), groups }
-    };
+    let panel =
+        |x_of: &dyn Fn(&(f64, f64, f64)) -> f64, key_of: &dyn Fn(&(f64, f64, f64)) -> f64, x_label: &str, key: &str| {
+            let mut keys: Vec<f64> = rows.iter().map(key_of).collect();
+            keys.sort_by(f64::total_cmp);
+            keys.dedup();
+            let spread = 0.3 / keys.len().max(1) as f64;
+            let groups = keys
+                .iter()
+                .enumerate()
+                .map(|(k, &kv)| {
+                    let offset = (k as f64 - (keys.len() as f64 - 1.0) / 2.0) * spread;
+                    let points = rows.iter().filter(|r| key_of(r) == kv).map(|r| (x_of(r) + offset, r.2)).collect();
+                    (format!("{key} = {kv}"), category_color(k), points)
+                })
+                .collect();
+            Scatter {
+                title: format!("efficiency vs {x_label}"),
+                x_label: x_label.into(),
+                y_label: "path efficiency".into(),
+                groups,
+            }
+        };
     Ok(Panels {
         title: format!("{path}: path efficiency of {} final-epoch networks", rows.len()),
         panels: vec![
@@ -536,7 +552,8 @@ fn volume_maps(models: &Models, points: &Frame) -> Result<GridMaps, String> {
         return Err("the run has no geometry plane slice ([geometry] plane)".into());
     }
     let use_volume = by_model.values().flatten().all(|&i| vol[i].is_some());
-    let mut candidates: Vec<String> = models.final_models().into_iter().filter(|m| by_model.contains_key(m.as_str())).collect();
+    let mut candidates: Vec<String> =
+        models.final_models().into_iter().filter(|m| by_model.contains_key(m.as_str())).collect();
     if candidates.is_empty() {
         candidates = by_model.keys().map(|s| s.to_string()).collect();
     }
@@ -544,7 +561,8 @@ fn volume_maps(models: &Models, points: &Frame) -> Result<GridMaps, String> {
     // one network per (depth, activation), the widest of the first seed, then spread
     let mut firsts: BTreeMap<(String, String), &String> = BTreeMap::new();
     for m in &candidates {
-        let key = (models.get(m, "depth").unwrap_or("").to_string(), models.get(m, "activation").unwrap_or("").to_string());
+        let key =
+            (models.get(m, "depth").unwrap_or("").to_string(), models.get(m, "activation").unwrap_or("").to_string());
         let keep = firsts.get(&key).is_none_or(|&old| {
             let w = |x: &str| models.number(x, "width").unwrap_or(0.0);
             let s = |x: &str| models.number(x, "seed").unwrap_or(0.0);

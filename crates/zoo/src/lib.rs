@@ -192,12 +192,7 @@ pub fn build_zoo(storage: &Storage, out: &Location, config: &ZooConfig, jobs: us
         representations += 1;
     }
     put("manifest.csv", manifest.into_bytes())?;
-    Ok(ZooSummary {
-        networks: nets.len(),
-        models: nets.len() * checkpoints.len(),
-        representations,
-        final_accuracy,
-    })
+    Ok(ZooSummary { networks: nets.len(), models: nets.len() * checkpoints.len(), representations, final_accuracy })
 }
 
 fn spec_path(depth: usize, act: Activation) -> String {
@@ -245,7 +240,8 @@ fn write_checkpoint(
         members.push((key, write_npy(&[rows, cols], &data, true)));
     }
     let refs: Vec<(&str, Vec<u8>)> = members.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let npz = write_npz(&refs).map_err(|e| ZooError::Write { path: format!("models/{model_id}.npz"), reason: e.to_string() })?;
+    let npz = write_npz(&refs)
+        .map_err(|e| ZooError::Write { path: format!("models/{model_id}.npz"), reason: e.to_string() })?;
     put(&format!("models/{model_id}.npz"), npz)?;
 
     // the metadata columns after `role`: depth,width,activation,seed,epoch,train_accuracy,test_accuracy
@@ -260,7 +256,8 @@ fn write_checkpoint(
     );
     let mut lines = vec![format!("{model_id},input,0,probe.npy,,,,{},input,{tail}\n", net.name())];
     for l in 1..=depth {
-        lines.push(format!("{model_id},hidden{l},{l},models/{model_id}.npz,hidden{l},,,{},hidden,{tail}\n", net.name()));
+        lines
+            .push(format!("{model_id},hidden{l},{l},models/{model_id}.npz,hidden{l},,,{},hidden,{tail}\n", net.name()));
     }
     lines.push(format!(
         "{model_id},logits,{},models/{model_id}.npz,logits,models/{model_id}.safetensors,{},{},output,{tail}\n",

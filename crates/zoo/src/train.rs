@@ -51,7 +51,8 @@ impl Mlp {
         for l in 0..=depth {
             let out = if l == depth { CLASSES } else { width };
             let bound = 1.0 / (fan_in as f64).sqrt();
-            let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32).collect() };
+            let mut draw =
+                |n: usize| -> Vec<f32> { (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32).collect() };
             let w = Tensor::from_vec(draw(out * fan_in), (out, fan_in), &Device::Cpu).map_err(err)?;
             let b = Tensor::from_vec(draw(out), out, &Device::Cpu).map_err(err)?;
             layers.push((Var::from_tensor(&w).map_err(err)?, Var::from_tensor(&b).map_err(err)?));
@@ -78,7 +79,8 @@ impl Mlp {
         let mut h = x.clone();
         for (l, (w, b)) in self.layers.iter().enumerate() {
             // y = h Wᵀ + b
-            let z = h.matmul(&w.as_tensor().t().map_err(err)?).and_then(|z| z.broadcast_add(b.as_tensor())).map_err(err)?;
+            let z =
+                h.matmul(&w.as_tensor().t().map_err(err)?).and_then(|z| z.broadcast_add(b.as_tensor())).map_err(err)?;
             h = if l + 1 == self.layers.len() { z } else { self.act(&z).map_err(err)? };
             outs.push(h.clone());
         }

@@ -109,6 +109,8 @@ fn bad_zoo_configs_name_the_key() {
     let mut config = tiny("x");
     config.checkpoints = vec![3, 3];
     assert!(config.validate().unwrap_err().to_string().contains("zoo.checkpoints"));
-    let bad = toml::from_str::<ZooFile>("[zoo]\nout='x'\ndepths=[1]\nwidths=[8]\nactivations=['swish']\nseeds=[0]\ncheckpoints=[0]\n");
+    let bad = toml::from_str::<ZooFile>(
+        "[zoo]\nout='x'\ndepths=[1]\nwidths=[8]\nactivations=['swish']\nseeds=[0]\ncheckpoints=[0]\n",
+    );
     assert!(bad.unwrap_err().to_string().contains("swish"));
 }
