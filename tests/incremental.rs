@@ -80,7 +80,25 @@ fn adding_two_models_computes_only_their_pairs_and_changing_a_file_recomputes_it
     let old_hash = &before[&("cka".to_string(), "m3".to_string(), "m4".to_string())].1;
     assert!(after.values().all(|(_, ha, hb)| ha != old_hash && hb != old_hash), "the old content of m3 is gone");
 
+    // a model is removed: nothing is computed, its rows leave the table
+    let manifest = std::fs::read_to_string(run.path("manifest.csv")).unwrap();
+    run.write(
+        "manifest.csv",
+        manifest.lines().filter(|l| !l.starts_with("m1,")).map(|l| format!("{l}\n")).collect::<String>(),
+    );
+    assert_eq!(counts(&run_it(&run)), (0, metrics * (n - 1) * (n - 2) / 2));
+    let removed = table(&run);
+    assert_eq!(removed.len(), metrics * (n - 1) * (n - 2) / 2);
+    assert!(removed.keys().all(|(_, a, b)| a != "m1" && b != "m1"));
+
+    // a model renamed without changing its file: its identity is the content, so its pairs
+    // are reused under the new name
+    let manifest = std::fs::read_to_string(run.path("manifest.csv")).unwrap();
+    run.write("manifest.csv", manifest.replace("m6,fc,", "renamed,fc,"));
+    assert_eq!(counts(&run_it(&run)), (0, metrics * (n - 1) * (n - 2) / 2));
+    assert!(table(&run).keys().any(|(_, a, b)| a == "renamed" || b == "renamed"));
+
     // a changed metric parameter is a different metric: nothing is reused for it
     run.config("within_layer", "[[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\nalpha = 0.5\n");
-    assert_eq!(counts(&run_it(&run)), (n * (n - 1) / 2, 0));
+    assert_eq!(counts(&run_it(&run)), ((n - 1) * (n - 2) / 2, 0));
 }

@@ -3,10 +3,11 @@
 //! → each worker publishes its own Parquet parts.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use differential_dataflow::AsCollection;
 use indicatif::ProgressBar;
 use repspace_metrics::{MetricError, MetricSpec, Prepared, Tensor, compare, prepare};
 use repspace_store::hash::content_hash;
@@ -20,6 +21,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Map, ToStream};
 use timely::dataflow::operators::{Inspect, Probe};
 
+use crate::incremental::{Decision, PairKey, Wanted, pair_key};
 use crate::layer_paths::{NamedPath, PathLayer, analyse_model, layer_points, model_route};
 use crate::plan::{PairScope, Plan, TileId};
 
@@ -102,6 +104,14 @@ impl RunReport {
     }
 }
 
+/// What the tile owners learn besides the factors: the sample-count refusals (broadcast)
+/// and the plan's decisions for their own tiles.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Control {
+    Refused(usize, String),
+    Decide(Wanted, Decision),
+}
+
 /// A loaded and prepared representation, as it travels to tile owners.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Loaded {
@@ -174,7 +184,10 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
         Some(_) => {
             let mlp = crate::geometry::load_network(&job.storage, row)?;
             let evaluated = match &job.geometry {
-                Some(g) => Some(crate::geometry::evaluate_network(g, &mlp, row, &job.run_id)?),
+                Some(g) => {
+                    let msa = job.metrics.iter().any(|m| matches!(m.spec, MetricSpec::Msa { .. }));
+                    Some(crate::geometry::evaluate_network(g, &mlp, row, &job.run_id, msa)?)
+                }
                 None => None,
             };
             (true, evaluated)
@@ -494,6 +507,72 @@ fn worker_main(
                 .probe_with(&probe);
         }
 
+        // Plan the work with differential (incremental.rs): every worker learns every
+        // representation's hash and which metrics it prepared for, lists the wanted
+        // (pair, metric)s of its own tiles, and differential splits them against the pairs
+        // earlier runs hold into `todo` and `reuse`; each decision goes to its tile's owner.
+        let (want_plan, want_job) = (plan.clone(), job.clone());
+        let wanted = loaded
+            .clone()
+            .flat_map(|(rep, outcome)| {
+                outcome.ok().map(|l| (rep, l.hash.clone(), l.prepared.iter().map(Result::is_ok).collect::<Vec<bool>>()))
+            })
+            .broadcast()
+            .unary_frontier(Pipeline, "Wanted", move |cap, _| {
+                let mut cap = Some(cap);
+                let mut known: HashMap<usize, (String, Vec<bool>)> = HashMap::new();
+                let specs: Vec<String> = want_job.metrics.iter().map(NamedMetric::fingerprint).collect();
+                move |(input, frontier), output| {
+                    input.for_each_stamp(|_, data| {
+                        for batch in data {
+                            for (rep, hash, ok) in batch.drain(..) {
+                                known.insert(rep, (hash, ok));
+                            }
+                        }
+                    });
+                    if frontier.is_empty()
+                        && let Some(cap) = cap.take()
+                    {
+                        let time = *cap.time();
+                        let mut session = output.session(&cap);
+                        for tile in want_plan.tiles().filter(|t| t.route() % peers as u64 == index as u64) {
+                            for (ra, rb) in want_plan.pairs_of(tile) {
+                                let (Some((ha, oka)), Some((hb, okb))) = (known.get(&ra), known.get(&rb)) else {
+                                    continue;
+                                };
+                                for (k, spec) in specs.iter().enumerate().filter(|(k, _)| oka[*k] && okb[*k]) {
+                                    let w = Wanted { tile, rep_a: ra as u32, rep_b: rb as u32, metric: k as u16 };
+                                    session.give(((pair_key(spec, ha, hb), w), time, 1isize));
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+            .as_collection();
+        let existing: Vec<(PairKey, u64, isize)> = job
+            .reusable
+            .keys()
+            .map(|(spec, a, b)| pair_key(spec, a, b))
+            .filter(|k| k % peers as u128 == index as u128)
+            .map(|k| (k, 0u64, 1isize))
+            .collect();
+        let existing = existing.to_stream(scope).as_collection();
+        let reuse = wanted.clone().semijoin(existing);
+        let todo = wanted.concat(reuse.clone().negate()).consolidate();
+        let decisions = {
+            use timely::dataflow::operators::{Concat, Exchange as _};
+            todo.inner
+                .flat_map(|((_, w), _, d)| (d > 0).then_some(Control::Decide(w, Decision::Compute)))
+                .concat(reuse.inner.flat_map(|((_, w), _, d)| (d > 0).then_some(Control::Decide(w, Decision::Reuse))))
+                .exchange(|c: &Control| match c {
+                    Control::Decide(w, _) => w.tile.route(),
+                    Control::Refused(..) => 0,
+                })
+                // the refusals are already on every worker
+                .concat(verdicts.map(|(rep, message)| Control::Refused(rep, message)))
+        };
+
         // Ship each prepared representation once to every worker that owns a tile needing
         // it (the owner of a tile is route % peers, as timely's exchange routes); a worker
         // keeps one copy per representation however many of its tiles use it.
@@ -513,34 +592,45 @@ fn worker_main(
         let (tile_plan, tile_job, tile_sink) = (plan.clone(), job.clone(), collected.clone());
         factors
             .binary_frontier(
-                verdicts,
+                decisions,
                 Exchange::new(|(w, _, _): &(u64, Vec<TileId>, Loaded)| *w),
                 Pipeline,
                 "Tiles",
                 move |cap, _| {
                     let mut cap = Some(cap);
-                    let mut tiles: BTreeSet<TileId> = BTreeSet::new();
+                    let mut tiles: BTreeMap<TileId, HashMap<(u32, u32, u16), Decision>> = BTreeMap::new();
                     let mut reps: HashMap<usize, Loaded> = HashMap::new();
                     let mut refused: HashMap<usize, String> = HashMap::new();
-                    move |(in_factors, f1), (in_verdicts, f2), output| {
+                    move |(in_factors, f1), (in_control, f2), output| {
                         in_factors.for_each_stamp(|_, data| {
                             for batch in data {
                                 for (_, owned, l) in batch.drain(..) {
-                                    tiles.extend(owned);
+                                    for t in owned {
+                                        tiles.entry(t).or_default();
+                                    }
                                     reps.insert(l.rep, l);
                                 }
                             }
                         });
-                        in_verdicts.for_each_stamp(|_, data| {
+                        in_control.for_each_stamp(|_, data| {
                             for batch in data {
-                                refused.extend(batch.drain(..));
+                                for c in batch.drain(..) {
+                                    match c {
+                                        Control::Refused(rep, message) => {
+                                            refused.insert(rep, message);
+                                        }
+                                        Control::Decide(w, d) => {
+                                            tiles.entry(w.tile).or_default().insert((w.rep_a, w.rep_b, w.metric), d);
+                                        }
+                                    }
+                                }
                             }
                         });
                         if f1.is_empty() && f2.is_empty()
                             && let Some(cap) = cap.take() {
                                 let mut session = output.session(&cap);
-                                for tile in std::mem::take(&mut tiles) {
-                                    compute_tile(&tile_job, &tile_plan, tile, &reps, &refused, &tile_sink);
+                                for (tile, decided) in std::mem::take(&mut tiles) {
+                                    compute_tile(&tile_job, &tile_plan, tile, &decided, &reps, &refused, &tile_sink);
                                     flush_distances(index, &tile_job, &mut tile_sink.borrow_mut(), false);
                                 }
                                 session.give(());
@@ -558,11 +648,14 @@ fn worker_main(
     publish(worker.index(), &job, &mut collected.borrow_mut())
 }
 
-/// Every pair of one tile, every metric.
+/// Every pair of one tile, every metric, as the plan decided: copy the earlier row or
+/// compute. A (pair, metric) without a decision has a side that failed to load or prepare
+/// (its errors row is written already).
 fn compute_tile(
     job: &AllPairsJob,
     plan: &Plan,
     tile: TileId,
+    decided: &HashMap<(u32, u32, u16), Decision>,
     reps: &HashMap<usize, Loaded>,
     refused: &HashMap<usize, String>,
     sink: &Rc<RefCell<Collected>>,
@@ -587,11 +680,9 @@ fn compute_tile(
         let (row_a, row_b) = (&job.manifest.rows[ra], &job.manifest.rows[rb]);
         for (k, metric) in job.metrics.iter().enumerate() {
             let spec = &specs[k];
-            let both_prepared = a.prepared[k].is_ok() && b.prepared[k].is_ok();
-            let earlier = if job.reusable.is_empty() || !both_prepared {
-                None
-            } else {
-                job.reusable.get(&(spec.clone(), a.hash.clone(), b.hash.clone()))
+            let earlier = match decided.get(&(ra as u32, rb as u32, k as u16)) {
+                Some(Decision::Reuse) => job.reusable.get(&(spec.clone(), a.hash.clone(), b.hash.clone())),
+                _ => None,
             };
             if let Some(old) = earlier {
                 c.distances.push(DistanceRow {

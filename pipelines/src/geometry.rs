@@ -5,7 +5,8 @@
 use repspace_metrics::Matrix;
 use repspace_metrics::Tensor;
 use repspace_metrics::geometry::{
-    Activation, Dense, Mlp, class_and_entropy, line_slice, log10_volume, plane_slice, pullback_metric, spearman,
+    Activation, Dense, Mlp, class_and_entropy, line_slice, log10_singular_values, plane_slice, pullback_metric,
+    spearman,
 };
 use repspace_store::load::read_array;
 use repspace_store::safetensors::parse_safetensors;
@@ -142,11 +143,14 @@ pub fn load_network(storage: &Storage, row: &ManifestRow) -> Result<Mlp, LoadErr
 
 /// Geometry rows of one network, and its pullback metrics at the probe points
 /// ([points, d, d], for MSA).
+/// The rows of one network, and (when `with_metrics`, for MSA) its pullback metrics at the
+/// probe points as a [points, d, d] tensor (empty otherwise).
 pub fn evaluate_network(
     job: &GeometryJob,
     mlp: &Mlp,
     row: &ManifestRow,
     run_id: &str,
+    with_metrics: bool,
 ) -> Result<(Vec<GeometryPointRow>, GeometrySummaryRow, Tensor), LoadError> {
     let d = mlp.input_dim();
     if job.probe.first().map(Vec::len) != Some(d) {
@@ -174,8 +178,10 @@ pub fn evaluate_network(
             let e = mlp.evaluate(x);
             let n = e.features.len();
             let k = job.rank.unwrap_or(d.min(n)).min(d.min(n));
-            let effective = log10_volume(e.jacobian.as_ref(), k).map_err(fail)?;
-            let full = if d <= n { Some(log10_volume(e.jacobian.as_ref(), d).map_err(fail)?) } else { None };
+            // one SVD for both volumes
+            let logs = log10_singular_values(e.jacobian.as_ref()).map_err(fail)?;
+            let effective: f64 = logs.iter().take(k).sum();
+            let full = (d <= n).then(|| logs.iter().take(d).sum::<f64>());
             let (class, entropy) = match &e.logits {
                 Some(l) => {
                     let (c, h) = class_and_entropy(l);
@@ -183,7 +189,7 @@ pub fn evaluate_network(
                 }
                 None => (None, None),
             };
-            if slice == "probe" {
+            if with_metrics && slice == "probe" {
                 let g = pullback_metric(e.jacobian.as_ref());
                 for r in 0..d {
                     for c in 0..d {
@@ -222,5 +228,6 @@ pub fn evaluate_network(
         mean_log10_volume: vols.iter().sum::<f64>() / vols.len() as f64,
         run_id: run_id.to_string(),
     };
-    Ok((rows, summary, Tensor::new(vec![job.probe.len(), d, d], metrics)))
+    let shape = if with_metrics { vec![job.probe.len(), d, d] } else { vec![0, d, d] };
+    Ok((rows, summary, Tensor::new(shape, metrics)))
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`allpairs`]: manifest → load + validate → prepare → tiles of the pair matrix →
 //!   compare → Parquet parts; and the layers of each model → [`layer_paths`] on the model's
-//!   owner.
+//!   owner. Which pairs are computed and which are copied from earlier runs is planned
+//!   with differential dataflow ([`incremental`]).
 
 // `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -12,6 +13,7 @@
 
 pub mod allpairs;
 pub mod geometry;
+pub mod incremental;
 pub mod layer_paths;
 pub mod plan;
 

@@ -86,6 +86,14 @@ impl Plan {
         (0..self.blocks(group)).map(move |c| TileId { group, block_a: b.min(c), block_b: b.max(c) })
     }
 
+    /// Every tile of the plan, group by group.
+    pub fn tiles(&self) -> impl Iterator<Item = TileId> + '_ {
+        (0..self.groups.len() as u32).flat_map(move |group| {
+            let n = self.blocks(group);
+            (0..n).flat_map(move |a| (a..n).map(move |b| TileId { group, block_a: a, block_b: b }))
+        })
+    }
+
     /// The pairs (r_a, r_b) of a tile, r_a before r_b in the group's order.
     pub fn pairs_of(&self, tile: TileId) -> Vec<(usize, usize)> {
         let members = &self.groups[tile.group as usize].1;

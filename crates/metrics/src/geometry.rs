@@ -167,9 +167,14 @@ fn step(layer: &Dense, h: &[f64], jac: MatRef<'_, f64>) -> (Vec<f64>, Mat<f64>) 
 /// log₁₀ of the volume element over the top `k` singular values of J/√n:
 /// Σ_{i≤k} log₁₀ σ_i(J/√n) = ½ Σ_{i≤k} log₁₀ λ_i(g). With k = d ≤ n this is log₁₀ √det g (§4.1).
 pub fn log10_volume(jacobian: MatRef<'_, f64>, k: usize) -> Result<f64, MetricError> {
+    Ok(log10_singular_values(jacobian)?.iter().take(k).sum())
+}
+
+/// log₁₀ σ_i(J/√n), descending: the terms of every volume of one Jacobian.
+pub fn log10_singular_values(jacobian: MatRef<'_, f64>) -> Result<Vec<f64>, MetricError> {
     let n = jacobian.nrows() as f64;
     let s = jacobian.singular_values().map_err(|_| MetricError::Svd)?;
-    Ok(s.iter().take(k).map(|v| (v / n.sqrt()).log10()).sum())
+    Ok(s.iter().map(|v| (v / n.sqrt()).log10()).collect())
 }
 
 /// The pullback metric g = JᵀJ/n (d × d).
