@@ -226,7 +226,7 @@ fn commit_run(storage: &Storage, output: &Location, run_id: &str, report: &RunRe
     let parts: Vec<String> =
         report.parts.iter().map(|p| format!("{}/{}", p.parent().file_name(), p.file_name())).collect();
     let record = format!(
-        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"computed\": {},\n  \"reused\": {},\n  \"paths\": {},\n  \"errors\": {},\n  \"config\": {}\n}}\n",
+        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"computed\": {},\n  \"reused\": {},\n  \"paths\": {},\n  \"errors\": {},\n  \"peak_rss_bytes\": {},\n  \"config\": {}\n}}\n",
         json_string(run_id),
         parts.iter().map(|p| json_string(p)).collect::<Vec<_>>().join(", "),
         report.representations,
@@ -235,6 +235,7 @@ fn commit_run(storage: &Storage, output: &Location, run_id: &str, report: &RunRe
         report.reused,
         report.paths,
         report.errors,
+        peak_rss_bytes().map(|b| b.to_string()).unwrap_or_else(|| "null".into()),
         json_string(config_text),
     );
     storage.put(&output.join(&format!("_runs/{run_id}.json"))?, record.into_bytes().into())?;
@@ -325,6 +326,17 @@ fn print_summary(
             .join(", ")
     );
     say!("  time             {secs:.2} s ({:.0} distance rows/s)", report.pairs as f64 / secs.max(1e-9));
+    if let Some(peak) = peak_rss_bytes() {
+        say!("  peak memory      {:.0} MB resident (this process)", peak as f64 / 1e6);
+    }
+}
+
+/// The process's peak resident set (VmHWM), where the OS reports it (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// One process (`-w` threads) or a cluster (`-n`, `-p`, `-h hostfile`).
