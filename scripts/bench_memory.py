@@ -25,6 +25,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--budget-gb", type=float, default=2.0)
     ap.add_argument("--dir", default="target/bench_memory")
+    ap.add_argument("--set-budget", action="store_true", help="also set [execution] memory_budget to the budget")
     args = ap.parse_args()
     work = os.path.abspath(args.dir)
     os.makedirs(os.path.join(work, "acts"), exist_ok=True)
@@ -40,7 +41,8 @@ def main():
     with open(os.path.join(work, "manifest.csv"), "w") as f:
         f.write("\n".join(rows) + "\n")
     with open(os.path.join(work, "config.toml"), "w") as f:
-        f.write('[input]\nmanifest = "manifest.csv"\n[output]\nuri = "out"\n[execution]\ntile_size = 64\n'
+        budget = f'memory_budget = "{args.budget_gb}GB"\n' if args.set_budget else ""
+        f.write('[input]\nmanifest = "manifest.csv"\n[output]\nuri = "out"\n[execution]\ntile_size = 64\n' + budget +
                 '[[metrics]]\nname = "procrustes"\nkind = "shape"\nalpha = 1.0\nscore = "angular"\n')
     subprocess.run(["rm", "-rf", os.path.join(work, "out")], check=True)
     t = time.perf_counter()

@@ -72,6 +72,12 @@ pub struct AllPairsJob {
     /// A worker publishes its `distances` rows as a part whenever this many have gathered,
     /// so a killed run's finished pairs survive for the rerun to reuse.
     pub flush_rows: usize,
+    /// Bytes of prepared representations one worker may hold while comparing. `None`: the
+    /// loaders send every factor to the tile owners, which keep them all (fastest; one copy
+    /// per worker). `Some(b)`: tile owners load the representations of their tiles
+    /// themselves, tile by tile in block order, keeping at most about `b` bytes of them
+    /// (a representation may be loaded several times).
+    pub worker_memory_budget: Option<u64>,
 }
 
 /// What one worker did.
@@ -110,6 +116,8 @@ impl RunReport {
 enum Control {
     Refused(usize, String),
     Decide(Wanted, Decision),
+    /// A representation's content hash (broadcast): a reused row is found by it.
+    Hash(usize, String),
 }
 
 /// A loaded and prepared representation, as it travels to tile owners.
@@ -119,7 +127,8 @@ struct Loaded {
     hash: String,
     shape: Vec<usize>,
     /// One entry per metric of the job, in order; a failure names its reason code.
-    prepared: Vec<Result<Prepared, (ReasonCode, String)>>,
+    /// `Ok(None)`: prepared, then dropped (a budgeted loader keeps only the outcome).
+    prepared: Vec<Result<Option<Prepared>, (ReasonCode, String)>>,
     /// One entry per path metric of the job: whether the layer can be a point of it. The
     /// points themselves (an m × m Gram matrix for CKA paths) are built again by the
     /// model's owner, one model at a time, so they never all live at once.
@@ -131,6 +140,13 @@ struct Loaded {
 }
 
 impl Loaded {
+    /// An estimate of the memory its prepared factors take: the array once per metric,
+    /// twice when the metric keeps a transformed copy beside it.
+    fn approx_bytes(&self) -> u64 {
+        let array = self.shape.iter().product::<usize>() as u64 * 8;
+        array * (1 + 2 * self.prepared.len() as u64)
+    }
+
     fn n_samples(&self) -> usize {
         self.shape.first().copied().unwrap_or(0)
     }
@@ -245,7 +261,7 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
                 (_, None, _) => Err("this row is a network without activations (no uri)".to_string()),
             };
             let (x, t) = input.map_err(|m| (ReasonCode::WrongRank, format!("metric {:?}: {m}", metric.name)))?;
-            prepare(&metric.spec, x, t).map_err(|e| {
+            prepare(&metric.spec, x, t).map(Some).map_err(|e| {
                 let code = match e {
                     MetricError::WrongRank { .. } => ReasonCode::WrongRank,
                     MetricError::NotFinite(_) => ReasonCode::NonFinite,
@@ -360,7 +376,18 @@ fn worker_main(
         // Load on the worker that owns the representation (r mod peers).
         let mine: Vec<usize> = (0..job.manifest.rows.len()).filter(|r| r % peers == index).collect();
         let load_job = job.clone();
-        let loaded = mine.to_stream(scope).map(move |rep| (rep, load_and_prepare(&load_job, rep)));
+        let loaded = mine.to_stream(scope).map(move |rep| {
+            let outcome = load_and_prepare(&load_job, rep);
+            // with a memory budget, tile owners prepare again what they compare: keep only
+            // whether each metric prepared, so the loaded zoo is never held at once
+            let outcome = match (outcome, load_job.worker_memory_budget) {
+                (Ok(l), Some(_)) => {
+                    Ok(Loaded { prepared: l.prepared.into_iter().map(|p| p.map(|_| None)).collect(), ..l })
+                }
+                (other, _) => other,
+            };
+            (rep, outcome)
+        });
 
         // Record this worker's load errors and model rows.
         let (sink, sink_job) = (collected.clone(), job.clone());
@@ -512,12 +539,14 @@ fn worker_main(
         // (pair, metric)s of its own tiles, and differential splits them against the pairs
         // earlier runs hold into `todo` and `reuse`; each decision goes to its tile's owner.
         let (want_plan, want_job) = (plan.clone(), job.clone());
-        let wanted = loaded
+        let hashes = loaded
             .clone()
             .flat_map(|(rep, outcome)| {
                 outcome.ok().map(|l| (rep, l.hash.clone(), l.prepared.iter().map(Result::is_ok).collect::<Vec<bool>>()))
             })
-            .broadcast()
+            .broadcast();
+        let hash_control = hashes.clone().map(|(rep, hash, _)| Control::Hash(rep, hash));
+        let wanted = hashes
             .unary_frontier(Pipeline, "Wanted", move |cap, _| {
                 let mut cap = Some(cap);
                 let mut known: HashMap<usize, (String, Vec<bool>)> = HashMap::new();
@@ -567,19 +596,22 @@ fn worker_main(
                 .concat(reuse.inner.flat_map(|((_, w), _, d)| (d > 0).then_some(Control::Decide(w, Decision::Reuse))))
                 .exchange(|c: &Control| match c {
                     Control::Decide(w, _) => w.tile.route(),
-                    Control::Refused(..) => 0,
+                    Control::Refused(..) | Control::Hash(..) => 0,
                 })
-                // the refusals are already on every worker
+                // the refusals and hashes are already on every worker
                 .concat(verdicts.map(|(rep, message)| Control::Refused(rep, message)))
+                .concat(hash_control)
         };
 
         // Ship each prepared representation once to every worker that owns a tile needing
         // it (the owner of a tile is route % peers, as timely's exchange routes); a worker
         // keeps one copy per representation however many of its tiles use it.
         let route_plan = plan.clone();
+        let budgeted = job.worker_memory_budget.is_some();
         let factors = loaded.flat_map(move |(rep, outcome)| {
             let mut by_worker: BTreeMap<u64, Vec<TileId>> = BTreeMap::new();
-            if outcome.is_ok() {
+            // with a memory budget the tile owners load what they need themselves
+            if outcome.is_ok() && !budgeted {
                 for t in route_plan.tiles_of(rep) {
                     by_worker.entry(t.route() % peers as u64).or_default().push(t);
                 }
@@ -601,6 +633,7 @@ fn worker_main(
                     let mut tiles: BTreeMap<TileId, HashMap<(u32, u32, u16), Decision>> = BTreeMap::new();
                     let mut reps: HashMap<usize, Loaded> = HashMap::new();
                     let mut refused: HashMap<usize, String> = HashMap::new();
+                    let mut hashes: HashMap<usize, String> = HashMap::new();
                     move |(in_factors, f1), (in_control, f2), output| {
                         in_factors.for_each_stamp(|_, data| {
                             for batch in data {
@@ -622,6 +655,9 @@ fn worker_main(
                                         Control::Decide(w, d) => {
                                             tiles.entry(w.tile).or_default().insert((w.rep_a, w.rep_b, w.metric), d);
                                         }
+                                        Control::Hash(rep, hash) => {
+                                            hashes.insert(rep, hash);
+                                        }
                                     }
                                 }
                             }
@@ -629,9 +665,20 @@ fn worker_main(
                         if f1.is_empty() && f2.is_empty()
                             && let Some(cap) = cap.take() {
                                 let mut session = output.session(&cap);
-                                for (tile, decided) in std::mem::take(&mut tiles) {
-                                    compute_tile(&tile_job, &tile_plan, tile, &decided, &reps, &refused, &tile_sink);
+                                let tiles: Vec<(TileId, HashMap<(u32, u32, u16), Decision>)> =
+                                    std::mem::take(&mut tiles).into_iter().collect();
+                                let mut cache = RepCache::default();
+                                for (i, (tile, decided)) in tiles.iter().enumerate() {
+                                    if let Some(budget) = tile_job.worker_memory_budget {
+                                        let next = tiles.get(i + 1).map(|t| &t.1);
+                                        cache.prepare_for(&tile_job, decided, next, budget, &mut reps);
+                                    }
+                                    let ctx = TileContext { decided, hashes: &hashes, reps: &reps, refused: &refused };
+                                    compute_tile(&tile_job, &tile_plan, *tile, &ctx, &tile_sink);
                                     flush_distances(index, &tile_job, &mut tile_sink.borrow_mut(), false);
+                                }
+                                if tile_job.worker_memory_budget.is_some() {
+                                    tracing::info!(worker = index, loads = cache.loads, peak_bytes = cache.peak_bytes, "budgeted tiles done");
                                 }
                                 session.give(());
                             }
@@ -648,58 +695,146 @@ fn worker_main(
     publish(worker.index(), &job, &mut collected.borrow_mut())
 }
 
+/// What a tile owner knows when it computes a tile.
+#[derive(Clone, Copy)]
+struct TileContext<'a> {
+    decided: &'a HashMap<(u32, u32, u16), Decision>,
+    hashes: &'a HashMap<usize, String>,
+    reps: &'a HashMap<usize, Loaded>,
+    refused: &'a HashMap<usize, String>,
+}
+
+/// The prepared representations a budgeted tile owner holds (`worker_memory_budget`).
+#[derive(Default)]
+struct RepCache {
+    bytes: HashMap<usize, u64>,
+    held: u64,
+    peak_bytes: u64,
+    loads: usize,
+    warned: bool,
+}
+
+impl RepCache {
+    /// Make `reps` hold every representation the tile's computed pairs need: first drop what
+    /// neither this tile nor the next needs while over `budget`, then load what is missing.
+    /// A tile's own needs are always loaded (the budget can only be kept when two blocks
+    /// of `tile_size` fit in it).
+    fn prepare_for(
+        &mut self,
+        job: &AllPairsJob,
+        decided: &HashMap<(u32, u32, u16), Decision>,
+        next: Option<&HashMap<(u32, u32, u16), Decision>>,
+        budget: u64,
+        reps: &mut HashMap<usize, Loaded>,
+    ) {
+        let needs = |d: &HashMap<(u32, u32, u16), Decision>| -> std::collections::BTreeSet<usize> {
+            d.iter()
+                .filter(|(_, d)| **d == Decision::Compute)
+                .flat_map(|((a, b, _), _)| [*a as usize, *b as usize])
+                .collect()
+        };
+        let now = needs(decided);
+        let later = next.map(needs).unwrap_or_default();
+        let incoming: u64 = now.iter().filter(|r| !reps.contains_key(r)).map(|_| self.typical()).sum();
+        if self.held + incoming > budget {
+            let drop: Vec<usize> = reps.keys().filter(|r| !now.contains(r) && !later.contains(r)).copied().collect();
+            for r in drop {
+                reps.remove(&r);
+                self.held -= self.bytes.remove(&r).unwrap_or(0);
+            }
+        }
+        if self.held + incoming > budget {
+            let drop: Vec<usize> = reps.keys().filter(|r| !now.contains(r)).copied().collect();
+            for r in drop {
+                reps.remove(&r);
+                self.held -= self.bytes.remove(&r).unwrap_or(0);
+            }
+        }
+        for r in now {
+            if reps.contains_key(&r) {
+                continue;
+            }
+            // failures were reported by the loader; the pair is skipped here
+            if let Ok(l) = load_and_prepare(job, r) {
+                let l = Loaded { path_points: Vec::new(), path_input: None, geometry: None, ..l };
+                let b = l.approx_bytes();
+                self.bytes.insert(r, b);
+                self.held += b;
+                self.loads += 1;
+                reps.insert(r, l);
+            }
+        }
+        self.peak_bytes = self.peak_bytes.max(self.held);
+        if self.held > budget && !self.warned {
+            self.warned = true;
+            tracing::warn!(
+                held = self.held,
+                budget,
+                "one tile's representations need more than this worker's share of [execution] memory_budget; \
+                 lower [execution] tile_size to keep within it"
+            );
+        }
+    }
+
+    /// The mean size of what is held (a first guess before anything is).
+    fn typical(&self) -> u64 {
+        if self.bytes.is_empty() { 0 } else { self.held / self.bytes.len() as u64 }
+    }
+}
+
 /// Every pair of one tile, every metric, as the plan decided: copy the earlier row or
 /// compute. A (pair, metric) without a decision has a side that failed to load or prepare
 /// (its errors row is written already).
-fn compute_tile(
-    job: &AllPairsJob,
-    plan: &Plan,
-    tile: TileId,
-    decided: &HashMap<(u32, u32, u16), Decision>,
-    reps: &HashMap<usize, Loaded>,
-    refused: &HashMap<usize, String>,
-    sink: &Rc<RefCell<Collected>>,
-) {
+fn compute_tile(job: &AllPairsJob, plan: &Plan, tile: TileId, ctx: &TileContext, sink: &Rc<RefCell<Collected>>) {
+    let TileContext { decided, hashes, reps, refused } = *ctx;
     let mut c = sink.borrow_mut();
     // metric fingerprints once per tile, not once per pair
     let specs: Vec<String> = job.metrics.iter().map(NamedMetric::fingerprint).collect();
+    let skip = |n: usize| {
+        if let Some(bar) = &job.progress {
+            bar.inc(n as u64);
+        }
+    };
     for (ra, rb) in plan.pairs_of(tile) {
-        let (Some(a), Some(b)) = (reps.get(&ra), reps.get(&rb)) else {
-            // One side failed to load: its error row is already written.
-            if let Some(bar) = &job.progress {
-                bar.inc(job.metrics.len() as u64);
-            }
-            continue;
-        };
         if refused.contains_key(&ra) || refused.contains_key(&rb) {
-            if let Some(bar) = &job.progress {
-                bar.inc(job.metrics.len() as u64);
-            }
+            skip(job.metrics.len());
             continue;
         }
         let (row_a, row_b) = (&job.manifest.rows[ra], &job.manifest.rows[rb]);
         for (k, metric) in job.metrics.iter().enumerate() {
             let spec = &specs[k];
-            let earlier = match decided.get(&(ra as u32, rb as u32, k as u16)) {
-                Some(Decision::Reuse) => job.reusable.get(&(spec.clone(), a.hash.clone(), b.hash.clone())),
-                _ => None,
-            };
-            if let Some(old) = earlier {
-                c.distances.push(DistanceRow {
-                    metric: metric.name.clone(),
-                    model_a: row_a.model_id.clone(),
-                    layer_a: row_a.layer.clone(),
-                    model_b: row_b.model_id.clone(),
-                    layer_b: row_b.layer.clone(),
-                    ..old.clone()
-                });
-                c.reused += 1;
-                if let Some(bar) = &job.progress {
-                    bar.inc(1);
+            match decided.get(&(ra as u32, rb as u32, k as u16)) {
+                // a side failed to load or to prepare for this metric: its errors row is written
+                None => {
+                    skip(1);
+                    continue;
                 }
-                continue;
+                Some(Decision::Reuse) => {
+                    let old = hashes
+                        .get(&ra)
+                        .zip(hashes.get(&rb))
+                        .and_then(|(ha, hb)| job.reusable.get(&(spec.clone(), ha.clone(), hb.clone())));
+                    if let Some(old) = old {
+                        c.distances.push(DistanceRow {
+                            metric: metric.name.clone(),
+                            model_a: row_a.model_id.clone(),
+                            layer_a: row_a.layer.clone(),
+                            model_b: row_b.model_id.clone(),
+                            layer_b: row_b.layer.clone(),
+                            ..old.clone()
+                        });
+                        c.reused += 1;
+                        skip(1);
+                        continue;
+                    }
+                }
+                Some(Decision::Compute) => {}
             }
-            if let (MetricSpec::Msa { eps }, Ok(Prepared::Msa(pa)), Ok(Prepared::Msa(pb)), Some(true)) =
+            let (Some(a), Some(b)) = (reps.get(&ra), reps.get(&rb)) else {
+                skip(1);
+                continue;
+            };
+            if let (MetricSpec::Msa { eps }, Ok(Some(Prepared::Msa(pa))), Ok(Some(Prepared::Msa(pb))), Some(true)) =
                 (&metric.spec, &a.prepared[k], &b.prepared[k], job.geometry.as_ref().map(|g| g.per_point))
                 && let Ok(values) = repspace_metrics::geometry::msa_per_point(pa, pb, *eps)
             {
@@ -717,7 +852,7 @@ fn compute_tile(
                 }
             }
             let outcome = match (&a.prepared[k], &b.prepared[k]) {
-                (Ok(pa), Ok(pb)) => compare(&metric.spec, pa, pb).map_err(|e| e.to_string()),
+                (Ok(Some(pa)), Ok(Some(pb))) => compare(&metric.spec, pa, pb).map_err(|e| e.to_string()),
                 _ => {
                     // A side this metric could not prepare: its errors row is written already.
                     if let Some(bar) = &job.progress {

@@ -212,11 +212,56 @@ pub struct Execution {
     /// published pairs are reused by the rerun).
     #[serde(default = "default_flush_rows")]
     pub flush_rows: usize,
+    /// Memory for prepared representations while comparing, per process ("2GB", "512 MiB",
+    /// or bytes). Unset: every worker keeps all the factors its tiles need.
+    pub memory_budget: Option<ByteSize>,
 }
 
 impl Default for Execution {
     fn default() -> Self {
-        Execution { tile_size: default_tile_size(), flush_rows: default_flush_rows() }
+        Execution { tile_size: default_tile_size(), flush_rows: default_flush_rows(), memory_budget: None }
+    }
+}
+
+/// A size in bytes: an integer, or a number with a unit (B, KB, MB, GB, TB in powers of
+/// 1000; KiB, MiB, GiB, TiB in powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(b) => Ok(ByteSize(b)),
+            Raw::Text(t) => ByteSize::parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl ByteSize {
+    pub fn parse(text: &str) -> Result<ByteSize, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let (num, unit) = (t[..split].trim(), t[split..].trim());
+        let value: f64 = num.parse().map_err(|_| format!("{text:?} is not a size like \"2GB\" or \"512MiB\""))?;
+        let scale = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "kb" => 1e3,
+            "mb" => 1e6,
+            "gb" => 1e9,
+            "tb" => 1e12,
+            "kib" => 1024.0,
+            "mib" => 1024f64.powi(2),
+            "gib" => 1024f64.powi(3),
+            "tib" => 1024f64.powi(4),
+            other => return Err(format!("unknown size unit {other:?} in {text:?}")),
+        };
+        Ok(ByteSize((value * scale).round() as u64))
     }
 }
 
@@ -371,6 +416,9 @@ impl Config {
                 key: "metrics".into(),
                 reason: "the config has neither [[metrics]] nor [[paths]]: nothing to compute".into(),
             });
+        }
+        if self.execution.memory_budget == Some(ByteSize(0)) {
+            return Err(ConfigError { key: "execution.memory_budget".into(), reason: "must be positive".into() });
         }
         if self.execution.tile_size == 0 {
             return Err(ConfigError { key: "execution.tile_size".into(), reason: "must be at least 1".into() });
@@ -553,6 +601,21 @@ impl MetricConfig {
             }
             Msa => MetricSpec::Msa { eps: self.eps.unwrap_or(1e-6) },
         })
+    }
+}
+
+#[cfg(test)]
+mod byte_size_tests {
+    use super::ByteSize;
+
+    #[test]
+    fn sizes_parse_with_decimal_and_binary_units() {
+        assert_eq!(ByteSize::parse("2GB"), Ok(ByteSize(2_000_000_000)));
+        assert_eq!(ByteSize::parse("512 MiB"), Ok(ByteSize(512 * 1024 * 1024)));
+        assert_eq!(ByteSize::parse("1.5kb"), Ok(ByteSize(1500)));
+        assert_eq!(ByteSize::parse("4096"), Ok(ByteSize(4096)));
+        assert!(ByteSize::parse("2 GiBs").unwrap_err().contains("unit"));
+        assert!(ByteSize::parse("lots").is_err());
     }
 }
 

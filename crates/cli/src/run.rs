@@ -159,6 +159,8 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         progress: progress.clone(),
         reusable,
         flush_rows: config.execution.flush_rows,
+        // the budget is the process's; each of its workers gets an equal share
+        worker_memory_budget: config.execution.memory_budget.map(|b| b.0 / args.workers as u64),
     });
     let report = run_all_pairs(job.clone(), timely_config).map_err(|e| anyhow::anyhow!("the dataflow failed: {e}"))?;
     if let Some(bar) = &progress {
