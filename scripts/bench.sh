@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Build the release binary and run one benchmark against its baseline, measured in the
-# same run:  bash scripts/bench.sh pairs [--alpha 0.5]   |   bash scripts/bench.sh conv
+# same run:  bash scripts/bench.sh pairs [--alpha 0.5] [--scaling]  |  conv  |  memory [--set-budget]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name="${1:?usage: bash scripts/bench.sh pairs|conv [options]}"
 shift
 cargo build --release --locked --quiet
 PY=$(bash scripts/python_env.sh)
-"$PY" "scripts/bench_${name}.py" --repspace target/release/repspace "$@"
+extra=()
+if [ "$name" = pairs ]; then
+  # faer's own GEMM rate on this machine, measured in the same run
+  cargo build --release --locked --quiet -p repspace-metrics --example bench_pair_kernel
+  extra=(--gemm-bench target/release/examples/bench_pair_kernel)
+fi
+"$PY" "scripts/bench_${name}.py" --repspace target/release/repspace "${extra[@]}" "$@"

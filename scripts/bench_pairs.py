@@ -11,7 +11,14 @@ The baseline is netrep's LinearMetric fit+score per pair with the per-network wo
     fit:   U, _, Vt = svd(Xw.T @ Yw);  Wx = Zx @ U;  Wy = Zy @ Vt.T
     score: A = Xc @ Wx;  B = Yc @ Wy;  arccos(<A,B> / (|A| |B|))
 It is timed on a random subset of pairs (all pairs cost the same) and reported as pairs/s.
+
+Also printed, same run: the achieved GFLOP/s of the run counting only the 2·m·n² flops of
+each pair's cross product, faer's own GEMM GFLOP/s on this machine (the bench_pair_kernel
+example, 1 thread and all threads), and their ratio. With --scaling, the cost per pair for
+K = 16, 32, …, up to --scaling-max networks (repspace only).
 """
+import re
+import subprocess
 import argparse
 import os
 import tempfile
@@ -43,6 +50,26 @@ def netrep_pair(xc, zx, xw, yc, zy, yw):
     return np.arccos(np.clip(c, -1, 1))
 
 
+def write_zoo(d, k, m, n, alpha, rng, tile_size=None):
+    """K tanh networks sharing a random input, one .npy each, with manifest and config."""
+    xs = []
+    base = rng.standard_normal((m, n))
+    with open(os.path.join(d, "manifest.csv"), "w") as f:
+        f.write("model_id,layer,uri\n")
+        for i in range(k):
+            x = np.tanh(base @ rng.standard_normal((n, n)) / np.sqrt(n) + 0.3 * rng.standard_normal((m, n)))
+            np.save(os.path.join(d, f"net{i:03d}.npy"), x)
+            xs.append(x)
+            f.write(f"net{i:03d},fc,net{i:03d}.npy\n")
+    with open(os.path.join(d, "config.toml"), "w") as f:
+        f.write(
+            '[input]\nmanifest = "manifest.csv"\n[output]\nuri = "out"\n'
+            + (f"[execution]\ntile_size = {tile_size}\n" if tile_size else "")
+            + f'[[metrics]]\nname = "shape"\nkind = "shape"\nalpha = {alpha}\nscore = "angular"\n'
+        )
+    return xs
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repspace", required=True)
@@ -53,25 +80,14 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--baseline-pairs", type=int, default=120)
     p.add_argument("--tile-size", type=int, default=None, help="[execution] tile_size (default: repspace's choice)")
+    p.add_argument("--gemm-bench", default=None, help="the bench_pair_kernel example binary (faer's GEMM rate)")
+    p.add_argument("--scaling", action="store_true", help="also time K = 16 … --scaling-max networks")
+    p.add_argument("--scaling-max", type=int, default=512)
     args = p.parse_args()
     K, m, n = args.models, args.stimuli, args.units
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as d:
-        xs = []
-        base = rng.standard_normal((m, n))
-        with open(os.path.join(d, "manifest.csv"), "w") as f:
-            f.write("model_id,layer,uri\n")
-            for k in range(K):
-                x = np.tanh(base @ rng.standard_normal((n, n)) / np.sqrt(n) + 0.3 * rng.standard_normal((m, n)))
-                np.save(os.path.join(d, f"net{k:03d}.npy"), x)
-                xs.append(x)
-                f.write(f"net{k:03d},fc,net{k:03d}.npy\n")
-        with open(os.path.join(d, "config.toml"), "w") as f:
-            f.write(
-                '[input]\nmanifest = "manifest.csv"\n[output]\nuri = "out"\n'
-                + (f"[execution]\ntile_size = {args.tile_size}\n" if args.tile_size else "")
-                + f'[[metrics]]\nname = "shape"\nkind = "shape"\nalpha = {args.alpha}\nscore = "angular"\n'
-            )
+        xs = write_zoo(d, K, m, n, args.alpha, rng, args.tile_size)
         pairs = K * (K - 1) // 2
 
         # repspace, whole run (load + prepare + pairs + Parquet), best of 2
@@ -103,6 +119,23 @@ def main():
     print(f"repspace  ({args.workers} workers, whole run incl. load + Parquet): {best:8.3f} s  {ours:10.1f} pairs/s")
     print(f"numpy-netrep baseline (per-pair fit+score, BLAS threads={threads}): {theirs:10.1f} pairs/s  ({len(sel)} pairs timed)")
     print(f"ratio repspace / baseline: {ours / theirs:.2f}x   max |difference| on shared pairs: {err:.2e}")
+    achieved = pairs * 2.0 * m * n * n / best / 1e9
+    print(f"achieved: {achieved:.1f} GFLOP/s (2·m·n² per pair over the whole run)")
+    if args.gemm_bench:
+        out = subprocess.run([args.gemm_bench], check=True, capture_output=True, text=True).stdout
+        rates = {t: float(g) for g, t in re.findall(r"faer GEMM \S+: ([0-9.]+) GFLOP/s \(([^)]+)\)", out)}
+        for label, rate in rates.items():
+            print(f"faer GEMM ({label}): {rate:.1f} GFLOP/s   run / GEMM: {achieved / rate:.2f}")
+    if args.scaling:
+        print("scaling (repspace only, whole run): K, pairs, seconds, microseconds per pair")
+        k = 16
+        while k <= args.scaling_max:
+            with tempfile.TemporaryDirectory() as d:
+                write_zoo(d, k, m, n, args.alpha, rng)
+                secs = best_run_seconds(args.repspace, d, args.workers, repeats=1)
+                kp = k * (k - 1) // 2
+                print(f"  K={k:4d}  {kp:7d} pairs  {secs:8.2f} s  {1e6 * secs / kp:8.1f} us/pair")
+            k *= 2
 
 
 if __name__ == "__main__":

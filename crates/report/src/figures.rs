@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
@@ -105,22 +106,8 @@ pub struct Scatter {
 
 impl Figure for Scatter {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let all = || self.groups.iter().flat_map(|g| g.2.iter());
-        let (xr, yr) = (span(all().map(|p| p.0)), span(all().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(area)
-            .caption(&self.title, ("sans-serif", 22))
-            .margin(14)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-            .map_err(de)?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(de)?;
+        let all = self.groups.iter().flat_map(|g| g.2.iter().copied());
+        let mut chart = axes(area, &self.title, all, &self.x_label, &self.y_label)?;
         for (label, color, points) in &self.groups {
             let color = *color;
             chart
@@ -129,15 +116,48 @@ impl Figure for Scatter {
                 .label(label.as_str())
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(de)
+        legend(&mut chart)
     }
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled chart with labelled axes spanning `points`.
+fn axes<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    points: impl Iterator<Item = (f64, f64)> + Clone,
+    x_label: &str,
+    y_label: &str,
+) -> Result<Chart<'a, DB>, String> {
+    let (xr, yr) = (span(points.clone().map(|p| p.0)), span(points.map(|p| p.1)));
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .map_err(de)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(de)?;
+    Ok(chart)
+}
+
+/// The series labels, boxed in the upper right.
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(de)
 }
 
 /// Polylines through 2-D points (one per network), a marker at every vertex and a larger
@@ -154,22 +174,8 @@ impl Figure for Polylines {
         (1000, 800)
     }
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let all = || self.lines.iter().flat_map(|l| l.1.iter());
-        let (xr, yr) = (span(all().map(|p| p.0)), span(all().map(|p| p.1)));
-        let mut chart = ChartBuilder::on(area)
-            .caption(&self.title, ("sans-serif", 22))
-            .margin(14)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-            .map_err(de)?;
-        chart
-            .configure_mesh()
-            .x_desc("MDS 1")
-            .y_desc("MDS 2")
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(de)?;
+        let all = self.lines.iter().flat_map(|l| l.1.iter().copied());
+        let mut chart = axes(area, &self.title, all, "MDS 1", "MDS 2")?;
         for (color, points) in &self.lines {
             chart.draw_series(LineSeries::new(points.iter().copied(), color.mix(0.55).stroke_width(2))).map_err(de)?;
             chart.draw_series(points.iter().skip(1).map(|&p| Circle::new(p, 3, color.filled()))).map_err(de)?;
@@ -188,14 +194,7 @@ impl Figure for Polylines {
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(de)
+        legend(&mut chart)
     }
 }
 
