@@ -595,3 +595,82 @@ fn volume_maps(models: &Models, points: &Frame) -> Result<GridMaps, String> {
         panels,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn models(rows: &[(&str, &str, i64, &[(&str, &str)])]) -> Models {
+        let mut m = Models {
+            order: Vec::new(),
+            meta: HashMap::new(),
+            layer_index: HashMap::new(),
+            metadata_columns: Vec::new(),
+        };
+        for (id, layer, index, meta) in rows {
+            if !m.meta.contains_key(*id) {
+                m.order.push(id.to_string());
+                m.meta.insert(id.to_string(), meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+            }
+            m.layer_index.insert((id.to_string(), layer.to_string()), *index);
+            for (k, _) in meta.iter() {
+                if !m.metadata_columns.iter().any(|c| c == k) {
+                    m.metadata_columns.push(k.to_string());
+                }
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn the_default_layer_is_where_most_models_end() {
+        let m = models(&[
+            ("a", "input", 0, &[]),
+            ("a", "logits", 2, &[]),
+            ("b", "input", 0, &[]),
+            ("b", "logits", 3, &[]),
+            ("c", "input", 0, &[]),
+            ("c", "hidden1", 1, &[]),
+        ]);
+        assert_eq!(default_layer(&m).as_deref(), Some("logits"));
+    }
+
+    #[test]
+    fn final_models_are_those_of_the_last_epoch_sorted_numerically() {
+        let m = models(&[
+            ("x-e5", "l", 0, &[("epoch", "5")]),
+            ("x-e20", "l", 0, &[("epoch", "20")]),
+            ("y-e20", "l", 0, &[("epoch", "20")]),
+        ]);
+        assert_eq!(m.final_models(), vec!["x-e20".to_string(), "y-e20".to_string()]);
+    }
+
+    #[test]
+    fn few_values_are_categories_in_numeric_order_and_many_are_five_bins() {
+        let ids: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+        let values: Vec<String> = (0..12).map(|i| format!("{}", i * 10)).collect();
+        let metas: Vec<[(&str, &str); 1]> = values.iter().map(|v| [("depth", v.as_str())]).collect();
+        let rows: Vec<(&str, &str, i64, &[(&str, &str)])> =
+            ids.iter().zip(&metas).map(|(id, meta)| (id.as_str(), "l", 0, &meta[..])).collect();
+        let m = models(&rows);
+        let coords: Vec<(f64, f64)> = (0..12).map(|i| (i as f64, 0.0)).collect();
+        // 12 distinct numbers: binned, every point in exactly one bin
+        let g = color_groups(&m, ids.iter().map(String::as_str), "depth", &coords).unwrap();
+        assert!(g.len() <= 5);
+        assert_eq!(g.iter().map(|x| x.2.len()).sum::<usize>(), 12);
+        // 3 distinct numbers: categories, numerically ordered (2 before 10)
+        let m = models(&[("a", "l", 0, &[("w", "10")]), ("b", "l", 0, &[("w", "2")]), ("c", "l", 0, &[("w", "2")])]);
+        let g = color_groups(&m, ["a", "b", "c"].into_iter(), "w", &[(0.0, 0.0); 3]).unwrap();
+        let labels: Vec<&str> = g.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(labels, vec!["w = 2", "w = 10"]);
+        assert_eq!(g[0].2.len(), 2);
+        assert!(color_groups(&m, ["a"].into_iter(), "missing", &[(0.0, 0.0)]).is_err());
+    }
+
+    #[test]
+    fn colours_of_non_finite_values_are_grey_not_a_panic() {
+        assert_eq!(viridis(f64::NEG_INFINITY, 0.0, 1.0), plotters::style::RGBColor(190, 190, 190));
+        assert_eq!(viridis(0.5, f64::NAN, 1.0), plotters::style::RGBColor(190, 190, 190));
+        assert_ne!(viridis(0.0, 0.0, 1.0), viridis(1.0, 0.0, 1.0));
+    }
+}
