@@ -102,3 +102,59 @@ fn adding_two_models_computes_only_their_pairs_and_changing_a_file_recomputes_it
     run.config("within_layer", "[[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\nalpha = 0.5\n");
     assert_eq!(counts(&run_it(&run)), ((n - 1) * (n - 2) / 2, 0));
 }
+
+/// (metric, model) → (path_length bits, efficiency bits, run_id) of `path_summary`.
+fn path_summaries(run: &RunDir) -> BTreeMap<(String, String), (u64, u64, String)> {
+    let storage = repspace_store::Storage::new().unwrap();
+    let reused = repspace_store::tables::read_reusable_paths(&storage, &run.out()).unwrap();
+    reused
+        .into_values()
+        .map(|(s, layers)| {
+            assert_eq!(layers.len() as i64, s.n_layers);
+            ((s.metric, s.model_id), (s.path_length.to_bits(), s.efficiency.to_bits(), s.run_id))
+        })
+        .collect()
+}
+
+#[test]
+fn paths_of_unchanged_models_are_kept_and_only_new_models_are_analysed() {
+    let run = RunDir::new();
+    let layered = |run: &RunDir, models: u64| {
+        let mut manifest = String::from("model_id,layer,layer_index,uri\n");
+        for k in 0..models {
+            for l in 0..3u64 {
+                run.write(&format!("acts/m{k}_{l}.npy"), npy(25, 4, &random_matrix(25, 4, 100 * k + l)));
+                manifest.push_str(&format!("m{k},fc{l},{l},acts/m{k}_{l}.npy\n"));
+            }
+        }
+        run.write("manifest.csv", manifest);
+        run.config(
+            "within_layer",
+            "[[paths]]\nname = \"bures\"\nkind = \"shape\"\nscore = \"euclidean\"\n\
+             [[paths]]\nname = \"cka\"\nkind = \"angular_cka\"\n",
+        );
+    };
+    layered(&run, 3);
+    run_it(&run);
+    let first = path_summaries(&run);
+    assert_eq!(first.len(), 2 * 3);
+    layered(&run, 4);
+    run_it(&run);
+    let second = path_summaries(&run);
+    assert_eq!(second.len(), 2 * 4);
+    let first_run = &first.values().next().unwrap().2;
+    for (key, value) in &second {
+        if key.1 == "m3" {
+            assert_ne!(&value.2, first_run, "the new model's path is analysed by the new run");
+        } else {
+            assert_eq!(value, &first[key], "{key:?} is copied, with its original run_id");
+        }
+    }
+    // a fresh run writes the same values
+    let fresh = RunDir::new();
+    layered(&fresh, 4);
+    run_it(&fresh);
+    for (key, (len, eff, _)) in path_summaries(&fresh) {
+        assert_eq!((len, eff), (second[&key].0, second[&key].1), "{key:?}");
+    }
+}

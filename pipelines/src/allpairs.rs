@@ -78,7 +78,13 @@ pub struct AllPairsJob {
     /// themselves, tile by tile in block order, keeping at most about `b` bytes of them
     /// (a representation may be loaded several times).
     pub worker_memory_budget: Option<u64>,
+    /// Earlier runs' paths by `path_key`: a model whose path metric and layers (names,
+    /// order, content hashes) are unchanged keeps its rows instead of being re-analysed.
+    pub reusable_paths: ReusablePaths,
 }
+
+/// Earlier paths by key: (summary row, per-layer rows).
+pub type ReusablePaths = std::collections::HashMap<String, (tables::PathSummaryRow, Vec<tables::PathRow>)>;
 
 /// What one worker did.
 #[derive(Clone, Debug, Default)]
@@ -517,14 +523,17 @@ fn worker_main(
                             if f1.is_empty() && f2.is_empty()
                                 && let Some(cap) = cap.take() {
                                     let mut c = path_sink.borrow_mut();
+                                    let mut reused = 0;
                                     for (_, layers) in std::mem::take(&mut models) {
                                         let layers = layers.into_iter().filter(|l| !refused.contains_key(&l.rep)).collect();
                                         let rows = analyse_model(&path_job, layers);
+                                        reused += rows.reused;
                                         c.paths.extend(rows.paths);
                                         c.path_summaries.extend(rows.summaries);
                                         c.distances.extend(rows.distances);
                                         c.errors.extend(rows.errors);
                                     }
+                                    tracing::info!(worker = index, reused, "paths copied from earlier runs");
                                     output.session(&cap).give(());
                                 }
                         }

@@ -63,6 +63,8 @@ pub(crate) struct ModelPathRows {
     pub summaries: Vec<PathSummaryRow>,
     pub distances: Vec<DistanceRow>,
     pub errors: Vec<ErrorRow>,
+    /// Paths copied from an earlier run.
+    pub reused: usize,
 }
 
 /// Analyse every path metric over the layers of one model (any order in; sorted here by
@@ -78,6 +80,18 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
     for (k, path) in job.paths.iter().enumerate() {
         let usable: Vec<&PathLayer> = layers.iter().filter(|l| l.usable[k] && l.x.is_some()).collect();
         if usable.len() < 2 {
+            continue;
+        }
+        let spec_fp = crate::allpairs::fingerprint(&format!("path {:?}", path.spec));
+        let key = crate::allpairs::fingerprint(&format!(
+            "{spec_fp}|{}",
+            usable
+                .iter()
+                .map(|l| format!("{}@{}:{}", rows[l.rep].layer, rows[l.rep].layer_index.unwrap_or(-1), l.hash))
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        if reuse_path(job, path, &model_id, &key, &spec_fp, &usable, &mut out) {
             continue;
         }
         // the points of this model only (deterministic: the same as at load)
@@ -124,6 +138,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
                 angle: analysis.angles[i],
                 projection_t: analysis.projection_t[i],
                 distance_to_geodesic: analysis.distance_to_geodesic[i],
+                path_key: key.clone(),
                 run_id: job.run_id.clone(),
             });
             for (j, other) in usable.iter().enumerate().skip(i + 1) {
@@ -131,7 +146,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
                 let (a, b) = if rows[l.rep].layer <= rows[other.rep].layer { (*l, *other) } else { (*other, *l) };
                 out.distances.push(DistanceRow {
                     metric: path.name.clone(),
-                    metric_spec: crate::allpairs::fingerprint(&format!("path {:?}", path.spec)),
+                    metric_spec: spec_fp.clone(),
                     model_a: model_id.clone(),
                     layer_a: rows[a.rep].layer.clone(),
                     model_b: model_id.clone(),
@@ -154,8 +169,51 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
             direct_distance: analysis.direct_distance,
             efficiency: analysis.efficiency,
             mean_turning_angle: analysis.mean_turning_angle,
+            path_key: key.clone(),
             run_id: job.run_id.clone(),
         });
     }
     out
+}
+
+/// Copy an earlier run's rows for this path (same key: same path metric parameters and the
+/// same layers in the same order with the same contents), under today's names. Returns
+/// false, copying nothing, when any row is missing.
+fn reuse_path(
+    job: &AllPairsJob,
+    path: &NamedPath,
+    model_id: &str,
+    key: &str,
+    spec_fp: &str,
+    usable: &[&PathLayer],
+    out: &mut ModelPathRows,
+) -> bool {
+    let Some((summary, layer_rows)) = job.reusable_paths.get(key) else { return false };
+    let rows = &job.manifest.rows;
+    let mut distances = Vec::new();
+    for (i, l) in usable.iter().enumerate() {
+        for other in usable.iter().skip(i + 1) {
+            let (a, b) = if rows[l.rep].layer <= rows[other.rep].layer { (*l, *other) } else { (*other, *l) };
+            let Some(old) = job.reusable.get(&(spec_fp.to_string(), a.hash.clone(), b.hash.clone())) else {
+                return false;
+            };
+            distances.push(DistanceRow {
+                metric: path.name.clone(),
+                model_a: model_id.to_string(),
+                layer_a: rows[a.rep].layer.clone(),
+                model_b: model_id.to_string(),
+                layer_b: rows[b.rep].layer.clone(),
+                ..old.clone()
+            });
+        }
+    }
+    out.distances.extend(distances);
+    out.paths.extend(layer_rows.iter().map(|r| PathRow {
+        metric: path.name.clone(),
+        model_id: model_id.to_string(),
+        ..r.clone()
+    }));
+    out.summaries.push(PathSummaryRow { metric: path.name.clone(), model_id: model_id.to_string(), ..summary.clone() });
+    out.reused += 1;
+    true
 }

@@ -126,6 +126,11 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     // Rows of earlier runs (committed or not: parts are whole files) for the same metric
     // parameters and content hashes are reused; the commit keeps exactly the current pairs.
     let (earlier, unreadable_parts) = repspace_store::tables::read_reusable_distances(&storage, &output)?;
+    let reusable_paths = if config.paths.is_empty() {
+        Default::default()
+    } else {
+        repspace_store::tables::read_reusable_paths(&storage, &output)?
+    };
     let reusable: repspace_pipelines::Reusable =
         earlier.into_iter().map(|r| ((r.metric_spec.clone(), r.hash_a.clone(), r.hash_b.clone()), r)).collect();
     if unreadable_parts > 0 {
@@ -161,6 +166,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         flush_rows: config.execution.flush_rows,
         // the budget is the process's; each of its workers gets an equal share
         worker_memory_budget: config.execution.memory_budget.map(|b| b.0 / args.workers as u64),
+        reusable_paths,
     });
     let report = run_all_pairs(job.clone(), timely_config).map_err(|e| anyhow::anyhow!("the dataflow failed: {e}"))?;
     if let Some(bar) = &progress {

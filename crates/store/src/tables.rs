@@ -4,6 +4,7 @@
 //! `part-<run_id>-<writer>.parquet`. A part is encoded in memory and written with one
 //! object_store `put`, which is atomic on every backend, so a reader never sees half a file.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
@@ -352,6 +353,110 @@ fn distance_rows(out: &Location, b: &RecordBatch) -> Result<Vec<DistanceRow>, St
     Ok(rows)
 }
 
+/// Earlier paths by `path_key`: the summary row and the per-layer rows of each. Parts of an
+/// older schema (no `path_key`) or damaged ones are skipped: those paths are recomputed.
+pub fn read_reusable_paths(
+    storage: &Storage,
+    out: &Location,
+) -> Result<HashMap<String, (PathSummaryRow, Vec<PathRow>)>, StoreError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    let tolerant = |table: &str| -> Result<Vec<RecordBatch>, StoreError> {
+        let mut batches = Vec::new();
+        for part in storage.list(&out.join(&format!("{table}/"))?)? {
+            if !part.file_name().ends_with(".parquet") {
+                continue;
+            }
+            match storage.get(&part).ok().and_then(|b| decode_parquet(b).ok()) {
+                Some(bs) if bs.iter().all(|b| b.column_by_name("path_key").is_some()) => batches.extend(bs),
+                _ => {
+                    tracing::warn!(part = %part, "cannot reuse this part (older schema or damaged); its paths are recomputed")
+                }
+            }
+        }
+        Ok(batches)
+    };
+    let mut out_map: HashMap<String, (PathSummaryRow, Vec<PathRow>)> = HashMap::new();
+    for b in tolerant("path_summary")? {
+        let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
+        let f = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
+        let i = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Int64Type>().clone());
+        let (Some(metric), Some(model), Some(key), Some(run)) =
+            (s("metric"), s("model_id"), s("path_key"), s("run_id"))
+        else {
+            continue;
+        };
+        let (Some(n), Some(len), Some(direct), Some(eff), Some(turn)) =
+            (i("n_layers"), f("path_length"), f("direct_distance"), f("efficiency"), f("mean_turning_angle"))
+        else {
+            continue;
+        };
+        for r in 0..b.num_rows() {
+            let row = PathSummaryRow {
+                metric: metric.value(r).into(),
+                model_id: model.value(r).into(),
+                n_layers: n.value(r),
+                path_length: len.value(r),
+                direct_distance: direct.value(r),
+                efficiency: eff.value(r),
+                mean_turning_angle: (!turn.is_null(r)).then(|| turn.value(r)),
+                path_key: key.value(r).into(),
+                run_id: run.value(r).into(),
+            };
+            out_map.insert(row.path_key.clone(), (row, Vec::new()));
+        }
+    }
+    for b in tolerant("paths")? {
+        let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
+        let f = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
+        let (Some(metric), Some(model), Some(layer), Some(key), Some(run)) =
+            (s("metric"), s("model_id"), s("layer"), s("path_key"), s("run_id"))
+        else {
+            continue;
+        };
+        let Some(index) = b.column_by_name("layer_index").map(|c| c.as_primitive::<Int64Type>().clone()) else {
+            continue;
+        };
+        let cols = [
+            "step_length",
+            "cumulative_length",
+            "distance_to_first",
+            "distance_to_last",
+            "angle",
+            "projection_t",
+            "distance_to_geodesic",
+        ];
+        let Some(v) = cols.iter().map(|c| f(c)).collect::<Option<Vec<_>>>() else { continue };
+        let opt = |c: &arrow_array::Float64Array, r: usize| (!c.is_null(r)).then(|| c.value(r));
+        for r in 0..b.num_rows() {
+            if let Some(entry) = out_map.get_mut(key.value(r)) {
+                entry.1.push(PathRow {
+                    metric: metric.value(r).into(),
+                    model_id: model.value(r).into(),
+                    layer_index: index.value(r),
+                    layer: layer.value(r).into(),
+                    step_length: opt(&v[0], r),
+                    cumulative_length: v[1].value(r),
+                    distance_to_first: v[2].value(r),
+                    distance_to_last: v[3].value(r),
+                    angle: opt(&v[4], r),
+                    projection_t: v[5].value(r),
+                    distance_to_geodesic: v[6].value(r),
+                    path_key: key.value(r).into(),
+                    run_id: run.value(r).into(),
+                });
+            }
+        }
+    }
+    for entry in out_map.values_mut() {
+        entry.1.sort_by_key(|r| r.layer_index);
+    }
+    // a summary without all its layers is not reusable
+    out_map.retain(|_, (s, layers)| layers.len() as i64 == s.n_layers);
+    Ok(out_map)
+}
+
 /// All rows of the `errors` table under `out`.
 pub fn read_errors(storage: &Storage, out: &Location) -> Result<Vec<ErrorRow>, StoreError> {
     use arrow_array::Array;
@@ -406,6 +511,9 @@ pub struct PathRow {
     /// Exact projection onto the first→last geodesic (0 at the first layer, 1 at the last).
     pub projection_t: f64,
     pub distance_to_geodesic: f64,
+    /// The path's identity: path metric parameters and the ordered layers' names, indices
+    /// and content hashes. A rerun reuses a path whose key is unchanged.
+    pub path_key: String,
     pub run_id: String,
 }
 
@@ -419,6 +527,8 @@ pub struct PathSummaryRow {
     pub direct_distance: f64,
     pub efficiency: f64,
     pub mean_turning_angle: Option<f64>,
+    /// As in `paths`.
+    pub path_key: String,
     pub run_id: String,
 }
 
@@ -451,6 +561,7 @@ pub fn paths_batch(rows: &[PathRow]) -> Result<RecordBatch, StoreError> {
         f64_field("angle", true),
         f64_field("projection_t", false),
         f64_field("distance_to_geodesic", false),
+        utf8("path_key", false),
         utf8("run_id", false),
     ]));
     let s = |f: fn(&PathRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
@@ -469,6 +580,7 @@ pub fn paths_batch(rows: &[PathRow]) -> Result<RecordBatch, StoreError> {
             floats(rows.iter().map(|r| r.angle)),
             floats(rows.iter().map(|r| Some(r.projection_t))),
             floats(rows.iter().map(|r| Some(r.distance_to_geodesic))),
+            s(|r| &r.path_key),
             s(|r| &r.run_id),
         ],
     )
@@ -483,6 +595,7 @@ pub fn path_summary_batch(rows: &[PathSummaryRow]) -> Result<RecordBatch, StoreE
         f64_field("direct_distance", false),
         f64_field("efficiency", false),
         f64_field("mean_turning_angle", true),
+        utf8("path_key", false),
         utf8("run_id", false),
     ]));
     let s = |f: fn(&PathSummaryRow) -> &str| strings(rows.iter().map(|r| Some(f(r))));
@@ -497,6 +610,7 @@ pub fn path_summary_batch(rows: &[PathSummaryRow]) -> Result<RecordBatch, StoreE
             floats(rows.iter().map(|r| Some(r.direct_distance))),
             floats(rows.iter().map(|r| Some(r.efficiency))),
             floats(rows.iter().map(|r| r.mean_turning_angle)),
+            s(|r| &r.path_key),
             s(|r| &r.run_id),
         ],
     )
