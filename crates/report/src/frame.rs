@@ -34,60 +34,44 @@ impl Frame {
         self.batches.first().is_some_and(|b| b.schema().index_of(column).is_ok())
     }
 
-    /// A text column (null or absent → None per row). Numbers are formatted.
-    pub fn strings(&self, column: &str) -> Vec<Option<String>> {
+    /// One value per row of `column` from `cell` (null or absent → None).
+    fn cells<T>(&self, column: &str, cell: impl Fn(&dyn Array, usize) -> Option<T>) -> Vec<Option<T>> {
         let mut out = Vec::with_capacity(self.len());
         for b in &self.batches {
-            let Some(a) = b.column_by_name(column) else {
-                out.extend(std::iter::repeat_n(None, b.num_rows()));
-                continue;
-            };
-            for i in 0..a.len() {
-                out.push(if a.is_null(i) {
-                    None
-                } else {
-                    match a.data_type() {
-                        DataType::Utf8 => Some(a.as_string::<i32>().value(i).to_string()),
-                        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(i).to_string()),
-                        DataType::Utf8View => Some(a.as_string_view().value(i).to_string()),
-                        DataType::Int64 => Some(a.as_primitive::<Int64Type>().value(i).to_string()),
-                        DataType::Int32 => Some(a.as_primitive::<Int32Type>().value(i).to_string()),
-                        DataType::Float64 => Some(a.as_primitive::<Float64Type>().value(i).to_string()),
-                        DataType::Boolean => Some(a.as_boolean().value(i).to_string()),
-                        _ => None,
-                    }
-                });
+            match b.column_by_name(column) {
+                Some(a) => out.extend((0..a.len()).map(|i| if a.is_null(i) { None } else { cell(a.as_ref(), i) })),
+                None => out.extend(std::iter::repeat_with(|| None).take(b.num_rows())),
             }
         }
         out
     }
 
+    /// A text column (null or absent → None per row). Numbers are formatted.
+    pub fn strings(&self, column: &str) -> Vec<Option<String>> {
+        self.cells(column, |a, i| match a.data_type() {
+            DataType::Utf8 => Some(a.as_string::<i32>().value(i).to_string()),
+            DataType::LargeUtf8 => Some(a.as_string::<i64>().value(i).to_string()),
+            DataType::Utf8View => Some(a.as_string_view().value(i).to_string()),
+            DataType::Int64 => Some(a.as_primitive::<Int64Type>().value(i).to_string()),
+            DataType::Int32 => Some(a.as_primitive::<Int32Type>().value(i).to_string()),
+            DataType::Float64 => Some(a.as_primitive::<Float64Type>().value(i).to_string()),
+            DataType::Boolean => Some(a.as_boolean().value(i).to_string()),
+            _ => None,
+        })
+    }
+
     /// A numeric column; text that parses as a number counts (metadata columns are text).
     pub fn numbers(&self, column: &str) -> Vec<Option<f64>> {
-        let mut out = Vec::with_capacity(self.len());
-        for b in &self.batches {
-            let Some(a) = b.column_by_name(column) else {
-                out.extend(std::iter::repeat_n(None, b.num_rows()));
-                continue;
-            };
-            for i in 0..a.len() {
-                out.push(if a.is_null(i) {
-                    None
-                } else {
-                    match a.data_type() {
-                        DataType::Float64 => Some(a.as_primitive::<Float64Type>().value(i)),
-                        DataType::Float32 => Some(a.as_primitive::<Float32Type>().value(i) as f64),
-                        DataType::Int64 => Some(a.as_primitive::<Int64Type>().value(i) as f64),
-                        DataType::Int32 => Some(a.as_primitive::<Int32Type>().value(i) as f64),
-                        DataType::Utf8 => a.as_string::<i32>().value(i).trim().parse().ok(),
-                        DataType::LargeUtf8 => a.as_string::<i64>().value(i).trim().parse().ok(),
-                        DataType::Utf8View => a.as_string_view().value(i).trim().parse().ok(),
-                        _ => None,
-                    }
-                });
-            }
-        }
-        out
+        self.cells(column, |a, i| match a.data_type() {
+            DataType::Float64 => Some(a.as_primitive::<Float64Type>().value(i)),
+            DataType::Float32 => Some(a.as_primitive::<Float32Type>().value(i) as f64),
+            DataType::Int64 => Some(a.as_primitive::<Int64Type>().value(i) as f64),
+            DataType::Int32 => Some(a.as_primitive::<Int32Type>().value(i) as f64),
+            DataType::Utf8 => a.as_string::<i32>().value(i).trim().parse().ok(),
+            DataType::LargeUtf8 => a.as_string::<i64>().value(i).trim().parse().ok(),
+            DataType::Utf8View => a.as_string_view().value(i).trim().parse().ok(),
+            _ => None,
+        })
     }
 
     /// A text column with nulls as "".
