@@ -289,20 +289,28 @@ pub fn read_distances_of(
 /// Every `distances` row of earlier runs that can be read with this version's schema;
 /// parts that cannot (older schemas, damaged files) are skipped and counted.
 pub fn read_reusable_distances(storage: &Storage, out: &Location) -> Result<(Vec<DistanceRow>, usize), StoreError> {
-    let dir = out.join("distances/")?;
+    reusable_rows(storage, out, "distances", |b| distance_rows(out, b).ok())
+}
+
+/// The rows `rows_of` decodes from every part of `out/<table>/`, and how many parts were
+/// skipped: a part that cannot be read or decoded (an older schema, damage) is left out
+/// with a warning, and its rows are recomputed by the run.
+fn reusable_rows<T>(
+    storage: &Storage,
+    out: &Location,
+    table: &str,
+    rows_of: impl Fn(&RecordBatch) -> Option<Vec<T>>,
+) -> Result<(Vec<T>, usize), StoreError> {
     let (mut rows, mut skipped) = (Vec::new(), 0);
-    for part in storage.list(&dir)? {
+    for part in storage.list(&out.join(&format!("{table}/"))?)? {
         if !part.file_name().ends_with(".parquet") {
             continue;
         }
-        let decoded = match storage.get(&part) {
-            Ok(bytes) => decode_parquet(bytes).ok(),
-            Err(_) => None,
-        };
-        match decoded.map(|batches| batches.iter().map(|b| distance_rows(out, b)).collect::<Result<Vec<_>, _>>()) {
-            Some(Ok(parts)) => rows.extend(parts.into_iter().flatten()),
-            _ => {
-                tracing::warn!(part = %part, "cannot reuse this part (older schema or damaged); its pairs are recomputed");
+        let decoded = storage.get(&part).ok().and_then(|bytes| decode_parquet(bytes).ok());
+        match decoded.and_then(|batches| batches.iter().map(&rows_of).collect::<Option<Vec<_>>>()) {
+            Some(parts) => rows.extend(parts.into_iter().flatten()),
+            None => {
+                tracing::warn!(part = %part, "cannot reuse this part (older schema or damaged); its rows are recomputed");
                 skipped += 1;
             }
         }
@@ -359,41 +367,36 @@ pub fn read_reusable_paths(
     storage: &Storage,
     out: &Location,
 ) -> Result<HashMap<String, (PathSummaryRow, Vec<PathRow>)>, StoreError> {
+    let (summaries, _) = reusable_rows(storage, out, "path_summary", path_summary_rows)?;
+    let (layers, _) = reusable_rows(storage, out, "paths", path_rows)?;
+    let mut by_key: HashMap<String, (PathSummaryRow, Vec<PathRow>)> =
+        summaries.into_iter().map(|s| (s.path_key.clone(), (s, Vec::new()))).collect();
+    for row in layers {
+        if let Some(entry) = by_key.get_mut(&row.path_key) {
+            entry.1.push(row);
+        }
+    }
+    for entry in by_key.values_mut() {
+        entry.1.sort_by_key(|r| r.layer_index);
+    }
+    // a summary without all its layers is not reusable
+    by_key.retain(|_, (s, layers)| layers.len() as i64 == s.n_layers);
+    Ok(by_key)
+}
+
+fn path_summary_rows(b: &RecordBatch) -> Option<Vec<PathSummaryRow>> {
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, Int64Type};
-    let tolerant = |table: &str| -> Result<Vec<RecordBatch>, StoreError> {
-        let mut batches = Vec::new();
-        for part in storage.list(&out.join(&format!("{table}/"))?)? {
-            if !part.file_name().ends_with(".parquet") {
-                continue;
-            }
-            match storage.get(&part).ok().and_then(|b| decode_parquet(b).ok()) {
-                Some(bs) if bs.iter().all(|b| b.column_by_name("path_key").is_some()) => batches.extend(bs),
-                _ => {
-                    tracing::warn!(part = %part, "cannot reuse this part (older schema or damaged); its paths are recomputed")
-                }
-            }
-        }
-        Ok(batches)
-    };
-    let mut out_map: HashMap<String, (PathSummaryRow, Vec<PathRow>)> = HashMap::new();
-    for b in tolerant("path_summary")? {
-        let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
-        let f = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
-        let i = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Int64Type>().clone());
-        let (Some(metric), Some(model), Some(key), Some(run)) =
-            (s("metric"), s("model_id"), s("path_key"), s("run_id"))
-        else {
-            continue;
-        };
-        let (Some(n), Some(len), Some(direct), Some(eff), Some(turn)) =
-            (i("n_layers"), f("path_length"), f("direct_distance"), f("efficiency"), f("mean_turning_angle"))
-        else {
-            continue;
-        };
-        for r in 0..b.num_rows() {
-            let row = PathSummaryRow {
+    let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
+    let f = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let (metric, model, key, run) = (s("metric")?, s("model_id")?, s("path_key")?, s("run_id")?);
+    let n = b.column_by_name("n_layers")?.as_primitive::<Int64Type>().clone();
+    let (len, direct, eff, turn) =
+        (f("path_length")?, f("direct_distance")?, f("efficiency")?, f("mean_turning_angle")?);
+    Some(
+        (0..b.num_rows())
+            .map(|r| PathSummaryRow {
                 metric: metric.value(r).into(),
                 model_id: model.value(r).into(),
                 n_layers: n.value(r),
@@ -403,58 +406,42 @@ pub fn read_reusable_paths(
                 mean_turning_angle: (!turn.is_null(r)).then(|| turn.value(r)),
                 path_key: key.value(r).into(),
                 run_id: run.value(r).into(),
-            };
-            out_map.insert(row.path_key.clone(), (row, Vec::new()));
-        }
-    }
-    for b in tolerant("paths")? {
-        let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
-        let f = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
-        let (Some(metric), Some(model), Some(layer), Some(key), Some(run)) =
-            (s("metric"), s("model_id"), s("layer"), s("path_key"), s("run_id"))
-        else {
-            continue;
-        };
-        let Some(index) = b.column_by_name("layer_index").map(|c| c.as_primitive::<Int64Type>().clone()) else {
-            continue;
-        };
-        let cols = [
-            "step_length",
-            "cumulative_length",
-            "distance_to_first",
-            "distance_to_last",
-            "angle",
-            "projection_t",
-            "distance_to_geodesic",
-        ];
-        let Some(v) = cols.iter().map(|c| f(c)).collect::<Option<Vec<_>>>() else { continue };
-        let opt = |c: &arrow_array::Float64Array, r: usize| (!c.is_null(r)).then(|| c.value(r));
-        for r in 0..b.num_rows() {
-            if let Some(entry) = out_map.get_mut(key.value(r)) {
-                entry.1.push(PathRow {
-                    metric: metric.value(r).into(),
-                    model_id: model.value(r).into(),
-                    layer_index: index.value(r),
-                    layer: layer.value(r).into(),
-                    step_length: opt(&v[0], r),
-                    cumulative_length: v[1].value(r),
-                    distance_to_first: v[2].value(r),
-                    distance_to_last: v[3].value(r),
-                    angle: opt(&v[4], r),
-                    projection_t: v[5].value(r),
-                    distance_to_geodesic: v[6].value(r),
-                    path_key: key.value(r).into(),
-                    run_id: run.value(r).into(),
-                });
-            }
-        }
-    }
-    for entry in out_map.values_mut() {
-        entry.1.sort_by_key(|r| r.layer_index);
-    }
-    // a summary without all its layers is not reusable
-    out_map.retain(|_, (s, layers)| layers.len() as i64 == s.n_layers);
-    Ok(out_map)
+            })
+            .collect(),
+    )
+}
+
+fn path_rows(b: &RecordBatch) -> Option<Vec<PathRow>> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
+    let f = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().clone());
+    let (metric, model, layer, key, run) = (s("metric")?, s("model_id")?, s("layer")?, s("path_key")?, s("run_id")?);
+    let index = b.column_by_name("layer_index")?.as_primitive::<Int64Type>().clone();
+    let (step, cumulative, first, last) =
+        (f("step_length")?, f("cumulative_length")?, f("distance_to_first")?, f("distance_to_last")?);
+    let (angle, t, to_geodesic) = (f("angle")?, f("projection_t")?, f("distance_to_geodesic")?);
+    let opt = |c: &arrow_array::Float64Array, r: usize| (!c.is_null(r)).then(|| c.value(r));
+    Some(
+        (0..b.num_rows())
+            .map(|r| PathRow {
+                metric: metric.value(r).into(),
+                model_id: model.value(r).into(),
+                layer_index: index.value(r),
+                layer: layer.value(r).into(),
+                step_length: opt(&step, r),
+                cumulative_length: cumulative.value(r),
+                distance_to_first: first.value(r),
+                distance_to_last: last.value(r),
+                angle: opt(&angle, r),
+                projection_t: t.value(r),
+                distance_to_geodesic: to_geodesic.value(r),
+                path_key: key.value(r).into(),
+                run_id: run.value(r).into(),
+            })
+            .collect(),
+    )
 }
 
 /// All rows of the `errors` table under `out`.
