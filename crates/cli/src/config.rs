@@ -26,35 +26,8 @@ pub struct Config {
 }
 
 /// `[report]`: draw figures and an index.html after the run (`repspace report` draws them
-/// for an existing output). Every key is optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportConfig {
-    /// The pair metric of the zoo scatter, heatmap and layer paths (default: first by name).
-    pub metric: Option<String>,
-    /// The layer standing for each model in the scatter and heatmap (default: the layer
-    /// most models end on).
-    pub layer: Option<String>,
-    /// The path metric of the efficiency figure (default: first by name).
-    pub path: Option<String>,
-    /// Model metadata columns to colour the scatter by.
-    #[serde(default)]
-    pub color_by: Vec<String>,
-    /// Directory under the output (default "report").
-    pub dir: Option<String>,
-}
-
-impl ReportConfig {
-    pub fn spec(&self) -> repspace_report::ReportSpec {
-        repspace_report::ReportSpec {
-            metric: self.metric.clone(),
-            layer: self.layer.clone(),
-            path: self.path.clone(),
-            color_by: self.color_by.clone(),
-            dir: self.dir.clone(),
-        }
-    }
-}
+/// for an existing output). Every key is optional; see `repspace_report::ReportSpec`.
+pub type ReportConfig = repspace_report::ReportSpec;
 
 /// `[geometry]`: where to evaluate networks given by weights (manifest `weights_uri`,
 /// `spec_uri`), and what MSA compares.

@@ -13,7 +13,7 @@ pub struct ReportArgs {
 
 /// Draw the report of `output`; print where it is unless quiet.
 pub fn write(storage: &Storage, output: &Location, config: Option<&ReportConfig>, quiet: bool) -> Result<()> {
-    let spec = config.map(ReportConfig::spec).unwrap_or_default();
+    let spec = config.cloned().unwrap_or_default();
     let summary =
         repspace_report::write_report(storage, output, &spec).with_context(|| format!("report of {output}"))?;
     if !quiet {

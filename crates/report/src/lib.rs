@@ -31,8 +31,9 @@ pub enum ReportError {
     Write { path: String, reason: String },
 }
 
-/// What to draw; every field has a default chosen from the tables.
-#[derive(Clone, Debug, Default)]
+/// What to draw (a run config's `[report]`); every field has a default chosen from the tables.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReportSpec {
     /// The pair metric of the scatter, heatmap and path drawing (default: the first by name).
     pub metric: Option<String>,
@@ -42,6 +43,7 @@ pub struct ReportSpec {
     pub path: Option<String>,
     /// Model metadata columns to colour the scatter by (default: depth, width, activation,
     /// test_accuracy, epoch, those present).
+    #[serde(default)]
     pub color_by: Vec<String>,
     /// Directory under the output (default "report").
     pub dir: Option<String>,
