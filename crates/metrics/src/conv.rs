@@ -13,7 +13,7 @@ use std::f64::consts::PI;
 use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
-use crate::{Matrix, MetricError, PairScore, PreparedShape, Score, Tensor, Whitening, score_from_inner};
+use crate::{Matrix, MetricError, PairScore, PreparedShape, Score, Tensor, Whitening};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PreparedConv {
@@ -133,8 +133,8 @@ pub fn conv_grid(a: &PreparedConv, b: &PreparedConv, score: Score) -> Result<Vec
     let mut grid = vec![vec![0.0; w]; h];
     for s in 0..n {
         let m = Mat::from_fn(ca, cb, |i, j| all[(s, j * ca + i)]);
-        let nuclear: f64 = m.singular_values().map_err(|_| MetricError::Svd)?.iter().sum();
-        grid[s / w][s % w] = score_from_inner(score, sa * sb * nuclear, sa * a.shape.norm_xw(), sb * b.shape.norm_xw());
+        grid[s / w][s % w] =
+            crate::score_from_cross(score, m.as_ref(), sa * sb, sa * a.shape.norm_xw(), sb * b.shape.norm_xw())?;
     }
     Ok(grid)
 }

@@ -22,6 +22,7 @@ pub mod embedding;
 mod error;
 pub mod geometry;
 mod matrix;
+pub mod nuclear;
 pub mod paths;
 mod permutation;
 mod procrustes;
@@ -178,6 +179,32 @@ pub(crate) fn score_from_inner(score: Score, inner: f64, norm_a: f64, norm_b: f6
         Score::Angular => clipped_arccos(inner / (norm_a * norm_b)),
         Score::Euclidean => (norm_a * norm_a + norm_b * norm_b - 2.0 * inner).max(0.0).sqrt(),
     }
+}
+
+/// Largest change in a distance the eigenvalue path of the nuclear norm may cause
+/// (its error estimate carried through the score); beyond it the SVD is used.
+pub const NUCLEAR_DISTANCE_TOLERANCE: f64 = 1e-10;
+
+/// A shape score from the cross product M = X_wᵀY_w: `inner` = `scale`·‖M‖_* (§1.2). The
+/// fast eigenvalue path is taken when its error estimate moves the score by at most
+/// [`NUCLEAR_DISTANCE_TOLERANCE`]; near-identical pairs (angle near 0, where arccos and
+/// √ amplify any error) and rank-deficient products go to the SVD.
+pub(crate) fn score_from_cross(
+    score: Score,
+    cross: faer::MatRef<'_, f64>,
+    scale: f64,
+    norm_a: f64,
+    norm_b: f64,
+) -> Result<f64, MetricError> {
+    if let Some((nuclear, err)) = nuclear::nuclear_norm_by_eigen(cross) {
+        // scores fall as the inner product grows
+        let low = score_from_inner(score, scale * (nuclear + err), norm_a, norm_b);
+        let high = score_from_inner(score, scale * (nuclear - err), norm_a, norm_b);
+        if high - low <= NUCLEAR_DISTANCE_TOLERANCE {
+            return Ok(score_from_inner(score, scale * nuclear, norm_a, norm_b));
+        }
+    }
+    Ok(score_from_inner(score, scale * nuclear::nuclear_norm_by_svd(cross)?, norm_a, norm_b))
 }
 
 /// Threads faer may use inside one metric computation: 0 = all cores, 1 = sequential.

@@ -3,7 +3,7 @@
 use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
 
-use crate::{Matrix, MetricError, PairScore, Score, Whitening, score_from_inner};
+use crate::{Matrix, MetricError, PairScore, Score, Whitening, score_from_cross, score_from_inner};
 
 /// netrep's absolute eigenvalue floor and its "no whitening" threshold for alpha (§1.1).
 pub const EIGVAL_TOL: f64 = 1e-7;
@@ -152,8 +152,7 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
         _ => None,
     };
     let Some((ta, tb)) = test else {
-        let nuclear: f64 = cross.singular_values().map_err(|_| MetricError::Svd)?.iter().sum();
-        let distance = score_from_inner(score, sa * sb * nuclear, sa * a.norm_xw, sb * b.norm_xw);
+        let distance = score_from_cross(score, cross.as_ref(), sa * sb, sa * a.norm_xw, sb * b.norm_xw)?;
         return Ok(PairScore::plain(distance));
     };
     if ta.rows() != tb.rows() {
