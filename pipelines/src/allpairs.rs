@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
 use indicatif::ProgressBar;
-use repspace_metrics::{MetricError, MetricSpec, Prepared, Tensor, compare, prepare};
+use repspace_metrics::{MetricError, MetricSpec, Precision, Prepared, Tensor, compare, prepare_with_precision};
 use repspace_store::hash::content_hash;
 use repspace_store::load::read_array;
 use repspace_store::tables::{self, DistanceRow, ErrorRow, ModelRow};
@@ -30,12 +30,18 @@ use crate::plan::{PairScope, Plan, TileId};
 pub struct NamedMetric {
     pub name: String,
     pub spec: MetricSpec,
+    /// The arithmetic of the cross products (shape metrics).
+    pub precision: Precision,
 }
 
 impl NamedMetric {
-    /// The identity of the metric's kind and parameters (not its name).
+    /// The identity of the metric's kind, parameters and precision (not its name). The f64
+    /// fingerprint is the spec's alone, as before precision existed, so earlier rows stay reusable.
     pub fn fingerprint(&self) -> String {
-        fingerprint(&format!("{:?}", self.spec))
+        match self.precision {
+            Precision::F64 => fingerprint(&format!("{:?}", self.spec)),
+            Precision::F32 => fingerprint(&format!("{:?} precision=f32", self.spec)),
+        }
     }
 }
 
@@ -101,6 +107,9 @@ pub struct RunReport {
     pub ambiguous_held_out: usize,
     pub errors: usize,
     pub parts: Vec<Location>,
+    /// The pair phase: seconds the busiest worker spent computing or copying its tiles'
+    /// rows (loading, planning and publishing are outside it).
+    pub pair_seconds: f64,
 }
 
 impl RunReport {
@@ -113,6 +122,8 @@ impl RunReport {
         self.ambiguous_held_out += other.ambiguous_held_out;
         self.errors += other.errors;
         self.parts.extend(other.parts);
+        // workers run side by side: the phase lasts as long as its busiest worker
+        self.pair_seconds = self.pair_seconds.max(other.pair_seconds);
     }
 }
 
@@ -173,6 +184,8 @@ struct Collected {
     ambiguous_held_out: usize,
     computed: usize,
     reused: usize,
+    /// Seconds spent in `compute_tile`.
+    pair_seconds: f64,
     /// Distances parts already published by this worker, their row count, and the first
     /// publishing error (reported when the dataflow ends).
     flushed_parts: Vec<Location>,
@@ -267,7 +280,7 @@ fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> 
                 (_, None, _) => Err("this row is a network without activations (no uri)".to_string()),
             };
             let (x, t) = input.map_err(|m| (ReasonCode::WrongRank, format!("metric {:?}: {m}", metric.name)))?;
-            prepare(&metric.spec, x, t).map(Some).map_err(|e| {
+            prepare_with_precision(&metric.spec, metric.precision, x, t).map(Some).map_err(|e| {
                 let code = match e {
                     MetricError::WrongRank { .. } => ReasonCode::WrongRank,
                     MetricError::NotFinite(_) => ReasonCode::NonFinite,
@@ -329,7 +342,7 @@ pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Op
 }
 
 /// What a worker reports: counts and the parts it published (as URLs).
-type ReportMessage = Result<(usize, usize, usize, usize, usize, usize, usize, Vec<String>), String>;
+type ReportMessage = Result<(usize, usize, usize, usize, usize, usize, usize, Vec<String>, f64), String>;
 
 /// A barrier after publishing: each worker's report travels to worker 0, which therefore
 /// learns of it only once that worker has published its parts, in any process.
@@ -340,7 +353,17 @@ fn gather_reports(
     use timely::dataflow::operators::Exchange as _;
     let message: ReportMessage = report.map_err(|e| e.to_string()).map(|r| {
         let parts = r.parts.iter().map(|p| p.url().to_string()).collect();
-        (r.representations, r.pairs, r.computed, r.reused, r.paths, r.ambiguous_held_out, r.errors, parts)
+        (
+            r.representations,
+            r.pairs,
+            r.computed,
+            r.reused,
+            r.paths,
+            r.ambiguous_held_out,
+            r.errors,
+            parts,
+            r.pair_seconds,
+        )
     });
     let received: Rc<RefCell<Vec<ReportMessage>>> = Rc::default();
     let probe = ProbeHandle::new();
@@ -360,10 +383,21 @@ fn gather_reports(
     }
     let mut total = RunReport::default();
     for m in received.borrow().iter() {
-        let (representations, pairs, computed, reused, paths, ambiguous_held_out, errors, parts) = m.clone()?;
+        let (representations, pairs, computed, reused, paths, ambiguous_held_out, errors, parts, pair_seconds) =
+            m.clone()?;
         let parts =
             parts.iter().map(|u| Location::parse(u, None).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
-        total.absorb(RunReport { representations, pairs, computed, reused, paths, ambiguous_held_out, errors, parts });
+        total.absorb(RunReport {
+            representations,
+            pairs,
+            computed,
+            reused,
+            paths,
+            ambiguous_held_out,
+            errors,
+            parts,
+            pair_seconds,
+        });
     }
     Ok(Some(total))
 }
@@ -683,7 +717,9 @@ fn worker_main(
                                         cache.prepare_for(&tile_job, decided, next, budget, &mut reps);
                                     }
                                     let ctx = TileContext { decided, hashes: &hashes, reps: &reps, refused: &refused };
+                                    let started = std::time::Instant::now();
                                     compute_tile(&tile_job, &tile_plan, *tile, &ctx, &tile_sink);
+                                    tile_sink.borrow_mut().pair_seconds += started.elapsed().as_secs_f64();
                                     flush_distances(index, &tile_job, &mut tile_sink.borrow_mut(), false);
                                 }
                                 if tile_job.worker_memory_budget.is_some() {
@@ -1026,6 +1062,7 @@ fn publish(worker: usize, job: &AllPairsJob, c: &mut Collected) -> Result<RunRep
         reused: c.reused,
         errors: errors.len(),
         parts,
+        pair_seconds: c.pair_seconds,
     })
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use repspace_metrics::paths::{PathCka, PathSpec};
-use repspace_metrics::{CkaEstimator, Kernel, LengthScale, MetricSpec, Score, Whitening};
+use repspace_metrics::{CkaEstimator, Kernel, LengthScale, MetricSpec, Precision, Score, Whitening};
 use repspace_pipelines::{NamedMetric, NamedPath, PairScope};
 use serde::Deserialize;
 
@@ -338,6 +338,8 @@ pub struct MetricConfig {
     pub cov_eps: Option<f64>,
     /// msa: ridge εI added to both pullback metrics (default 1e-6; 0 = none).
     pub eps: Option<f64>,
+    /// shape: "f64" (default) or "f32" cross products (faster, about 1e-6 less accurate).
+    pub precision: Option<Precision>,
 }
 
 /// A configuration problem, naming the key.
@@ -382,7 +384,17 @@ impl Config {
                 repspace_metrics::MetricError::Parameter { key, reason } => err(key, reason),
                 other => err("kind", other.to_string()),
             })?;
-            out.push(NamedMetric { name: m.name.clone(), spec });
+            let precision = match (m.precision, spec) {
+                (None, _) => Precision::F64,
+                (Some(p), MetricSpec::Shape { .. }) => p,
+                (Some(_), _) => {
+                    return Err(err(
+                        "precision",
+                        "only kind = \"shape\" (the plug-in estimator) takes precision".into(),
+                    ));
+                }
+            };
+            out.push(NamedMetric { name: m.name.clone(), spec, precision });
         }
         if out.is_empty() && self.paths.is_empty() {
             return Err(ConfigError {
@@ -607,6 +619,22 @@ mod tests {
         let specs = c.metric_specs().unwrap();
         assert_eq!(specs[0].spec, MetricSpec::shape(1.0, Score::Angular));
         assert_eq!(c.pairs.scope, PairScope::WithinLayer);
+    }
+
+    #[test]
+    fn precision_is_a_shape_option_and_part_of_the_fingerprint() {
+        let metric = |kind: &str, precision: &str| {
+            Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"{kind}\"\n{precision}")).unwrap()
+        };
+        let f64_default = metric("shape", "").metric_specs().unwrap().remove(0);
+        let f32 = metric("shape", "precision = \"f32\"\n").metric_specs().unwrap().remove(0);
+        assert_eq!((f64_default.precision, f32.precision), (Precision::F64, Precision::F32));
+        assert_ne!(f64_default.fingerprint(), f32.fingerprint(), "f32 rows never stand in for f64 rows");
+        let e = metric("cka", "precision = \"f32\"\n").metric_specs().unwrap_err().to_string();
+        assert!(e.contains("metrics[0].precision"), "{e}");
+        let e = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"shape\"\nprecision = \"f16\"\n"))
+            .unwrap_err();
+        assert!(e.contains("f16"), "{e}");
     }
 
     #[test]

@@ -234,7 +234,7 @@ fn commit_run(storage: &Storage, output: &Location, run_id: &str, report: &RunRe
     let parts: Vec<String> =
         report.parts.iter().map(|p| format!("{}/{}", p.parent().file_name(), p.file_name())).collect();
     let record = format!(
-        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"computed\": {},\n  \"reused\": {},\n  \"paths\": {},\n  \"errors\": {},\n  \"peak_rss_bytes\": {},\n  \"config\": {}\n}}\n",
+        "{{\n  \"run_id\": {},\n  \"parts\": [{}],\n  \"representations\": {},\n  \"pairs\": {},\n  \"computed\": {},\n  \"reused\": {},\n  \"paths\": {},\n  \"errors\": {},\n  \"pair_phase_seconds\": {:.6},\n  \"peak_rss_bytes\": {},\n  \"config\": {}\n}}\n",
         json_string(run_id),
         parts.iter().map(|p| json_string(p)).collect::<Vec<_>>().join(", "),
         report.representations,
@@ -243,6 +243,7 @@ fn commit_run(storage: &Storage, output: &Location, run_id: &str, report: &RunRe
         report.reused,
         report.paths,
         report.errors,
+        report.pair_seconds,
         peak_rss_bytes().map(|b| b.to_string()).unwrap_or_else(|| "null".into()),
         json_string(config_text),
     );
@@ -333,7 +334,11 @@ fn print_summary(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    say!("  time             {secs:.2} s ({:.0} distance rows/s)", report.pairs as f64 / secs.max(1e-9));
+    say!(
+        "  time             {secs:.2} s ({:.0} distance rows/s); pair phase {:.2} s on the busiest worker",
+        report.pairs as f64 / secs.max(1e-9),
+        report.pair_seconds
+    );
     if let Some(peak) = peak_rss_bytes() {
         say!("  peak memory      {:.0} MB resident (this process)", peak as f64 / 1e6);
     }

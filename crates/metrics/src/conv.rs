@@ -33,7 +33,8 @@ impl PreparedConv {
         let (images, height, width, channels) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
         let m = Matrix::from_row_major(images * height * width, channels, x.data());
         let shape = PreparedShape::new(&m, None, alpha, Whitening::Netrep)?;
-        let (spectrum_re, spectrum_im) = spatial_dft(shape.xw().view(), images, height, width);
+        let xw = shape.xw().ok_or(MetricError::PreparedMismatch)?;
+        let (spectrum_re, spectrum_im) = spatial_dft(xw.view(), images, height, width);
         Ok(PreparedConv { images, height, width, shape, spectrum_re, spectrum_im })
     }
 }

@@ -40,7 +40,7 @@ pub use matrix::{Matrix, Tensor};
 pub use permutation::PreparedCentered;
 pub use procrustes::orthogonal_procrustes;
 pub use shape::{PreparedShape, whitening_scale};
-pub use spec::{CkaEstimator, Kernel, LengthScale, MetricSpec, Score, Whitening};
+pub use spec::{CkaEstimator, Kernel, LengthScale, MetricSpec, Precision, Score, Whitening};
 pub use stochastic::{PreparedEnergy, PreparedGaussian};
 
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,33 @@ pub fn prepare(spec: &MetricSpec, x: &Tensor, test: Option<&Tensor>) -> Result<P
             prepare_matrix(spec, &x.to_matrix(), test.as_ref())
         }
     }
+}
+
+/// [`prepare`] with the cross products of the shape metric in `precision`
+/// (other metrics and `Precision::F64`: the same as [`prepare`]).
+pub fn prepare_with_precision(
+    spec: &MetricSpec,
+    precision: Precision,
+    x: &Tensor,
+    test: Option<&Tensor>,
+) -> Result<Prepared, MetricError> {
+    Ok(match prepare(spec, x, test)? {
+        Prepared::Shape(p) => Prepared::Shape(p.with_precision(precision)),
+        other => other,
+    })
+}
+
+/// [`prepare_matrix`] with the shape metric's cross products in `precision`.
+pub fn prepare_matrix_with_precision(
+    spec: &MetricSpec,
+    precision: Precision,
+    x: &Matrix,
+    test: Option<&Matrix>,
+) -> Result<Prepared, MetricError> {
+    Ok(match prepare_matrix(spec, x, test)? {
+        Prepared::Shape(p) => Prepared::Shape(p.with_precision(precision)),
+        other => other,
+    })
 }
 
 /// [`prepare`] for the metrics of [samples × units] matrices.

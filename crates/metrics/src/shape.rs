@@ -3,7 +3,7 @@
 use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
 
-use crate::{Matrix, MetricError, PairScore, Score, Whitening, score_from_cross, score_from_inner};
+use crate::{Matrix, MetricError, PairScore, Precision, Score, Whitening, score_from_cross, score_from_inner};
 
 /// netrep's absolute eigenvalue floor and its "no whitening" threshold for alpha (§1.1).
 pub const EIGVAL_TOL: f64 = 1e-7;
@@ -56,6 +56,41 @@ fn relative_whitening(raw: &[f64], alpha: f64, rank_tol: f64) -> (f64, Vec<f64>)
     (c, d.iter().map(|di| c * di).collect())
 }
 
+/// The whitened training rows X̃Z (m × n, column-major) in the precision of the cross products.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Factor {
+    F64(Matrix),
+    F32 { rows: usize, cols: usize, data: Vec<f32> },
+}
+
+impl Factor {
+    fn rows(&self) -> usize {
+        match self {
+            Factor::F64(m) => m.rows(),
+            Factor::F32 { rows, .. } => *rows,
+        }
+    }
+    fn cols(&self) -> usize {
+        match self {
+            Factor::F64(m) => m.cols(),
+            Factor::F32 { cols, .. } => *cols,
+        }
+    }
+    /// XᵀY in the factors' precision, returned in f64.
+    fn cross(&self, other: &Factor) -> Result<Mat<f64>, MetricError> {
+        match (self, other) {
+            (Factor::F64(x), Factor::F64(y)) => Ok(x.view().transpose() * y.view()),
+            (Factor::F32 { rows, cols, data }, Factor::F32 { rows: r2, cols: c2, data: d2 }) => {
+                let x = MatRef::from_column_major_slice(data, *rows, *cols);
+                let y = MatRef::from_column_major_slice(d2, *r2, *c2);
+                let c = x.transpose() * y;
+                Ok(Mat::from_fn(c.nrows(), c.ncols(), |i, j| c[(i, j)] as f64))
+            }
+            _ => Err(MetricError::PreparedMismatch),
+        }
+    }
+}
+
 /// One representation prepared for `LinearMetric(alpha)`: centred, partially whitened at
 /// its own width. Padding to a wider partner only rescales by c(n)/c(n_own) (§1.1).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,7 +101,7 @@ pub struct PreparedShape {
     /// c at the representation's own width.
     scale_own: f64,
     /// X̃ Z: the whitened training rows, m × n.
-    xw: Matrix,
+    xw: Factor,
     norm_xw: f64,
     /// (T − 1μᵀ) Z: held-out rows, centred with the training means, mapped with Z.
     test_w: Option<Matrix>,
@@ -83,7 +118,7 @@ impl PreparedShape {
                 alpha,
                 lambda: Vec::new(),
                 scale_own: 1.0,
-                xw: Matrix::from_faer(xc.as_ref()),
+                xw: Factor::F64(Matrix::from_faer(xc.as_ref())),
                 norm_xw,
                 test_w: tc.map(|t| Matrix::from_faer(t.as_ref())),
             });
@@ -112,11 +147,27 @@ impl PreparedShape {
         let xw = &xc * &z;
         let norm_xw = xw.norm_l2();
         let test_w = tc.map(|t| Matrix::from_faer((&t * &z).as_ref()));
-        Ok(PreparedShape { alpha, lambda, scale_own, xw: Matrix::from_faer(xw.as_ref()), norm_xw, test_w })
+        Ok(PreparedShape { alpha, lambda, scale_own, xw: Factor::F64(Matrix::from_faer(xw.as_ref())), norm_xw, test_w })
     }
 
-    pub(crate) fn xw(&self) -> &Matrix {
-        &self.xw
+    /// The same representation with its factor in `precision` (norms stay those of the f64
+    /// factor; held-out rows stay f64).
+    pub fn with_precision(self, precision: Precision) -> Self {
+        let xw = match (self.xw, precision) {
+            (Factor::F64(m), Precision::F32) => {
+                Factor::F32 { rows: m.rows(), cols: m.cols(), data: m.col_major().iter().map(|&v| v as f32).collect() }
+            }
+            (xw, _) => xw,
+        };
+        PreparedShape { xw, ..self }
+    }
+
+    /// The f64 factor (`None` once converted to f32).
+    pub(crate) fn xw(&self) -> Option<&Matrix> {
+        match &self.xw {
+            Factor::F64(m) => Some(m),
+            Factor::F32 { .. } => None,
+        }
     }
     pub(crate) fn norm_xw(&self) -> f64 {
         self.norm_xw
@@ -146,7 +197,7 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
     let width = a.n_features().max(b.n_features());
     let (sa, sb) = (a.scale_at(width), b.scale_at(width));
     // X_wᵀ Y_w; zero-padding adds zero rows/columns that change neither σ nor the fit.
-    let cross = a.xw.view().transpose() * b.xw.view();
+    let cross = a.xw.cross(&b.xw)?;
     let test = match (&a.test_w, &b.test_w) {
         (Some(ta), Some(tb)) => Some((ta, tb)),
         _ => None,

@@ -86,6 +86,50 @@ fn shape_medium_matches_netrep() {
     check("shape_medium");
 }
 
+/// `precision = "f32"` on the shape metrics (every alpha and score netrep computed): the
+/// largest difference from netrep's f64 values over D and D_test, which the README states.
+fn f32_error(fixture: &str) -> f64 {
+    use repspace_metrics::{Precision, prepare_matrix_with_precision};
+    let dir = fixtures_dir();
+    let npz = std::fs::read(dir.join(format!("{fixture}.npz"))).expect("fixture npz");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{fixture}.netrep.json"))).unwrap()).unwrap();
+    let k = json["K"].as_u64().unwrap() as usize;
+    let xs: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("X{i}"))).collect();
+    let ts: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("T{i}"))).collect();
+    let mut worst = 0.0f64;
+    let mut metrics = 0;
+    for (name, entry) in json["metrics"].as_object().unwrap() {
+        let Some(spec @ MetricSpec::Shape { .. }) = spec_for(name, &entry["params"]) else { continue };
+        metrics += 1;
+        let prep = |i: usize| prepare_matrix_with_precision(&spec, Precision::F32, &xs[i], Some(&ts[i])).unwrap();
+        let prepared: Vec<_> = (0..k).map(prep).collect();
+        for i in 0..k {
+            for j in (i + 1)..k {
+                let got = compare(&spec, &prepared[i], &prepared[j]).unwrap();
+                worst = worst.max((got.distance - entry["D"][i][j].as_f64().unwrap()).abs());
+                if let Some(dt) = entry.get("D_test") {
+                    let got = got.distance_test.expect("held-out score");
+                    worst = worst.max((got - dt[i][j].as_f64().unwrap()).abs());
+                }
+            }
+        }
+    }
+    assert!(metrics >= 6, "{fixture}: the shape metrics were checked ({metrics})");
+    eprintln!("{fixture}: precision = \"f32\": largest |difference| from netrep over D and D_test: {worst:.1e}");
+    worst
+}
+
+#[test]
+fn f32_cross_products_cost_at_most_1e_5_against_netrep() {
+    for fixture in ["shape_small", "shape_medium"] {
+        let worst = f32_error(fixture);
+        assert!(worst <= 1e-5, "{fixture}: f32 error {worst:e}");
+        // f32 rounding is visible: the option really changes the arithmetic
+        assert!(worst > 1e-12, "{fixture}: f32 error {worst:e} is suspiciously small");
+    }
+}
+
 fn tensor(npz: &[u8], key: &str) -> repspace_metrics::Tensor {
     let a = read_npz_member(npz, key).unwrap_or_else(|e| panic!("fixture array {key}: {e}"));
     repspace_metrics::Tensor::new(a.shape, a.data)
