@@ -68,7 +68,8 @@ pub struct AllPairsJob {
     /// Where to evaluate the geometry of networks given by weights.
     pub geometry: Option<crate::geometry::GeometryJob>,
     pub scope: PairScope,
-    pub tile_size: usize,
+    /// Representations per side of a tile; `None`: [`Plan::auto`] for the run's workers.
+    pub tile_size: Option<usize>,
     pub storage: Storage,
     /// Advanced once per pair and metric; `None` for no progress display.
     pub progress: Option<ProgressBar>,
@@ -324,7 +325,16 @@ fn expected_samples(counts: &[(usize, usize)]) -> Option<usize> {
 /// `None` in the other processes of a cluster.
 pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Option<RunReport>, String> {
     let keys: Vec<(String, String)> = job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
-    let plan = Arc::new(Plan::new(&keys, job.scope, job.tile_size));
+    let workers = match &config.communication {
+        timely::CommunicationConfig::Thread => 1,
+        timely::CommunicationConfig::Process(n) | timely::CommunicationConfig::ProcessBinary(n) => *n,
+        timely::CommunicationConfig::Cluster { threads, addresses, .. } => threads * addresses.len(),
+    };
+    let plan = Arc::new(match job.tile_size {
+        Some(size) => Plan::new(&keys, job.scope, size),
+        None => Plan::auto(&keys, job.scope, workers),
+    });
+    tracing::debug!(tile_size = plan.tile_size, tiles = plan.tiles().count(), workers, "plan");
     if let Some(bar) = &job.progress {
         bar.set_length((plan.pair_count() * job.metrics.len()) as u64);
     }
@@ -409,6 +419,8 @@ fn worker_main(
 ) -> Result<RunReport, StoreError> {
     let index = worker.index();
     let peers = worker.peers();
+    // who owns each tile (the same balanced map on every worker)
+    let owners = Arc::new(plan.owners(peers));
     let collected = Rc::new(RefCell::new(Collected::default()));
     let probe = ProbeHandle::new();
 
@@ -581,7 +593,7 @@ fn worker_main(
         // representation's hash and which metrics it prepared for, lists the wanted
         // (pair, metric)s of its own tiles, and differential splits them against the pairs
         // earlier runs hold into `todo` and `reuse`; each decision goes to its tile's owner.
-        let (want_plan, want_job) = (plan.clone(), job.clone());
+        let (want_plan, want_job, want_owners) = (plan.clone(), job.clone(), owners.clone());
         let hashes = loaded
             .clone()
             .flat_map(|(rep, outcome)| {
@@ -607,7 +619,7 @@ fn worker_main(
                     {
                         let time = *cap.time();
                         let mut session = output.session(&cap);
-                        for tile in want_plan.tiles().filter(|t| t.route() % peers as u64 == index as u64) {
+                        for tile in want_plan.tiles().filter(|t| want_owners.get(t) == Some(&(index as u64))) {
                             for (ra, rb) in want_plan.pairs_of(tile) {
                                 let (Some((ha, oka)), Some((hb, okb))) = (known.get(&ra), known.get(&rb)) else {
                                     continue;
@@ -632,13 +644,14 @@ fn worker_main(
         let existing = existing.to_stream(scope).as_collection();
         let reuse = wanted.clone().semijoin(existing);
         let todo = wanted.concat(reuse.clone().negate()).consolidate();
+        let decide_owners = owners.clone();
         let decisions = {
             use timely::dataflow::operators::{Concat, Exchange as _};
             todo.inner
                 .flat_map(|((_, w), _, d)| (d > 0).then_some(Control::Decide(w, Decision::Compute)))
                 .concat(reuse.inner.flat_map(|((_, w), _, d)| (d > 0).then_some(Control::Decide(w, Decision::Reuse))))
-                .exchange(|c: &Control| match c {
-                    Control::Decide(w, _) => w.tile.route(),
+                .exchange(move |c: &Control| match c {
+                    Control::Decide(w, _) => decide_owners.get(&w.tile).copied().unwrap_or(0),
                     Control::Refused(..) | Control::Hash(..) => 0,
                 })
                 // the refusals and hashes are already on every worker
@@ -647,16 +660,16 @@ fn worker_main(
         };
 
         // Ship each prepared representation once to every worker that owns a tile needing
-        // it (the owner of a tile is route % peers, as timely's exchange routes); a worker
+        // it (the owner of a tile from `owners`, as the decisions are routed); a worker
         // keeps one copy per representation however many of its tiles use it.
-        let route_plan = plan.clone();
+        let (route_plan, factor_owners) = (plan.clone(), owners.clone());
         let budgeted = job.worker_memory_budget.is_some();
         let factors = loaded.flat_map(move |(rep, outcome)| {
             let mut by_worker: BTreeMap<u64, Vec<TileId>> = BTreeMap::new();
             // with a memory budget the tile owners load what they need themselves
             if outcome.is_ok() && !budgeted {
                 for t in route_plan.tiles_of(rep) {
-                    by_worker.entry(t.route() % peers as u64).or_default().push(t);
+                    by_worker.entry(factor_owners.get(&t).copied().unwrap_or(0)).or_default().push(t);
                 }
             }
             // tiles need only the pair metrics' factors

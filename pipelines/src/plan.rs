@@ -4,10 +4,22 @@
 //! scope `all`). Within a group they are ordered by (model_id, layer) and cut into blocks
 //! of `tile_size`; tile (g, i, j), i ≤ j, holds the pairs between blocks i and j. A tile is
 //! the unit of work a worker owns; a representation travels to every tile of its block.
+//!
+//! Tile size model ([`Plan::auto_tile_size`], when `[execution] tile_size` is not set): the
+//! largest size up to [`MAX_AUTO_TILE_SIZE`] that still cuts the job into at least
+//! [`TILES_PER_WORKER`] tiles per worker, so that [`Plan::owners`] can even out the work.
+//! Tiles are assigned by pair count, largest first, each to the least-loaded worker (LPT);
+//! every worker computes the same assignment from the same plan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+
+/// The largest automatic tile size: a worker holds two blocks of it per tile.
+pub const MAX_AUTO_TILE_SIZE: usize = 32;
+
+/// Tiles per worker the automatic tile size aims for (balance).
+pub const TILES_PER_WORKER: usize = 4;
 
 /// Which representations are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,17 +37,6 @@ pub struct TileId {
     pub group: u32,
     pub block_a: u32,
     pub block_b: u32,
-}
-
-impl TileId {
-    /// A well-mixed hash (splitmix64) so that timely's exchange spreads tiles over workers.
-    pub fn route(&self) -> u64 {
-        let mut z = ((self.group as u64) << 42) ^ ((self.block_a as u64) << 21) ^ self.block_b as u64;
-        z = z.wrapping_add(0x9e3779b97f4a7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    }
 }
 
 /// The comparison groups and each representation's place in them.
@@ -73,6 +74,47 @@ impl Plan {
             })
             .collect();
         Plan { tile_size, groups, slot }
+    }
+
+    /// The plan with the tile size of the model in the module docs for `workers` workers.
+    pub fn auto(keys: &[(String, String)], scope: PairScope, workers: usize) -> Plan {
+        let plan = Plan::new(keys, scope, MAX_AUTO_TILE_SIZE);
+        let sizes: Vec<usize> = plan.groups.iter().map(|(_, m)| m.len()).collect();
+        Plan { tile_size: Plan::auto_tile_size(&sizes, workers), ..plan }
+    }
+
+    /// The largest tile size ≤ [`MAX_AUTO_TILE_SIZE`] giving at least [`TILES_PER_WORKER`]
+    /// tiles per worker over groups of `group_sizes` (1 when no size does).
+    pub fn auto_tile_size(group_sizes: &[usize], workers: usize) -> usize {
+        let tiles = |b: usize| -> usize {
+            group_sizes.iter().map(|&n| n.div_ceil(b)).map(|blocks| blocks * (blocks + 1) / 2).sum()
+        };
+        let want = TILES_PER_WORKER * workers.max(1);
+        (1..=MAX_AUTO_TILE_SIZE).rev().find(|&b| tiles(b) >= want).unwrap_or(1)
+    }
+
+    /// Which of `workers` workers owns each tile: pair counts balanced largest first (LPT),
+    /// ties broken by tile id, so every worker derives the same map.
+    pub fn owners(&self, workers: usize) -> HashMap<TileId, u64> {
+        let workers = workers.max(1);
+        let mut tiles: Vec<(usize, TileId)> = self.tiles().map(|t| (self.pair_count_of(t), t)).collect();
+        tiles.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut load = vec![0usize; workers];
+        let mut out = HashMap::with_capacity(tiles.len());
+        for (pairs, t) in tiles {
+            let w = (0..workers).min_by_key(|&w| (load[w], w)).unwrap_or(0);
+            load[w] += pairs;
+            out.insert(t, w as u64);
+        }
+        out
+    }
+
+    /// Number of pairs of one tile.
+    pub fn pair_count_of(&self, tile: TileId) -> usize {
+        let n = self.groups[tile.group as usize].1.len();
+        let len = |b: u32| (n.min((b as usize + 1) * self.tile_size)).saturating_sub(b as usize * self.tile_size);
+        let (a, b) = (len(tile.block_a), len(tile.block_b));
+        if tile.block_a == tile.block_b { a * a.saturating_sub(1) / 2 } else { a * b }
     }
 
     fn blocks(&self, group: u32) -> u32 {
@@ -145,6 +187,32 @@ mod tests {
             }
             assert_eq!(seen.len(), plan.pair_count());
             assert_eq!(plan.pair_count(), 8 * 7 / 2 + 15 * 14 / 2);
+            for t in plan.tiles() {
+                assert_eq!(plan.pair_count_of(t), plan.pairs_of(t).len(), "{t:?}");
+            }
         }
+    }
+
+    #[test]
+    fn auto_tile_size_gives_every_worker_several_tiles_and_owners_balance_pairs() {
+        let keys: Vec<(String, String)> = (0..64).map(|i| (format!("m{i:02}"), "fc".to_string())).collect();
+        for workers in [1, 2, 3, 8] {
+            let plan = Plan::auto(&keys, PairScope::All, workers);
+            assert!(plan.tile_size <= MAX_AUTO_TILE_SIZE);
+            assert!(plan.tiles().count() >= TILES_PER_WORKER * workers, "{workers} workers: B = {}", plan.tile_size);
+            let owners = plan.owners(workers);
+            let mut load = vec![0usize; workers];
+            for t in plan.tiles() {
+                load[owners[&t] as usize] += plan.pair_count_of(t);
+            }
+            let largest_tile = plan.tiles().map(|t| plan.pair_count_of(t)).max().unwrap_or(0);
+            let (lo, hi) = (*load.iter().min().unwrap(), *load.iter().max().unwrap());
+            assert_eq!(load.iter().sum::<usize>(), 64 * 63 / 2);
+            // LPT: no worker is more than one tile ahead of another
+            assert!(hi - lo <= largest_tile, "{workers} workers: loads {load:?}");
+        }
+        // a large group keeps the largest size
+        assert_eq!(Plan::auto_tile_size(&[10_000], 2), MAX_AUTO_TILE_SIZE);
+        assert_eq!(Plan::auto_tile_size(&[2], 4), 1);
     }
 }

@@ -179,8 +179,8 @@ fn default_scope() -> PairScope {
 #[serde(deny_unknown_fields)]
 pub struct Execution {
     /// Representations per side of a tile of the pair matrix.
-    #[serde(default = "default_tile_size")]
-    pub tile_size: usize,
+    /// Representations per side of a tile; unset: chosen per run (`Plan::auto`).
+    pub tile_size: Option<usize>,
     /// Distance rows a worker gathers before publishing them as a part (a killed run's
     /// published pairs are reused by the rerun).
     #[serde(default = "default_flush_rows")]
@@ -192,7 +192,7 @@ pub struct Execution {
 
 impl Default for Execution {
     fn default() -> Self {
-        Execution { tile_size: default_tile_size(), flush_rows: default_flush_rows(), memory_budget: None }
+        Execution { tile_size: None, flush_rows: default_flush_rows(), memory_budget: None }
     }
 }
 
@@ -240,10 +240,6 @@ impl ByteSize {
 
 fn default_flush_rows() -> usize {
     20_000
-}
-
-fn default_tile_size() -> usize {
-    32
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -405,7 +401,7 @@ impl Config {
         if self.execution.memory_budget == Some(ByteSize(0)) {
             return Err(ConfigError { key: "execution.memory_budget".into(), reason: "must be positive".into() });
         }
-        if self.execution.tile_size == 0 {
+        if self.execution.tile_size == Some(0) {
             return Err(ConfigError { key: "execution.tile_size".into(), reason: "must be at least 1".into() });
         }
         Ok(out)
