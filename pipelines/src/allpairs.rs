@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
 use indicatif::ProgressBar;
-use repspace_metrics::{MetricError, MetricSpec, Precision, Prepared, Tensor, compare, prepare_with_precision};
+use repspace_metrics::{
+    MetricError, MetricSpec, PairScore, Precision, Prepared, STACK_BYTES, Tensor, compare, compare_block,
+    prepare_with_precision,
+};
 use repspace_store::hash::content_hash;
 use repspace_store::load::read_array;
 use repspace_store::tables::{self, DistanceRow, ErrorRow, ModelRow};
@@ -845,6 +848,7 @@ impl RepCache {
 /// (its errors row is written already).
 fn compute_tile(job: &AllPairsJob, plan: &Plan, tile: TileId, ctx: &TileContext, sink: &Rc<RefCell<Collected>>) {
     let TileContext { decided, hashes, reps, refused } = *ctx;
+    let mut scored = score_tile(job, plan, tile, ctx);
     let mut c = sink.borrow_mut();
     // metric fingerprints once per tile, not once per pair
     let specs: Vec<String> = job.metrics.iter().map(NamedMetric::fingerprint).collect();
@@ -910,7 +914,11 @@ fn compute_tile(job: &AllPairsJob, plan: &Plan, tile: TileId, ctx: &TileContext,
                 }
             }
             let outcome = match (&a.prepared[k], &b.prepared[k]) {
-                (Ok(Some(pa)), Ok(Some(pb))) => compare(&metric.spec, pa, pb).map_err(|e| e.to_string()),
+                (Ok(Some(pa)), Ok(Some(pb))) => match scored.remove(&(ra, rb, k)) {
+                    Some(result) => result.map_err(|e| e.to_string()),
+                    // a reuse whose earlier row has gone is computed here
+                    None => compare(&metric.spec, pa, pb).map_err(|e| e.to_string()),
+                },
                 _ => {
                     // A side this metric could not prepare: its errors row is written already.
                     if let Some(bar) = &job.progress {
@@ -961,6 +969,51 @@ fn compute_tile(job: &AllPairsJob, plan: &Plan, tile: TileId, ctx: &TileContext,
             }
         }
     }
+}
+
+/// Every pair of the tile the plan decided to compute, metric by metric, scored together by
+/// the blocked kernels (`repspace_metrics::compare_block`): (rep_a, rep_b, metric) → score.
+/// The kernel's rows are block_a's representations and its columns block_b's, the same list
+/// on a diagonal tile (so it can form only one triangle).
+fn score_tile(
+    job: &AllPairsJob,
+    plan: &Plan,
+    tile: TileId,
+    ctx: &TileContext,
+) -> HashMap<(usize, usize, usize), Result<PairScore, MetricError>> {
+    let TileContext { decided, reps, refused, .. } = *ctx;
+    let mut out = HashMap::new();
+    for (k, metric) in job.metrics.iter().enumerate() {
+        let usable = |block: u32| -> Vec<(usize, &Prepared)> {
+            plan.block_members(tile.group, block)
+                .iter()
+                .filter(|r| !refused.contains_key(r))
+                .filter_map(|r| match reps.get(r).map(|l| &l.prepared[k]) {
+                    Some(Ok(Some(p))) => Some((*r, p)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let row_side = usable(tile.block_a);
+        let col_side = if tile.block_a == tile.block_b { row_side.clone() } else { usable(tile.block_b) };
+        let mut index_pairs = Vec::new();
+        for (i, &(ra, _)) in row_side.iter().enumerate() {
+            for (j, &(rb, _)) in col_side.iter().enumerate() {
+                // a diagonal tile holds each pair once, in the group's order
+                let ordered = tile.block_a != tile.block_b || i < j;
+                if ordered && decided.get(&(ra as u32, rb as u32, k as u16)) == Some(&Decision::Compute) {
+                    index_pairs.push((i, j));
+                }
+            }
+        }
+        let rows: Vec<&Prepared> = row_side.iter().map(|(_, p)| *p).collect();
+        let cols: Vec<&Prepared> = col_side.iter().map(|(_, p)| *p).collect();
+        let scores = compare_block(&metric.spec, &rows, &cols, &index_pairs, STACK_BYTES);
+        for (&(i, j), score) in index_pairs.iter().zip(scores) {
+            out.insert((row_side[i].0, col_side[j].0, k), score);
+        }
+    }
+    out
 }
 
 /// Publish the gathered `distances` rows as a part when there are `flush_rows` of them

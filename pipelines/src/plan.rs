@@ -136,6 +136,13 @@ impl Plan {
         })
     }
 
+    /// The representations of one block of a group, in the group's order.
+    pub fn block_members(&self, group: u32, block: u32) -> &[usize] {
+        let members = &self.groups[group as usize].1;
+        let lo = (block as usize * self.tile_size).min(members.len());
+        &members[lo..(lo + self.tile_size).min(members.len())]
+    }
+
     /// The pairs (r_a, r_b) of a tile, r_a before r_b in the group's order.
     pub fn pairs_of(&self, tile: TileId) -> Vec<(usize, usize)> {
         let members = &self.groups[tile.group as usize].1;

@@ -16,6 +16,7 @@
 
 mod assignment;
 mod bias_corrected;
+mod block;
 mod cka;
 mod conv;
 pub mod embedding;
@@ -33,6 +34,7 @@ mod stochastic;
 
 pub use assignment::max_weight_assignment;
 pub use bias_corrected::{PreparedMoments, nonnegative_least_squares};
+pub use block::{PANEL_COLUMNS, PanelPlan, STACK_BYTES, compare_block};
 pub use cka::{PreparedCka, PreparedGram};
 pub use conv::{PreparedConv, conv_grid};
 pub use error::MetricError;
@@ -212,10 +214,7 @@ pub(crate) fn score_from_inner(score: Score, inner: f64, norm_a: f64, norm_b: f6
 /// (its error estimate carried through the score); beyond it the SVD is used.
 pub const NUCLEAR_DISTANCE_TOLERANCE: f64 = 1e-10;
 
-/// A shape score from the cross product M = X_wᵀY_w: `inner` = `scale`·‖M‖_* (§1.2). The
-/// fast eigenvalue path is taken when its error estimate moves the score by at most
-/// [`NUCLEAR_DISTANCE_TOLERANCE`]; near-identical pairs (angle near 0, where arccos and
-/// √ amplify any error) and rank-deficient products go to the SVD.
+/// A shape score from the cross product M = X_wᵀY_w: `inner` = `scale`·‖M‖_* (§1.2).
 pub(crate) fn score_from_cross(
     score: Score,
     cross: faer::MatRef<'_, f64>,
@@ -223,7 +222,22 @@ pub(crate) fn score_from_cross(
     norm_a: f64,
     norm_b: f64,
 ) -> Result<f64, MetricError> {
-    if let Some((nuclear, err)) = nuclear::nuclear_norm_by_eigen(cross) {
+    score_from_estimate(score, nuclear::nuclear_norm_by_eigen(cross), cross, scale, norm_a, norm_b)
+}
+
+/// [`score_from_cross`] given the eigenvalue path's (‖M‖_*, error estimate), which is used
+/// when it moves the score by at most [`NUCLEAR_DISTANCE_TOLERANCE`]; near-identical pairs
+/// (angle near 0, where arccos and √ amplify any error) and rank-deficient products go to
+/// the SVD.
+pub(crate) fn score_from_estimate(
+    score: Score,
+    eigen: Option<(f64, f64)>,
+    cross: faer::MatRef<'_, f64>,
+    scale: f64,
+    norm_a: f64,
+    norm_b: f64,
+) -> Result<f64, MetricError> {
+    if let Some((nuclear, err)) = eigen {
         // scores fall as the inner product grows
         let low = score_from_inner(score, scale * (nuclear + err), norm_a, norm_b);
         let high = score_from_inner(score, scale * (nuclear - err), norm_a, norm_b);

@@ -42,12 +42,79 @@ pub fn nuclear_norm_by_svd(m: MatRef<'_, f64>) -> Result<f64, MetricError> {
 /// ‖M‖_* as Σ√λ_i of the smaller Gram matrix, with the error estimate Σ min(√δ, δ/σ̃_i),
 /// δ = n·ε·λ_max, both in units of M. `None` when QL does not converge or M is not finite.
 pub fn nuclear_norm_by_eigen(m: MatRef<'_, f64>) -> Option<(f64, f64)> {
+    nuclear_norms_by_eigen(&[m]).pop().flatten()
+}
+
+/// [`nuclear_norm_by_eigen`] of several matrices. Their tridiagonal eigenvalue problems are
+/// solved [`QL_LANES`] at a time with their QL sweeps interleaved: one QL rotation waits on
+/// the last (a chain of a square root and a division), so independent problems side by
+/// side keep the core busy. Each problem's arithmetic is exactly that of [`tridiagonal_eigenvalues`].
+pub fn nuclear_norms_by_eigen(ms: &[MatRef<'_, f64>]) -> Vec<Option<(f64, f64)>> {
+    let mut out = vec![None; ms.len()];
+    let mut pending: Vec<(usize, GramTridiagonal)> = Vec::with_capacity(QL_LANES);
+    let flush = |pending: &mut Vec<(usize, GramTridiagonal)>, out: &mut Vec<Option<(f64, f64)>>| {
+        let mut lanes: Vec<(&mut [f64], &mut [f64])> =
+            pending.iter_mut().map(|(_, t)| (t.d.as_mut_slice(), t.e.as_mut_slice())).collect();
+        let converged = tridiagonal_eigenvalues_interleaved(&mut lanes);
+        for ((k, t), ok) in pending.drain(..).zip(converged) {
+            out[k] = ok.then(|| t.nuclear_and_error());
+        }
+    };
+    for (k, m) in ms.iter().enumerate() {
+        match gram_tridiagonal(*m) {
+            Reduced::Zero => out[k] = Some((0.0, 0.0)),
+            Reduced::NotFinite => out[k] = None,
+            Reduced::Tridiagonal(t) => {
+                pending.push((k, t));
+                if pending.len() == QL_LANES {
+                    flush(&mut pending, &mut out);
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        flush(&mut pending, &mut out);
+    }
+    out
+}
+
+/// Problems solved side by side by [`nuclear_norms_by_eigen`].
+pub const QL_LANES: usize = 8;
+
+/// (M/s)ᵀ(M/s) of the narrower side, reduced to tridiagonal form.
+struct GramTridiagonal {
+    d: Vec<f64>,
+    e: Vec<f64>,
+    scale: f64,
+}
+
+enum Reduced {
+    Zero,
+    NotFinite,
+    Tridiagonal(GramTridiagonal),
+}
+
+impl GramTridiagonal {
+    /// Σ√λ and its error estimate once `d` holds the eigenvalues.
+    fn nuclear_and_error(&self) -> (f64, f64) {
+        let n = self.d.len();
+        let lambda_max = self.d.iter().cloned().fold(0.0, f64::max);
+        // δ ≈ n·ε·λ_max: the backward error of forming MᵀM and reducing it
+        let delta = n as f64 * f64::EPSILON * lambda_max;
+        let (mut sum, mut err) = (0.0, 0.0);
+        for &l in &self.d {
+            let sigma = l.max(0.0).sqrt();
+            sum += sigma;
+            err += if sigma > 0.0 { (delta / sigma).min(delta.sqrt()) } else { delta.sqrt() };
+        }
+        (sum * self.scale, err * self.scale)
+    }
+}
+
+fn gram_tridiagonal(m: MatRef<'_, f64>) -> Reduced {
     // the Gram of the narrower side: MᵀM when M is tall, MMᵀ when it is wide
     let m = if m.nrows() >= m.ncols() { m } else { m.transpose() };
     let n = m.ncols();
-    if n == 0 {
-        return Some((0.0, 0.0));
-    }
     // scale to max |m_ij| = 1 so that squaring neither overflows nor underflows
     let mut scale = 0.0f64;
     for j in 0..n {
@@ -56,23 +123,25 @@ pub fn nuclear_norm_by_eigen(m: MatRef<'_, f64>) -> Option<(f64, f64)> {
         }
     }
     if !scale.is_finite() {
-        return None;
+        return Reduced::NotFinite;
     }
-    if scale == 0.0 {
-        return Some((0.0, 0.0));
+    if n == 0 || scale == 0.0 {
+        return Reduced::Zero;
     }
     WORKSPACE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|w| w.dim != n) {
-            let bs = recommended_block_size::<f64>(n, n);
-            *slot = Some(Workspace {
-                gram: Mat::zeros(n, n),
-                householder: Mat::zeros(bs, n.saturating_sub(1)),
-                stack: MemBuffer::new(tridiag_in_place_scratch::<f64>(n, Par::Seq, Default::default())),
-                dim: n,
-            });
-        }
-        let w = slot.as_mut()?;
+        let w = match &mut *slot {
+            Some(w) if w.dim == n => w,
+            slot => {
+                let bs = recommended_block_size::<f64>(n, n);
+                slot.insert(Workspace {
+                    gram: Mat::zeros(n, n),
+                    householder: Mat::zeros(bs, n.saturating_sub(1)),
+                    stack: MemBuffer::new(tridiag_in_place_scratch::<f64>(n, Par::Seq, Default::default())),
+                    dim: n,
+                })
+            }
+        };
         // lower triangle of (M/s)ᵀ(M/s)
         matmul(
             w.gram.as_mut(),
@@ -92,19 +161,9 @@ pub fn nuclear_norm_by_eigen(m: MatRef<'_, f64>) -> Option<(f64, f64)> {
             MemStack::new(&mut w.stack),
             Default::default(),
         );
-        let mut d: Vec<f64> = (0..n).map(|i| w.gram[(i, i)]).collect();
-        let mut e: Vec<f64> = (0..n).map(|i| if i + 1 < n { w.gram[(i + 1, i)] } else { 0.0 }).collect();
-        tridiagonal_eigenvalues(&mut d, &mut e)?;
-        let lambda_max = d.iter().cloned().fold(0.0, f64::max);
-        // δ ≈ n·ε·λ_max: the backward error of forming MᵀM and reducing it
-        let delta = n as f64 * f64::EPSILON * lambda_max;
-        let (mut sum, mut err) = (0.0, 0.0);
-        for &l in &d {
-            let sigma = l.max(0.0).sqrt();
-            sum += sigma;
-            err += if sigma > 0.0 { (delta / sigma).min(delta.sqrt()) } else { delta.sqrt() };
-        }
-        Some((sum * scale, err * scale))
+        let d = (0..n).map(|i| w.gram[(i, i)]).collect();
+        let e = (0..n).map(|i| if i + 1 < n { w.gram[(i + 1, i)] } else { 0.0 }).collect();
+        Reduced::Tridiagonal(GramTridiagonal { d, e, scale })
     })
 }
 
@@ -112,72 +171,165 @@ pub fn nuclear_norm_by_eigen(m: MatRef<'_, f64>) -> Option<(f64, f64)> {
 /// (`e[i]` couples i and i+1; the last entry is ignored) by implicit QL with Wilkinson's
 /// shift, in place in `d`. `None` if an eigenvalue needs more than 60 sweeps.
 pub fn tridiagonal_eigenvalues(d: &mut [f64], e: &mut [f64]) -> Option<()> {
-    let n = d.len();
-    if n == 0 {
-        return Some(());
+    tridiagonal_eigenvalues_interleaved(&mut [(d, e)])[0].then_some(())
+}
+
+/// [`tridiagonal_eigenvalues`] of several problems, their rotations interleaved; returns
+/// whether each converged.
+pub fn tridiagonal_eigenvalues_interleaved(problems: &mut [(&mut [f64], &mut [f64])]) -> Vec<bool> {
+    let mut lanes: Vec<Ql<'_>> = problems.iter_mut().map(|(d, e)| Ql::new(d, e)).collect();
+    for q in lanes.iter_mut() {
+        q.next_sweep();
     }
-    e[n - 1] = 0.0;
-    // an off-diagonal below ε‖T‖ is dropped: within the absolute error the QL already makes,
-    // and it keeps clusters of tiny eigenvalues from stalling
-    let norm = (0..n).map(|i| d[i].abs() + e[i].abs() + if i > 0 { e[i - 1].abs() } else { 0.0 }).fold(0.0, f64::max);
-    let floor = f64::EPSILON * norm;
-    for l in 0..n {
-        let mut sweeps = 0;
-        loop {
+    loop {
+        let mut any = false;
+        // one rotation of every lane in a sweep, until one of them ends its sweep
+        let mut running = true;
+        while running {
+            running = false;
+            any = false;
+            for q in lanes.iter_mut() {
+                if q.in_sweep {
+                    any = true;
+                    running |= q.rotate();
+                }
+            }
+            // keep going only while every lane that was in a sweep still is
+            running = running && lanes.iter().all(|q| q.in_sweep || q.finished);
+        }
+        for q in lanes.iter_mut() {
+            if !q.in_sweep && !q.finished {
+                q.next_sweep();
+                any = true;
+            }
+        }
+        if !any && lanes.iter().all(|q| q.finished) {
+            break;
+        }
+    }
+    lanes.iter().map(|q| !q.failed).collect()
+}
+
+/// One implicit-QL problem, advanced a rotation at a time (Bowdler et al. 1968, `tql1`).
+struct Ql<'a> {
+    d: &'a mut [f64],
+    e: &'a mut [f64],
+    /// the eigenvalue being found
+    l: usize,
+    sweeps: usize,
+    /// an off-diagonal below ε‖T‖ is dropped: within the absolute error the QL already
+    /// makes, and it keeps clusters of tiny eigenvalues from stalling
+    floor: f64,
+    in_sweep: bool,
+    finished: bool,
+    failed: bool,
+    // the sweep in progress: rotations at i−1, i−2, …, l over the block l..=m
+    m: usize,
+    i: usize,
+    s: f64,
+    c: f64,
+    p: f64,
+    g: f64,
+}
+
+impl<'a> Ql<'a> {
+    fn new(d: &'a mut [f64], e: &'a mut [f64]) -> Self {
+        let n = d.len();
+        if n > 0 {
+            e[n - 1] = 0.0;
+        }
+        let norm =
+            (0..n).map(|i| d[i].abs() + e[i].abs() + if i > 0 { e[i - 1].abs() } else { 0.0 }).fold(0.0, f64::max);
+        let finished = n == 0;
+        Ql {
+            d,
+            e,
+            l: 0,
+            sweeps: 0,
+            floor: f64::EPSILON * norm,
+            in_sweep: false,
+            finished,
+            failed: false,
+            m: 0,
+            i: 0,
+            s: 0.0,
+            c: 0.0,
+            p: 0.0,
+            g: 0.0,
+        }
+    }
+
+    /// Set up the next sweep, moving past eigenvalues that have converged.
+    fn next_sweep(&mut self) {
+        let n = self.d.len();
+        while self.l < n {
+            let l = self.l;
             // the first negligible off-diagonal at or after l splits the matrix
             let mut m = l;
             while m + 1 < n {
-                let dd = d[m].abs() + d[m + 1].abs();
-                if e[m].abs() <= f64::EPSILON * dd || e[m].abs() <= floor {
+                let dd = self.d[m].abs() + self.d[m + 1].abs();
+                if self.e[m].abs() <= f64::EPSILON * dd || self.e[m].abs() <= self.floor {
                     break;
                 }
                 m += 1;
             }
             if m == l {
-                break;
-            }
-            sweeps += 1;
-            if sweeps > 60 {
-                return None;
-            }
-            // Wilkinson shift from the leading 2×2 block
-            let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
-            let r = g.hypot(1.0);
-            g = d[m] - d[l] + e[l] / (g + r.copysign(g));
-            let (mut s, mut c, mut p) = (1.0f64, 1.0f64, 0.0f64);
-            let mut underflow = false;
-            for i in (l..m).rev() {
-                let f = s * e[i];
-                let b = c * e[i];
-                let r2 = f * f + g * g;
-                if r2 == 0.0 {
-                    e[i + 1] = 0.0;
-                    // the rotation vanished: the matrix split at i+1
-                    d[i + 1] -= p;
-                    e[m] = 0.0;
-                    underflow = true;
-                    break;
-                }
-                // one square root and one division per rotation: r = √r2, (s, c) = (f, g)/r
-                let inv = 1.0 / r2.sqrt();
-                e[i + 1] = r2 * inv;
-                s = f * inv;
-                c = g * inv;
-                let gi = d[i + 1] - p;
-                let t = (d[i] - gi) * s + 2.0 * c * b;
-                p = s * t;
-                d[i + 1] = gi + p;
-                g = c * t - b;
-            }
-            if underflow {
+                self.l += 1;
+                self.sweeps = 0;
                 continue;
             }
-            d[l] -= p;
-            e[l] = g;
-            e[m] = 0.0;
+            self.sweeps += 1;
+            if self.sweeps > 60 {
+                self.failed = true;
+                break;
+            }
+            // Wilkinson shift from the leading 2×2 block
+            let mut g = (self.d[l + 1] - self.d[l]) / (2.0 * self.e[l]);
+            let r = g.hypot(1.0);
+            g = self.d[m] - self.d[l] + self.e[l] / (g + r.copysign(g));
+            (self.m, self.i, self.s, self.c, self.p, self.g) = (m, m, 1.0, 1.0, 0.0, g);
+            self.in_sweep = true;
+            return;
         }
+        self.in_sweep = false;
+        self.finished = true;
     }
-    Some(())
+
+    /// One rotation of the sweep; false when the sweep has ended.
+    #[inline(always)]
+    fn rotate(&mut self) -> bool {
+        let i = self.i - 1;
+        let f = self.s * self.e[i];
+        let b = self.c * self.e[i];
+        let r2 = f * f + self.g * self.g;
+        if r2 == 0.0 {
+            // the rotation vanished: the matrix split at i+1
+            self.e[i + 1] = 0.0;
+            self.d[i + 1] -= self.p;
+            self.e[self.m] = 0.0;
+            self.in_sweep = false;
+            return false;
+        }
+        // one square root and one division per rotation: r = √r2, (s, c) = (f, g)/r
+        let inv = 1.0 / r2.sqrt();
+        self.e[i + 1] = r2 * inv;
+        self.s = f * inv;
+        self.c = self.g * inv;
+        let gi = self.d[i + 1] - self.p;
+        let t = (self.d[i] - gi) * self.s + 2.0 * self.c * b;
+        self.p = self.s * t;
+        self.d[i + 1] = gi + self.p;
+        self.g = self.c * t - b;
+        self.i = i;
+        if i == self.l {
+            self.d[self.l] -= self.p;
+            self.e[self.l] = self.g;
+            self.e[self.m] = 0.0;
+            self.in_sweep = false;
+            return false;
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +356,44 @@ mod tests {
         for (k, got) in d.iter().enumerate() {
             let want = 2.0 - 2.0 * (((k + 1) as f64) * std::f64::consts::PI / (n as f64 + 1.0)).cos();
             assert!((got - want).abs() < 1e-13, "k={k}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn interleaved_problems_give_exactly_the_eigenvalues_of_each_alone() {
+        let mut rng = SplitMix64(13);
+        let problems: Vec<(Vec<f64>, Vec<f64>)> = (0..7)
+            .map(|k| {
+                let n = [1, 2, 5, 40, 64, 3, 17][k];
+                let d = (0..n).map(|_| rng.normal()).collect();
+                // one problem with an exactly split off-diagonal
+                let e = (0..n).map(|i| if k == 3 && i == 20 { 0.0 } else { rng.normal() }).collect();
+                (d, e)
+            })
+            .collect();
+        let alone: Vec<Vec<f64>> = problems
+            .iter()
+            .map(|(d, e)| {
+                let (mut d, mut e) = (d.clone(), e.clone());
+                tridiagonal_eigenvalues(&mut d, &mut e).expect("converges");
+                d
+            })
+            .collect();
+        let mut together = problems.clone();
+        let mut lanes: Vec<(&mut [f64], &mut [f64])> =
+            together.iter_mut().map(|(d, e)| (d.as_mut_slice(), e.as_mut_slice())).collect();
+        assert!(tridiagonal_eigenvalues_interleaved(&mut lanes).into_iter().all(|ok| ok));
+        for (k, ((d, _), want)) in together.iter().zip(&alone).enumerate() {
+            assert_eq!(d, want, "problem {k}");
+        }
+        // and the eigenvalues are right: trace and Frobenius norm are preserved
+        for ((d0, e0), d) in problems.iter().zip(&alone) {
+            let n = d0.len();
+            let trace: f64 = d0.iter().sum();
+            let frob: f64 =
+                d0.iter().map(|v| v * v).sum::<f64>() + 2.0 * e0[..n - 1].iter().map(|v| v * v).sum::<f64>();
+            assert!((d.iter().sum::<f64>() - trace).abs() < 1e-12 * (1.0 + frob.sqrt()) * n as f64);
+            assert!((d.iter().map(|v| v * v).sum::<f64>() - frob).abs() < 1e-12 * frob * n as f64);
         }
     }
 

@@ -3,7 +3,7 @@
 use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
 
-use crate::{Matrix, MetricError, PairScore, Precision, Score, Whitening, score_from_cross, score_from_inner};
+use crate::{Matrix, MetricError, PairScore, Precision, Score, Whitening, score_from_estimate, score_from_inner};
 
 /// netrep's absolute eigenvalue floor and its "no whitening" threshold for alpha (§1.1).
 pub const EIGVAL_TOL: f64 = 1e-7;
@@ -58,26 +58,26 @@ fn relative_whitening(raw: &[f64], alpha: f64, rank_tol: f64) -> (f64, Vec<f64>)
 
 /// The whitened training rows X̃Z (m × n, column-major) in the precision of the cross products.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-enum Factor {
+pub(crate) enum Factor {
     F64(Matrix),
     F32 { rows: usize, cols: usize, data: Vec<f32> },
 }
 
 impl Factor {
-    fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         match self {
             Factor::F64(m) => m.rows(),
             Factor::F32 { rows, .. } => *rows,
         }
     }
-    fn cols(&self) -> usize {
+    pub(crate) fn cols(&self) -> usize {
         match self {
             Factor::F64(m) => m.cols(),
             Factor::F32 { cols, .. } => *cols,
         }
     }
     /// XᵀY in the factors' precision, returned in f64.
-    fn cross(&self, other: &Factor) -> Result<Mat<f64>, MetricError> {
+    pub(crate) fn cross(&self, other: &Factor) -> Result<Mat<f64>, MetricError> {
         match (self, other) {
             (Factor::F64(x), Factor::F64(y)) => Ok(x.view().transpose() * y.view()),
             (Factor::F32 { rows, cols, data }, Factor::F32 { rows: r2, cols: c2, data: d2 }) => {
@@ -162,6 +162,16 @@ impl PreparedShape {
         PreparedShape { xw, ..self }
     }
 
+    /// The factor X̃Z in its precision.
+    pub(crate) fn factor(&self) -> &Factor {
+        &self.xw
+    }
+
+    /// Whether held-out rows were prepared (their score needs the SVD's vectors).
+    pub(crate) fn has_test(&self) -> bool {
+        self.test_w.is_some()
+    }
+
     /// The f64 factor (`None` once converted to f32).
     pub(crate) fn xw(&self) -> Option<&Matrix> {
         match &self.xw {
@@ -194,16 +204,26 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
     if a.n_samples() != b.n_samples() {
         return Err(MetricError::SampleCountMismatch { a: a.n_samples(), b: b.n_samples() });
     }
-    let width = a.n_features().max(b.n_features());
-    let (sa, sb) = (a.scale_at(width), b.scale_at(width));
     // X_wᵀ Y_w; zero-padding adds zero rows/columns that change neither σ nor the fit.
     let cross = a.xw.cross(&b.xw)?;
-    let test = match (&a.test_w, &b.test_w) {
-        (Some(ta), Some(tb)) => Some((ta, tb)),
-        _ => None,
-    };
-    let Some((ta, tb)) = test else {
-        let distance = score_from_cross(score, cross.as_ref(), sa * sb, sa * a.norm_xw, sb * b.norm_xw)?;
+    compare_with_cross(a, b, cross.as_ref(), score, None)
+}
+
+/// [`compare`] from the cross product X_wᵀY_w (n_a × n_b) computed by the caller, and, when
+/// the caller batched it, the eigenvalue path's estimate of its nuclear norm
+/// (`crate::nuclear::nuclear_norms_by_eigen`).
+pub(crate) fn compare_with_cross(
+    a: &PreparedShape,
+    b: &PreparedShape,
+    cross: MatRef<'_, f64>,
+    score: Score,
+    eigen: Option<Option<(f64, f64)>>,
+) -> Result<PairScore, MetricError> {
+    let width = a.n_features().max(b.n_features());
+    let (sa, sb) = (a.scale_at(width), b.scale_at(width));
+    let Some((ta, tb)) = a.test_w.as_ref().zip(b.test_w.as_ref()) else {
+        let eigen = eigen.unwrap_or_else(|| crate::nuclear::nuclear_norm_by_eigen(cross));
+        let distance = score_from_estimate(score, eigen, cross, sa * sb, sa * a.norm_xw, sb * b.norm_xw)?;
         return Ok(PairScore::plain(distance));
     };
     if ta.rows() != tb.rows() {

@@ -1,0 +1,376 @@
+//! Blocked pair kernels: the pairs of a tile scored together.
+//!
+//! For the shape metric, a tile's pairs go through two steps:
+//! 1. **Cross products.** Factors at least [`STACK_BELOW`] units wide have each pair's
+//!    X_wᵀY_w formed by its own GEMM, straight from the factors: at that width faer's GEMM
+//!    already runs at its 1024³ rate. Narrower factors are stacked: the factors of a panel of
+//!    P representations are laid side by side (m × Σn) and one GEMM per (row panel, column
+//!    panel) forms the cross products of all its pairs at once, over chunks of c stimuli,
+//!    accumulating, so the stacked copies stay small however many stimuli there are. A panel
+//!    against itself (a diagonal tile) forms only its upper triangle.
+//! 2. **Batched small step.** The n_a × n_b cross product of each pair goes to the nuclear
+//!    norm's Gram eigenvalue path in batches whose QL sweeps interleave
+//!    ([`crate::nuclear::nuclear_norms_by_eigen`]); a pair whose error estimate is too large
+//!    for its distance, or that has held-out rows, takes the SVD.
+//!
+//! Panel model ([`PanelPlan::choose`]): P = 1 from [`STACK_BELOW`] units on (measured on a
+//! 2-core EPYC: a 2000 × 64 pair GEMM runs at the 1024³ rate, a 2000 × 32 one about 10 %
+//! below it), else P·n ≈ [`PANEL_COLUMNS`] columns, the width at which faer's GEMM reaches
+//! its peak on one core; c rows so that both stacked chunks (2·c·P·n values) fit in
+//! `stack_bytes` (the pipeline passes [`STACK_BYTES`], a core's share of L3 on common
+//! servers, whatever the memory budget: 8 MB per worker is small beside any budget that
+//! holds two representations). P and c depend only on the shapes, so a pair's value does
+//! not depend on the worker count or the memory budget. Other metrics are scored pair by pair.
+
+use std::collections::BTreeMap;
+
+use faer::linalg::matmul::triangular::{BlockStructure, matmul as triangular_matmul};
+use faer::{Accum, Mat, MatMut, MatRef};
+
+use crate::shape::{Factor, PreparedShape, compare_with_cross};
+use crate::{MetricError, MetricSpec, PairScore, Prepared, compare};
+
+/// Columns of a stacked panel (P·n).
+pub const PANEL_COLUMNS: usize = 1024;
+
+/// Factors this wide or wider are not stacked (P = 1).
+pub const STACK_BELOW: usize = 64;
+
+/// Default room for the two stacked chunks of a panel pair.
+pub const STACK_BYTES: usize = 8 << 20;
+
+/// Pairs whose cross products are held at once on the unstacked path.
+const PAIR_BATCH: usize = 2 * crate::nuclear::QL_LANES;
+
+/// How a block's factors are stacked: `per_panel` representations side by side, GEMMs over
+/// `chunk_rows` stimuli at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PanelPlan {
+    pub per_panel: usize,
+    pub chunk_rows: usize,
+}
+
+impl PanelPlan {
+    /// The model in the module docs, for `m` stimuli, factors up to `width` units wide,
+    /// `value_bytes` per value (8 for f64, 4 for f32).
+    pub fn choose(m: usize, width: usize, value_bytes: usize, stack_bytes: usize) -> PanelPlan {
+        let width = width.max(1);
+        if width >= STACK_BELOW {
+            return PanelPlan { per_panel: 1, chunk_rows: m.max(1) };
+        }
+        let per_panel = (PANEL_COLUMNS / width).max(1);
+        let row_bytes = 2 * per_panel * width * value_bytes;
+        let chunk_rows = (stack_bytes / row_bytes).clamp(1, m.max(1));
+        PanelPlan { per_panel, chunk_rows }
+    }
+}
+
+/// Score `pairs` (i, j) between `rows[i]` and `cols[j]`, all prepared for `spec`, in the
+/// order given. When `rows` and `cols` are the same representations in the same order (a
+/// diagonal tile), stacked panels against themselves form only their upper triangle.
+/// `stack_bytes` bounds the stacked copies of the shape metric's kernel.
+pub fn compare_block(
+    spec: &MetricSpec,
+    rows: &[&Prepared],
+    cols: &[&Prepared],
+    pairs: &[(usize, usize)],
+    stack_bytes: usize,
+) -> Vec<Result<PairScore, MetricError>> {
+    let one_by_one = || pairs.iter().map(|&(i, j)| compare(spec, rows[i], cols[j])).collect();
+    let MetricSpec::Shape { score, .. } = *spec else { return one_by_one() };
+    let (Some(row_shapes), Some(col_shapes)) = (shapes(rows), shapes(cols)) else { return one_by_one() };
+    // one stack needs one sample count and one precision; otherwise each pair reports its own error
+    let all = || row_shapes.iter().chain(&col_shapes);
+    let Some(first) = all().next() else { return Vec::new() };
+    let m = first.n_samples();
+    let f32 = matches!(first.factor(), Factor::F32 { .. });
+    if all().any(|s| s.n_samples() != m || matches!(s.factor(), Factor::F32 { .. }) != f32) {
+        return one_by_one();
+    }
+    let width = all().map(|s| s.n_features()).max().unwrap_or(1);
+    let plan = PanelPlan::choose(m, width, if f32 { 4 } else { 8 }, stack_bytes);
+    let symmetric = rows.len() == cols.len() && rows.iter().zip(cols).all(|(a, b)| std::ptr::eq(*a, *b));
+    let mut out: Vec<Option<Result<PairScore, MetricError>>> = vec![None; pairs.len()];
+    let block = Block { pairs, rows: &row_shapes, cols: &col_shapes, score };
+    if plan.per_panel == 1 {
+        let all: Vec<usize> = (0..pairs.len()).collect();
+        for members in all.chunks(PAIR_BATCH) {
+            let crosses: Vec<Result<Mat<f64>, MetricError>> = members
+                .iter()
+                .map(|&k| row_shapes[pairs[k].0].factor().cross(col_shapes[pairs[k].1].factor()))
+                .collect();
+            let mut ok = Vec::with_capacity(members.len());
+            for (&k, c) in members.iter().zip(&crosses) {
+                match c {
+                    Ok(c) => ok.push((k, c.as_ref())),
+                    Err(e) => out[k] = Some(Err(e.clone())),
+                }
+            }
+            block.score(&ok, &mut out);
+        }
+    } else {
+        let p = plan.per_panel;
+        let mut by_panel: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+        for (k, &(i, j)) in pairs.iter().enumerate() {
+            by_panel.entry((i / p, j / p)).or_default().push(k);
+        }
+        let mut stacks = Stacks::new();
+        for ((rp, cp), members) in by_panel {
+            let row_panel = &row_shapes[rp * p..((rp + 1) * p).min(row_shapes.len())];
+            let col_panel = &col_shapes[cp * p..((cp + 1) * p).min(col_shapes.len())];
+            let upper = symmetric && rp == cp;
+            let (cross, row_at, col_at) = stacks.cross(row_panel, col_panel, plan.chunk_rows, upper);
+            let views: Vec<(usize, MatRef<'_, f64>)> = members
+                .iter()
+                .map(|&k| {
+                    let (i, j) = pairs[k];
+                    let (n_a, n_b) = (row_shapes[i].n_features(), col_shapes[j].n_features());
+                    (k, cross.as_ref().submatrix(row_at[i - rp * p], col_at[j - cp * p], n_a, n_b))
+                })
+                .collect();
+            block.score(&views, &mut out);
+        }
+    }
+    out.into_iter().map(|r| r.unwrap_or(Err(MetricError::PreparedMismatch))).collect()
+}
+
+/// What scoring a batch of a block's pairs needs.
+struct Block<'a> {
+    pairs: &'a [(usize, usize)],
+    rows: &'a [&'a PreparedShape],
+    cols: &'a [&'a PreparedShape],
+    score: crate::Score,
+}
+
+impl Block<'_> {
+    /// Score the pairs `k` of `batch` from their cross products into `out[k]`.
+    fn score(&self, batch: &[(usize, MatRef<'_, f64>)], out: &mut [Option<Result<PairScore, MetricError>>]) {
+        // the pairs without held-out rows share the batched eigenvalue path
+        let plain: Vec<&(usize, MatRef<'_, f64>)> = batch
+            .iter()
+            .filter(|(k, _)| !(self.rows[self.pairs[*k].0].has_test() && self.cols[self.pairs[*k].1].has_test()))
+            .collect();
+        let views: Vec<MatRef<'_, f64>> = plain.iter().map(|(_, v)| *v).collect();
+        let mut estimates: BTreeMap<usize, Option<(f64, f64)>> =
+            plain.iter().map(|(k, _)| *k).zip(crate::nuclear::nuclear_norms_by_eigen(&views)).collect();
+        for &(k, cross) in batch {
+            let (i, j) = self.pairs[k];
+            let eigen = estimates.remove(&k);
+            out[k] = Some(compare_with_cross(self.rows[i], self.cols[j], cross, self.score, eigen));
+        }
+    }
+}
+
+/// The shape factors of one side, if every one is a shape factor.
+fn shapes<'a>(side: &[&'a Prepared]) -> Option<Vec<&'a PreparedShape>> {
+    side.iter()
+        .map(|p| match p {
+            Prepared::Shape(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Buffers for stacked chunks, kept across the panel pairs of a block.
+struct Stacks {
+    a64: Mat<f64>,
+    b64: Mat<f64>,
+    a32: Mat<f32>,
+    b32: Mat<f32>,
+    acc32: Mat<f32>,
+}
+
+impl Stacks {
+    fn new() -> Self {
+        Stacks { a64: Mat::new(), b64: Mat::new(), a32: Mat::new(), b32: Mat::new(), acc32: Mat::new() }
+    }
+
+    /// All cross products of two panels in one f64 matrix, with each factor's first row
+    /// (`row_at`) and first column (`col_at`) in it; only the upper triangle when `upper`.
+    fn cross(
+        &mut self,
+        rows: &[&PreparedShape],
+        cols: &[&PreparedShape],
+        chunk: usize,
+        upper: bool,
+    ) -> (Mat<f64>, Vec<usize>, Vec<usize>) {
+        let (row_at, row_width) = offsets(rows);
+        let (col_at, col_width) = offsets(cols);
+        let m = rows.first().map(|s| s.n_samples()).unwrap_or(0);
+        let par = faer::get_global_parallelism();
+        let dst = if upper { BlockStructure::TriangularUpper } else { BlockStructure::Rectangular };
+        let mut cross = Mat::<f64>::zeros(row_width, col_width);
+        let is_f32 = matches!(rows.first().map(|s| s.factor()), Some(Factor::F32 { .. }));
+        if is_f32 {
+            self.acc32.resize_with(row_width, col_width, |_, _| 0.0);
+        }
+        for (c, start) in (0..m).step_by(chunk).enumerate() {
+            let len = chunk.min(m - start);
+            let accum = if c == 0 { Accum::Replace } else { Accum::Add };
+            let rect = BlockStructure::Rectangular;
+            if is_f32 {
+                stack(&mut self.a32, rows, start, len, row_width);
+                stack(&mut self.b32, cols, start, len, col_width);
+                let (a, b) = (self.a32.as_ref(), self.b32.as_ref());
+                triangular_matmul(self.acc32.as_mut(), dst, accum, a.transpose(), rect, b, rect, 1.0f32, par);
+            } else {
+                stack(&mut self.a64, rows, start, len, row_width);
+                stack(&mut self.b64, cols, start, len, col_width);
+                let (a, b) = (self.a64.as_ref(), self.b64.as_ref());
+                triangular_matmul(cross.as_mut(), dst, accum, a.transpose(), rect, b, rect, 1.0, par);
+            }
+        }
+        if is_f32 {
+            cross = Mat::from_fn(row_width, col_width, |i, j| self.acc32[(i, j)] as f64);
+        }
+        (cross, row_at, col_at)
+    }
+}
+
+/// Each factor's first column when laid side by side, and the total width.
+fn offsets(side: &[&PreparedShape]) -> (Vec<usize>, usize) {
+    let mut at = Vec::with_capacity(side.len());
+    let mut total = 0;
+    for s in side {
+        at.push(total);
+        total += s.n_features();
+    }
+    (at, total)
+}
+
+/// A factor value type that can be stacked.
+trait Stackable: faer::traits::ComplexField + Copy {
+    fn view(factor: &Factor) -> Option<MatRef<'_, Self>>;
+}
+
+impl Stackable for f64 {
+    fn view(factor: &Factor) -> Option<MatRef<'_, f64>> {
+        match factor {
+            Factor::F64(x) => Some(x.view()),
+            Factor::F32 { .. } => None,
+        }
+    }
+}
+
+impl Stackable for f32 {
+    fn view(factor: &Factor) -> Option<MatRef<'_, f32>> {
+        match factor {
+            Factor::F32 { rows, cols, data } => Some(MatRef::from_column_major_slice(data, *rows, *cols)),
+            Factor::F64(_) => None,
+        }
+    }
+}
+
+/// Rows `start..start+len` of each factor side by side in `buffer` (resized to len × width).
+fn stack<T: Stackable>(buffer: &mut Mat<T>, side: &[&PreparedShape], start: usize, len: usize, width: usize) {
+    if buffer.nrows() != len || buffer.ncols() != width {
+        *buffer = Mat::zeros(len, width);
+    }
+    let mut at = 0;
+    for s in side {
+        if let Some(x) = T::view(s.factor()) {
+            let n = x.ncols();
+            let mut dst: MatMut<'_, T> = buffer.as_mut().submatrix_mut(0, at, len, n);
+            dst.copy_from(x.submatrix(start, 0, len, n));
+        }
+        at += s.n_features();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    use crate::{Matrix, Precision, Score, prepare_matrix, prepare_matrix_with_precision};
+
+    fn rep(rng: &mut SplitMix64, m: usize, n: usize) -> Matrix {
+        let data = (0..m * n).map(|_| rng.normal()).collect();
+        Matrix::from_col_major(m, n, data)
+    }
+
+    #[test]
+    fn panel_plan_follows_the_model() {
+        assert_eq!(PanelPlan::choose(2000, 128, 8, STACK_BYTES), PanelPlan { per_panel: 1, chunk_rows: 2000 });
+        assert_eq!(PanelPlan::choose(2000, 32, 8, STACK_BYTES), PanelPlan { per_panel: 32, chunk_rows: 512 });
+        assert_eq!(PanelPlan::choose(2000, 32, 4, STACK_BYTES), PanelPlan { per_panel: 32, chunk_rows: 1024 });
+        assert_eq!(PanelPlan::choose(300, 16, 8, STACK_BYTES).chunk_rows, 300, "never more rows than stimuli");
+        assert_eq!(PanelPlan::choose(10, 16, 8, 1).chunk_rows, 1, "at least one row");
+    }
+
+    /// Blocked against pair-by-pair scores, compared as inner products, where rounding is
+    /// not amplified (cos near 1 and the euclidean square root near 0 turn ε into √ε).
+    fn assert_blocked_equals_pairwise(widths: &[usize], stacks: &[usize]) {
+        let mut rng = SplitMix64(21);
+        let (m, t) = (90, 30);
+        let xs: Vec<Matrix> = widths.iter().map(|&n| rep(&mut rng, m, n)).collect();
+        let ts: Vec<Matrix> = widths.iter().map(|&n| rep(&mut rng, t, n)).collect();
+        for (alpha, score, precision) in [
+            (1.0, Score::Angular, Precision::F64),
+            (0.5, Score::Euclidean, Precision::F64),
+            (1.0, Score::Angular, Precision::F32),
+        ] {
+            let spec = MetricSpec::shape(alpha, score);
+            let prep = |k: usize| {
+                let test = (!k.is_multiple_of(3)).then_some(&ts[k]);
+                prepare_matrix_with_precision(&spec, precision, &xs[k], test).expect("prepare")
+            };
+            let prepared: Vec<Prepared> = (0..xs.len()).map(prep).collect();
+            let half = xs.len() / 2;
+            let rows: Vec<&Prepared> = prepared[..half + 1].iter().collect();
+            let cols: Vec<&Prepared> = prepared[half - 1..].iter().collect();
+            let off: Vec<(usize, usize)> = (0..rows.len())
+                .flat_map(|i| (0..cols.len()).map(move |j| (i, j)))
+                .filter(|(i, j)| (i + j) % 4 != 1)
+                .collect();
+            let all: Vec<&Prepared> = prepared.iter().collect();
+            let diagonal: Vec<(usize, usize)> =
+                (0..all.len()).flat_map(|i| ((i + 1)..all.len()).map(move |j| (i, j))).collect();
+            let close = |g: f64, w: f64| match (score, precision) {
+                (Score::Angular, Precision::F64) => (g.cos() - w.cos()).abs() <= 1e-13,
+                (Score::Angular, Precision::F32) => (g.cos() - w.cos()).abs() <= 1e-6,
+                (Score::Euclidean, _) => (g * g - w * w).abs() <= 1e-10,
+            };
+            for (rows, cols, pairs) in [(&rows, &cols, &off), (&all, &all, &diagonal)] {
+                for &stack in stacks {
+                    let blocked = compare_block(&spec, rows, cols, pairs, stack);
+                    for (&(i, j), got) in pairs.iter().zip(&blocked) {
+                        let want = compare(&spec, rows[i], cols[j]).expect("pair");
+                        let got = got.as_ref().expect("blocked pair");
+                        assert!(close(got.distance, want.distance), "{alpha} {i},{j}: {got:?} vs {want:?}");
+                        match (got.distance_test, want.distance_test) {
+                            (Some(g), Some(w)) => assert!(close(g, w), "held-out {i},{j}: {got:?} vs {want:?}"),
+                            (g, w) => assert_eq!(g.is_some(), w.is_some(), "held-out {i},{j}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stacked_scores_equal_pair_by_pair_scores() {
+        // mixed narrow widths, held-out rows on some, whole and one-stimulus chunks
+        assert_blocked_equals_pairwise(&[5, 12, 7, 12, 3, 9, 12, 6, 11, 4], &[STACK_BYTES, 16 * 12 * 2]);
+    }
+
+    #[test]
+    fn unstacked_scores_equal_pair_by_pair_scores() {
+        assert_blocked_equals_pairwise(&[64, 70, 64, 81, 64, 66], &[STACK_BYTES]);
+    }
+
+    #[test]
+    fn mismatched_sample_counts_fail_only_their_own_pairs() {
+        let mut rng = SplitMix64(2);
+        let spec = MetricSpec::shape(1.0, Score::Angular);
+        let prepared: Vec<Prepared> = [40, 40, 39, 40]
+            .iter()
+            .map(|&m| prepare_matrix(&spec, &rep(&mut rng, m, 6), None).expect("prepare"))
+            .collect();
+        let all: Vec<&Prepared> = prepared.iter().collect();
+        let pairs = [(0, 1), (0, 2), (1, 3), (2, 3)];
+        let got = compare_block(&spec, &all, &all, &pairs, STACK_BYTES);
+        assert!(got[0].is_ok() && got[2].is_ok());
+        assert!(matches!(got[1], Err(MetricError::SampleCountMismatch { .. })));
+        assert!(matches!(got[3], Err(MetricError::SampleCountMismatch { .. })));
+    }
+}
