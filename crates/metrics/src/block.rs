@@ -87,7 +87,7 @@ pub fn compare_block(
     if all().any(|s| s.n_samples() != m || matches!(s.factor(), Factor::F32 { .. }) != f32) {
         return one_by_one();
     }
-    let width = all().map(|s| s.n_features()).max().unwrap_or(1);
+    let width = all().map(|s| s.factor_width()).max().unwrap_or(1);
     let plan = PanelPlan::choose(m, width, if f32 { 4 } else { 8 }, stack_bytes);
     let symmetric = rows.len() == cols.len() && rows.iter().zip(cols).all(|(a, b)| std::ptr::eq(*a, *b));
     let mut out: Vec<Option<Result<PairScore, MetricError>>> = vec![None; pairs.len()];
@@ -124,7 +124,7 @@ pub fn compare_block(
                 .iter()
                 .map(|&k| {
                     let (i, j) = pairs[k];
-                    let (n_a, n_b) = (row_shapes[i].n_features(), col_shapes[j].n_features());
+                    let (n_a, n_b) = (row_shapes[i].factor_width(), col_shapes[j].factor_width());
                     (k, cross.as_ref().submatrix(row_at[i - rp * p], col_at[j - cp * p], n_a, n_b))
                 })
                 .collect();
@@ -233,7 +233,7 @@ fn offsets(side: &[&PreparedShape]) -> (Vec<usize>, usize) {
     let mut total = 0;
     for s in side {
         at.push(total);
-        total += s.n_features();
+        total += s.factor_width();
     }
     (at, total)
 }
@@ -273,7 +273,7 @@ fn stack<T: Stackable>(buffer: &mut Mat<T>, side: &[&PreparedShape], start: usiz
             let mut dst: MatMut<'_, T> = buffer.as_mut().submatrix_mut(0, at, len, n);
             dst.copy_from(x.submatrix(start, 0, len, n));
         }
-        at += s.n_features();
+        at += s.factor_width();
     }
 }
 

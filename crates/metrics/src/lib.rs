@@ -157,7 +157,7 @@ pub fn prepare_matrix(spec: &MetricSpec, x: &Matrix, test: Option<&Matrix>) -> R
     }
     match *spec {
         MetricSpec::Shape { alpha, whitening, .. } => {
-            Ok(Prepared::Shape(PreparedShape::new(x, test, alpha, whitening)?))
+            Ok(Prepared::Shape(PreparedShape::new(x, test, alpha, whitening)?.in_sample_space()))
         }
         MetricSpec::BiasCorrectedShape { moments, .. } => Ok(Prepared::Moments(PreparedMoments::new(x, moments)?)),
         MetricSpec::Permutation { .. } => Ok(Prepared::Permutation(PreparedCentered::new(x, test))),

@@ -100,8 +100,11 @@ pub struct PreparedShape {
     lambda: Vec<f64>,
     /// c at the representation's own width.
     scale_own: f64,
-    /// X̃ Z: the whitened training rows, m × n.
+    /// X̃ Z: the whitened training rows, m × n; or, in the sample-space form, an m × m
+    /// factor F with FᵀG having the singular values of (X̃Z)ᵀ(ỸZ) (see `in_sample_space`).
     xw: Factor,
+    /// n: the representation's width (zero padding is to the wider of a pair).
+    units: usize,
     norm_xw: f64,
     /// (T − 1μᵀ) Z: held-out rows, centred with the training means, mapped with Z.
     test_w: Option<Matrix>,
@@ -119,6 +122,7 @@ impl PreparedShape {
                 lambda: Vec::new(),
                 scale_own: 1.0,
                 xw: Factor::F64(Matrix::from_faer(xc.as_ref())),
+                units: x.cols(),
                 norm_xw,
                 test_w: tc.map(|t| Matrix::from_faer(t.as_ref())),
             });
@@ -147,7 +151,9 @@ impl PreparedShape {
         let xw = &xc * &z;
         let norm_xw = xw.norm_l2();
         let test_w = tc.map(|t| Matrix::from_faer((&t * &z).as_ref()));
-        Ok(PreparedShape { alpha, lambda, scale_own, xw: Factor::F64(Matrix::from_faer(xw.as_ref())), norm_xw, test_w })
+        let units = x.cols();
+        let xw = Factor::F64(Matrix::from_faer(xw.as_ref()));
+        Ok(PreparedShape { alpha, lambda, scale_own, xw, units, norm_xw, test_w })
     }
 
     /// The same representation with its factor in `precision` (norms stay those of the f64
@@ -187,7 +193,29 @@ impl PreparedShape {
         self.xw.rows()
     }
     pub fn n_features(&self) -> usize {
+        self.units
+    }
+
+    /// Columns of the stored factor: n, or m in the sample-space form.
+    pub(crate) fn factor_width(&self) -> usize {
         self.xw.cols()
+    }
+
+    /// The sample-space form, when there are fewer stimuli than units (m < n) and no
+    /// held-out rows: X_w = Rᵀ Qᵀ from the thin QR of X_wᵀ (Q n × m with orthonormal
+    /// columns, R m × m), and the stored factor becomes Rᵀ. For a pair,
+    /// X_wᵀY_w = Q_x (R_x R_yᵀ) Q_yᵀ has the singular values of R_x R_yᵀ = (R_xᵀ)ᵀ(R_yᵀ), so
+    /// each pair's GEMM is 2m³ instead of 2mn² and its small step is m × m instead of n × n.
+    /// Held-out rows need the n × n rotation itself, so they keep the full factor.
+    pub fn in_sample_space(self) -> Self {
+        let Factor::F64(x) = &self.xw else { return self };
+        if x.rows() >= x.cols() || self.test_w.is_some() {
+            return self;
+        }
+        let qr = x.view().transpose().qr();
+        let r = qr.thin_R();
+        let factor = Matrix::from_faer(r.transpose());
+        PreparedShape { xw: Factor::F64(factor), ..self }
     }
 
     /// Factor by which the whitened rows scale when zero-padded to `width` columns.
@@ -250,4 +278,52 @@ pub(crate) fn compare_with_cross(
     }
     let distance_test = score_from_inner(score, sa * sb * inner, sa * ta.view().norm_l2(), sb * tb.view().norm_l2());
     Ok(PairScore { distance, distance_test: Some(distance_test), held_out_ambiguous, ..PairScore::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn rep(rng: &mut SplitMix64, m: usize, n: usize) -> Matrix {
+        let data = (0..m * n).map(|_| rng.normal()).collect();
+        Matrix::from_col_major(m, n, data)
+    }
+
+    #[test]
+    fn the_sample_space_form_scores_like_the_full_factor() {
+        let mut rng = SplitMix64(17);
+        let m = 20;
+        // wider than m (sample space), wider, and narrower than m (kept full)
+        let xs = [rep(&mut rng, m, 50), rep(&mut rng, m, 35), rep(&mut rng, m, 12)];
+        for (alpha, score) in [(1.0, Score::Angular), (0.5, Score::Angular), (1.0, Score::Euclidean)] {
+            let full: Vec<PreparedShape> =
+                xs.iter().map(|x| PreparedShape::new(x, None, alpha, Whitening::Netrep).expect("prepare")).collect();
+            let thin: Vec<PreparedShape> = full.iter().cloned().map(PreparedShape::in_sample_space).collect();
+            assert_eq!(thin.iter().map(|p| p.factor_width()).collect::<Vec<_>>(), [m, m, 12]);
+            assert_eq!(thin.iter().map(|p| p.n_features()).collect::<Vec<_>>(), [50, 35, 12]);
+            for i in 0..3 {
+                for j in 0..3 {
+                    let want = compare(&full[i], &full[j], score).expect("full").distance;
+                    let got = compare(&thin[i], &thin[j], score).expect("thin").distance;
+                    let mixed = compare(&thin[i], &full[j], score).expect("mixed").distance;
+                    for g in [got, mixed] {
+                        let ok = match score {
+                            Score::Angular => (g.cos() - want.cos()).abs() <= 1e-13,
+                            Score::Euclidean => (g * g - want * want).abs() <= 1e-10 * (1.0 + want * want),
+                        };
+                        assert!(ok, "alpha {alpha} {score:?} {i},{j}: {g} vs {want}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn held_out_rows_keep_the_full_factor() {
+        let mut rng = SplitMix64(4);
+        let (x, t) = (rep(&mut rng, 10, 30), rep(&mut rng, 5, 30));
+        let p = PreparedShape::new(&x, Some(&t), 1.0, Whitening::Netrep).expect("prepare").in_sample_space();
+        assert_eq!(p.factor_width(), 30);
+    }
 }
