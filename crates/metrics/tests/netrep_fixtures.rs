@@ -62,6 +62,7 @@ fn check(fixture: &str) {
                     "{fixture} {name} D[{i},{j}]: {} vs netrep {want}",
                     got.distance
                 );
+                worst = worst.max((got.distance - want).abs());
                 if let Some(dt) = entry.get("D_test") {
                     let want = dt[i][j].as_f64().unwrap();
                     let got = got.distance_test.expect("held-out score");
