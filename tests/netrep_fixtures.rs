@@ -58,6 +58,10 @@ kind = "cka"
 type Scores = HashMap<(String, usize, usize), (f64, Option<f64>)>;
 
 fn run_fixture(fixture: &str, workers: &str) -> (Value, Scores) {
+    run_fixture_with(fixture, workers, METRICS)
+}
+
+fn run_fixture_with(fixture: &str, workers: &str, metrics: &str) -> (Value, Scores) {
     let json: Value = serde_json::from_slice(
         &std::fs::read(fixtures_dir().join(format!("{fixture}.netrep.json"))).expect("fixture json"),
     )
@@ -70,7 +74,7 @@ fn run_fixture(fixture: &str, workers: &str) -> (Value, Scores) {
         manifest.push_str(&format!("net{i},X,{},X{i},T{i},fixture {fixture}\n", path_str(&npz)));
     }
     run.write("manifest.csv", manifest);
-    run.config("within_layer", METRICS);
+    run.config("within_layer", metrics);
     let out = run.run(&["-w", workers]);
     assert_success(&out);
     let mut by_pair = HashMap::new();
@@ -121,6 +125,29 @@ fn shape_small_every_metric_matches_netrep() {
 #[test]
 fn shape_medium_every_metric_matches_netrep() {
     check("shape_medium");
+}
+
+#[test]
+fn f32_precision_stays_within_1e_5_of_netrep_through_the_pipeline() {
+    let shape_metrics: String = METRICS
+        .split("[[metrics]]")
+        .filter(|m| m.contains("kind = \"shape\""))
+        .map(|m| format!("[[metrics]]{m}precision = \"f32\"\n"))
+        .collect();
+    for fixture in ["shape_small", "shape_medium"] {
+        let (json, got) = run_fixture_with(fixture, "2", &shape_metrics);
+        let k = json["K"].as_u64().expect("K") as usize;
+        let mut worst = 0.0f64;
+        for ((name, i, j), (d, dt)) in &got {
+            let entry = &json["metrics"][name.as_str()];
+            worst = worst.max((d - entry["D"][*i][*j].as_f64().expect("D")).abs());
+            let want_test = entry["D_test"][*i][*j].as_f64().expect("D_test");
+            worst = worst.max((dt.expect("held-out score") - want_test).abs());
+        }
+        assert_eq!(got.len(), 6 * k * (k - 1) / 2, "{fixture}: six shape metrics");
+        assert!(worst <= 1e-5, "{fixture}: f32 error {worst:e}");
+        eprintln!("{fixture} through the pipeline in f32: largest |difference| from netrep {worst:.1e}");
+    }
 }
 
 #[test]

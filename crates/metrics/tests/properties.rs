@@ -179,3 +179,30 @@ fn genuine_rank_deficiency_is_flagged_but_padding_is_not() {
     let collinear = Matrix::from_fn(30, 3, |i, j| if j == 2 { 2.0 * x.get(i, 0) } else { x.get(i, j) });
     assert!(score(&collinear, &tx, &y, &ty).held_out_ambiguous);
 }
+
+#[test]
+fn with_more_units_than_stimuli_shape_metrics_keep_their_identities() {
+    // m < n: the factors are stored in sample space (m × m); the metric must not notice.
+    // (alpha = 0, CCA, is left out: with n ≥ m every whitened representation spans the whole
+    // centred sample space, so every CCA distance is 0 up to rounding.)
+    let mut rng = Rng(8);
+    let m = 12;
+    for spec in [
+        MetricSpec::shape(1.0, Score::Angular),
+        MetricSpec::shape(1.0, Score::Euclidean),
+        MetricSpec::shape(0.5, Score::Angular),
+        MetricSpec::shape(0.5, Score::Euclidean),
+    ] {
+        for _ in 0..5 {
+            let (x, y, z) = (rng.matrix(m, 30), rng.matrix(m, 40), rng.matrix(m, 30));
+            let (xy, yx) = (d(&spec, &x, &y), d(&spec, &y, &x));
+            assert!((xy - yx).abs() < 1e-10, "{spec:?} not symmetric: {xy} vs {yx}");
+            let (yz, xz) = (d(&spec, &y, &z), d(&spec, &x, &z));
+            assert!(xz <= xy + yz + 1e-10, "{spec:?}: {xz} > {xy} + {yz}");
+            let q = rng.orthogonal(40);
+            let rotated = d(&spec, &x, &times(&y, &q));
+            assert!((rotated - xy).abs() < 1e-9, "{spec:?}: {xy} vs {rotated} after rotating y's units");
+            assert!(d(&spec, &x, &x) < 1e-6, "{spec:?}: self-distance");
+        }
+    }
+}
