@@ -283,11 +283,6 @@ mod tests {
     use crate::rng::SplitMix64;
     use crate::{Matrix, Precision, Score, prepare_matrix, prepare_matrix_with_precision};
 
-    fn rep(rng: &mut SplitMix64, m: usize, n: usize) -> Matrix {
-        let data = (0..m * n).map(|_| rng.normal()).collect();
-        Matrix::from_col_major(m, n, data)
-    }
-
     #[test]
     fn panel_plan_follows_the_model() {
         assert_eq!(PanelPlan::choose(2000, 128, 8, STACK_BYTES), PanelPlan { per_panel: 1, chunk_rows: 2000 });
@@ -302,8 +297,8 @@ mod tests {
     fn assert_blocked_equals_pairwise(widths: &[usize], stacks: &[usize]) {
         let mut rng = SplitMix64(21);
         let (m, t) = (90, 30);
-        let xs: Vec<Matrix> = widths.iter().map(|&n| rep(&mut rng, m, n)).collect();
-        let ts: Vec<Matrix> = widths.iter().map(|&n| rep(&mut rng, t, n)).collect();
+        let xs: Vec<Matrix> = widths.iter().map(|&n| rng.normal_matrix(m, n)).collect();
+        let ts: Vec<Matrix> = widths.iter().map(|&n| rng.normal_matrix(t, n)).collect();
         for (alpha, score, precision) in [
             (1.0, Score::Angular, Precision::F64),
             (0.5, Score::Euclidean, Precision::F64),
@@ -364,7 +359,7 @@ mod tests {
         let spec = MetricSpec::shape(1.0, Score::Angular);
         let prepared: Vec<Prepared> = [40, 40, 39, 40]
             .iter()
-            .map(|&m| prepare_matrix(&spec, &rep(&mut rng, m, 6), None).expect("prepare"))
+            .map(|&m| prepare_matrix(&spec, &rng.normal_matrix(m, 6), None).expect("prepare"))
             .collect();
         let all: Vec<&Prepared> = prepared.iter().collect();
         let pairs = [(0, 1), (0, 2), (1, 3), (2, 3)];

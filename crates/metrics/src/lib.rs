@@ -61,6 +61,16 @@ pub enum Prepared {
     Msa(geometry::PreparedMsa),
 }
 
+impl Prepared {
+    /// The shape metric's factor in `precision`; other metrics are unchanged.
+    fn with_precision(self, precision: Precision) -> Prepared {
+        match self {
+            Prepared::Shape(p) => Prepared::Shape(p.with_precision(precision)),
+            other => other,
+        }
+    }
+}
+
 /// Training (fitted) distance and, when both sides have held-out rows and the metric has
 /// a held-out score, the score of the fitted maps on the held-out rows (§1.3).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -125,10 +135,7 @@ pub fn prepare_with_precision(
     x: &Tensor,
     test: Option<&Tensor>,
 ) -> Result<Prepared, MetricError> {
-    Ok(match prepare(spec, x, test)? {
-        Prepared::Shape(p) => Prepared::Shape(p.with_precision(precision)),
-        other => other,
-    })
+    prepare(spec, x, test).map(|p| p.with_precision(precision))
 }
 
 /// [`prepare_matrix`] with the shape metric's cross products in `precision`.
@@ -138,10 +145,7 @@ pub fn prepare_matrix_with_precision(
     x: &Matrix,
     test: Option<&Matrix>,
 ) -> Result<Prepared, MetricError> {
-    Ok(match prepare_matrix(spec, x, test)? {
-        Prepared::Shape(p) => Prepared::Shape(p.with_precision(precision)),
-        other => other,
-    })
+    prepare_matrix(spec, x, test).map(|p| p.with_precision(precision))
 }
 
 /// [`prepare`] for the metrics of [samples × units] matrices.

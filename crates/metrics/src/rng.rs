@@ -19,6 +19,12 @@ impl SplitMix64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// An m × n matrix of standard normals, drawn column by column.
+    pub fn normal_matrix(&mut self, m: usize, n: usize) -> crate::Matrix {
+        let data = (0..m * n).map(|_| self.normal()).collect();
+        crate::Matrix::from_col_major(m, n, data)
+    }
+
     /// Standard normal (Box–Muller, cosine branch).
     pub fn normal(&mut self) -> f64 {
         let (u, v) = (self.uniform().max(1e-300), self.uniform());

@@ -285,17 +285,12 @@ mod tests {
     use super::*;
     use crate::rng::SplitMix64;
 
-    fn rep(rng: &mut SplitMix64, m: usize, n: usize) -> Matrix {
-        let data = (0..m * n).map(|_| rng.normal()).collect();
-        Matrix::from_col_major(m, n, data)
-    }
-
     #[test]
     fn the_sample_space_form_scores_like_the_full_factor() {
         let mut rng = SplitMix64(17);
         let m = 20;
         // wider than m (sample space), wider, and narrower than m (kept full)
-        let xs = [rep(&mut rng, m, 50), rep(&mut rng, m, 35), rep(&mut rng, m, 12)];
+        let xs = [rng.normal_matrix(m, 50), rng.normal_matrix(m, 35), rng.normal_matrix(m, 12)];
         for (alpha, score) in [(1.0, Score::Angular), (0.5, Score::Angular), (1.0, Score::Euclidean)] {
             let full: Vec<PreparedShape> =
                 xs.iter().map(|x| PreparedShape::new(x, None, alpha, Whitening::Netrep).expect("prepare")).collect();
@@ -322,7 +317,7 @@ mod tests {
     #[test]
     fn held_out_rows_keep_the_full_factor() {
         let mut rng = SplitMix64(4);
-        let (x, t) = (rep(&mut rng, 10, 30), rep(&mut rng, 5, 30));
+        let (x, t) = (rng.normal_matrix(10, 30), rng.normal_matrix(5, 30));
         let p = PreparedShape::new(&x, Some(&t), 1.0, Whitening::Netrep).expect("prepare").in_sample_space();
         assert_eq!(p.factor_width(), 30);
     }

@@ -38,15 +38,30 @@ fn spec_for(name: &str, params: &Value) -> Option<MetricSpec> {
     }
 }
 
+/// A shape fixture: netrep's values, K, and each network's training and held-out rows.
+struct Fixture {
+    json: Value,
+    k: usize,
+    xs: Vec<Matrix>,
+    ts: Vec<Matrix>,
+}
+
+impl Fixture {
+    fn load(fixture: &str) -> Fixture {
+        let dir = fixtures_dir();
+        let npz = std::fs::read(dir.join(format!("{fixture}.npz"))).expect("fixture npz");
+        let json: Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{fixture}.netrep.json"))).expect("fixture json"))
+                .expect("fixture json parses");
+        let k = json["K"].as_u64().expect("K") as usize;
+        let xs = (0..k).map(|i| matrix(&npz, &format!("X{i}"))).collect();
+        let ts = (0..k).map(|i| matrix(&npz, &format!("T{i}"))).collect();
+        Fixture { json, k, xs, ts }
+    }
+}
+
 fn check(fixture: &str) {
-    let dir = fixtures_dir();
-    let npz = std::fs::read(dir.join(format!("{fixture}.npz"))).expect("fixture npz");
-    let json: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(format!("{fixture}.netrep.json"))).expect("fixture json"))
-            .expect("fixture json parses");
-    let k = json["K"].as_u64().unwrap() as usize;
-    let xs: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("X{i}"))).collect();
-    let ts: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("T{i}"))).collect();
+    let Fixture { json, k, xs, ts } = Fixture::load(fixture);
     let mut checked = 0;
     let mut worst = 0.0f64;
     for (name, entry) in json["metrics"].as_object().unwrap() {
@@ -91,13 +106,7 @@ fn shape_medium_matches_netrep() {
 /// largest difference from netrep's f64 values over D and D_test, which the README states.
 fn f32_error(fixture: &str) -> f64 {
     use repspace_metrics::{Precision, prepare_matrix_with_precision};
-    let dir = fixtures_dir();
-    let npz = std::fs::read(dir.join(format!("{fixture}.npz"))).expect("fixture npz");
-    let json: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(format!("{fixture}.netrep.json"))).unwrap()).unwrap();
-    let k = json["K"].as_u64().unwrap() as usize;
-    let xs: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("X{i}"))).collect();
-    let ts: Vec<Matrix> = (0..k).map(|i| matrix(&npz, &format!("T{i}"))).collect();
+    let Fixture { json, k, xs, ts } = Fixture::load(fixture);
     let mut worst = 0.0f64;
     let mut metrics = 0;
     for (name, entry) in json["metrics"].as_object().unwrap() {
