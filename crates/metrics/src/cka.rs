@@ -9,6 +9,8 @@ use crate::{CkaEstimator, Kernel, LengthScale, Matrix, MetricError, PairScore, c
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PreparedCka {
+    /// X̃ (m × n), or with fewer stimuli than units the m × m factor Rᵀ of the thin QR
+    /// X̃ᵀ = QR: then X̃ᵀỸ = Q_x(R_xR_yᵀ)Q_yᵀ has the Frobenius norm of R_xR_yᵀ, a 2m³ product.
     xc: Matrix,
     /// ‖X̃ᵀX̃‖_F
     self_norm: f64,
@@ -18,7 +20,12 @@ impl PreparedCka {
     pub fn new(x: &Matrix) -> Self {
         let xc = subtract_means(x.view(), &column_means(x.view()));
         let self_norm = (xc.transpose() * &xc).norm_l2();
-        PreparedCka { xc: Matrix::from_faer(xc.as_ref()), self_norm }
+        let factor = if xc.nrows() < xc.ncols() {
+            Matrix::from_faer(xc.transpose().qr().thin_R().transpose())
+        } else {
+            Matrix::from_faer(xc.as_ref())
+        };
+        PreparedCka { xc: factor, self_norm }
     }
 }
 
@@ -142,4 +149,30 @@ pub(crate) fn compare_gram(a: &PreparedGram, b: &PreparedGram) -> Result<PairSco
         }
     };
     Ok(PairScore::plain(clipped_arccos(cos)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    #[test]
+    fn the_sample_space_factor_gives_the_n_space_value() {
+        let mut rng = SplitMix64(6);
+        // 15 stimuli: 40 and 25 units use the m × m factor; 9 units keep X̃
+        let xs = [rng.normal_matrix(15, 40), rng.normal_matrix(15, 25), rng.normal_matrix(15, 9)];
+        let prepared: Vec<PreparedCka> = xs.iter().map(PreparedCka::new).collect();
+        assert_eq!(prepared.iter().map(|p| p.xc.cols()).collect::<Vec<_>>(), [15, 15, 9]);
+        for i in 0..3 {
+            for j in 0..3 {
+                // §1.6 directly: cos d = ‖X̃ᵀỸ‖² / (‖X̃ᵀX̃‖ ‖ỸᵀỸ‖)
+                let centred = |x: &Matrix| subtract_means(x.view(), &column_means(x.view()));
+                let (a, b) = (centred(&xs[i]), centred(&xs[j]));
+                let cos = (a.transpose() * &b).norm_l2().powi(2)
+                    / ((a.transpose() * &a).norm_l2() * (b.transpose() * &b).norm_l2());
+                let got = compare(&prepared[i], &prepared[j]).expect("pair").distance;
+                assert!((got.cos() - cos).abs() <= 1e-13, "{i},{j}: cos {} vs {cos}", got.cos());
+            }
+        }
+    }
 }
