@@ -354,8 +354,54 @@ pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Op
     Ok(total)
 }
 
-/// What a worker reports: counts and the parts it published (as URLs).
-type ReportMessage = Result<(usize, usize, usize, usize, usize, usize, usize, Vec<String>, f64), String>;
+/// What a worker reports as it travels to worker 0: its counts, the parts it published
+/// (as URLs) and its pair-phase seconds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ReportWire {
+    representations: usize,
+    pairs: usize,
+    computed: usize,
+    reused: usize,
+    paths: usize,
+    ambiguous_held_out: usize,
+    errors: usize,
+    parts: Vec<String>,
+    pair_seconds: f64,
+}
+
+impl ReportWire {
+    fn from_report(r: &RunReport) -> ReportWire {
+        ReportWire {
+            representations: r.representations,
+            pairs: r.pairs,
+            computed: r.computed,
+            reused: r.reused,
+            paths: r.paths,
+            ambiguous_held_out: r.ambiguous_held_out,
+            errors: r.errors,
+            parts: r.parts.iter().map(|p| p.url().to_string()).collect(),
+            pair_seconds: r.pair_seconds,
+        }
+    }
+
+    fn into_report(self) -> Result<RunReport, String> {
+        let parts =
+            self.parts.iter().map(|u| Location::parse(u, None).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+        Ok(RunReport {
+            representations: self.representations,
+            pairs: self.pairs,
+            computed: self.computed,
+            reused: self.reused,
+            paths: self.paths,
+            ambiguous_held_out: self.ambiguous_held_out,
+            errors: self.errors,
+            parts,
+            pair_seconds: self.pair_seconds,
+        })
+    }
+}
+
+type ReportMessage = Result<ReportWire, String>;
 
 /// A barrier after publishing: each worker's report travels to worker 0, which therefore
 /// learns of it only once that worker has published its parts, in any process.
@@ -364,20 +410,7 @@ fn gather_reports(
     report: Result<RunReport, StoreError>,
 ) -> Result<Option<RunReport>, String> {
     use timely::dataflow::operators::Exchange as _;
-    let message: ReportMessage = report.map_err(|e| e.to_string()).map(|r| {
-        let parts = r.parts.iter().map(|p| p.url().to_string()).collect();
-        (
-            r.representations,
-            r.pairs,
-            r.computed,
-            r.reused,
-            r.paths,
-            r.ambiguous_held_out,
-            r.errors,
-            parts,
-            r.pair_seconds,
-        )
-    });
+    let message: ReportMessage = report.map_err(|e| e.to_string()).map(|r| ReportWire::from_report(&r));
     let received: Rc<RefCell<Vec<ReportMessage>>> = Rc::default();
     let probe = ProbeHandle::new();
     let sink = received.clone();
@@ -396,21 +429,7 @@ fn gather_reports(
     }
     let mut total = RunReport::default();
     for m in received.borrow().iter() {
-        let (representations, pairs, computed, reused, paths, ambiguous_held_out, errors, parts, pair_seconds) =
-            m.clone()?;
-        let parts =
-            parts.iter().map(|u| Location::parse(u, None).map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
-        total.absorb(RunReport {
-            representations,
-            pairs,
-            computed,
-            reused,
-            paths,
-            ambiguous_held_out,
-            errors,
-            parts,
-            pair_seconds,
-        });
+        total.absorb(m.clone()?.into_report()?);
     }
     Ok(Some(total))
 }
