@@ -39,8 +39,17 @@ pub const STACK_BELOW: usize = 64;
 /// Default room for the two stacked chunks of a panel pair.
 pub const STACK_BYTES: usize = 8 << 20;
 
-/// Pairs whose cross products are held at once on the unstacked path.
+/// Pairs whose cross products are held at once on the unstacked path, at most.
 const PAIR_BATCH: usize = 2 * crate::nuclear::QL_LANES;
+
+/// Room for the cross products held at once on the unstacked path.
+const BATCH_BYTES: usize = 32 << 20;
+
+/// Pairs scored together on the unstacked path for factors up to `width` wide: as many as
+/// [`PAIR_BATCH`], fewer when their `width`² cross products would pass [`BATCH_BYTES`].
+fn pair_batch(width: usize) -> usize {
+    (BATCH_BYTES / (width * width * 8).max(1)).clamp(1, PAIR_BATCH)
+}
 
 /// How a block's factors are stacked: `per_panel` representations side by side, GEMMs over
 /// `chunk_rows` stimuli at a time.
@@ -94,7 +103,7 @@ pub fn compare_block(
     let block = Block { pairs, rows: &row_shapes, cols: &col_shapes, score };
     if plan.per_panel == 1 {
         let all: Vec<usize> = (0..pairs.len()).collect();
-        for members in all.chunks(PAIR_BATCH) {
+        for members in all.chunks(pair_batch(width)) {
             let crosses: Vec<Result<Mat<f64>, MetricError>> = members
                 .iter()
                 .map(|&k| row_shapes[pairs[k].0].factor().cross(col_shapes[pairs[k].1].factor()))
@@ -290,6 +299,10 @@ mod tests {
         assert_eq!(PanelPlan::choose(2000, 32, 4, STACK_BYTES), PanelPlan { per_panel: 32, chunk_rows: 1024 });
         assert_eq!(PanelPlan::choose(300, 16, 8, STACK_BYTES).chunk_rows, 300, "never more rows than stimuli");
         assert_eq!(PanelPlan::choose(10, 16, 8, 1).chunk_rows, 1, "at least one row");
+        // cross products held at once: 16 at n = 128, fewer as they grow, never none
+        assert_eq!(pair_batch(128), PAIR_BATCH);
+        assert_eq!(pair_batch(1024), 4);
+        assert_eq!(pair_batch(8192), 1);
     }
 
     /// Blocked against pair-by-pair scores, compared as inner products, where rounding is
