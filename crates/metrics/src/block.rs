@@ -208,30 +208,31 @@ impl Stacks {
         let m = rows.first().map(|s| s.n_samples()).unwrap_or(0);
         let par = faer::get_global_parallelism();
         let dst = if upper { BlockStructure::TriangularUpper } else { BlockStructure::Rectangular };
-        let mut cross = Mat::<f64>::zeros(row_width, col_width);
         let is_f32 = matches!(rows.first().map(|s| s.factor()), Some(Factor::F32 { .. }));
-        if is_f32 {
+        let rect = BlockStructure::Rectangular;
+        let chunks = (0..m)
+            .step_by(chunk)
+            .enumerate()
+            .map(|(c, start)| (if c == 0 { Accum::Replace } else { Accum::Add }, start, chunk.min(m - start)));
+        let cross = if is_f32 {
             self.acc32.resize_with(row_width, col_width, |_, _| 0.0);
-        }
-        for (c, start) in (0..m).step_by(chunk).enumerate() {
-            let len = chunk.min(m - start);
-            let accum = if c == 0 { Accum::Replace } else { Accum::Add };
-            let rect = BlockStructure::Rectangular;
-            if is_f32 {
+            for (accum, start, len) in chunks {
                 stack(&mut self.a32, rows, start, len, row_width);
                 stack(&mut self.b32, cols, start, len, col_width);
                 let (a, b) = (self.a32.as_ref(), self.b32.as_ref());
                 triangular_matmul(self.acc32.as_mut(), dst, accum, a.transpose(), rect, b, rect, 1.0f32, par);
-            } else {
+            }
+            Mat::from_fn(row_width, col_width, |i, j| self.acc32[(i, j)] as f64)
+        } else {
+            let mut cross = Mat::<f64>::zeros(row_width, col_width);
+            for (accum, start, len) in chunks {
                 stack(&mut self.a64, rows, start, len, row_width);
                 stack(&mut self.b64, cols, start, len, col_width);
                 let (a, b) = (self.a64.as_ref(), self.b64.as_ref());
                 triangular_matmul(cross.as_mut(), dst, accum, a.transpose(), rect, b, rect, 1.0, par);
             }
-        }
-        if is_f32 {
-            cross = Mat::from_fn(row_width, col_width, |i, j| self.acc32[(i, j)] as f64);
-        }
+            cross
+        };
         (cross, row_at, col_at)
     }
 }

@@ -181,30 +181,17 @@ pub fn tridiagonal_eigenvalues_interleaved(problems: &mut [(&mut [f64], &mut [f6
     for q in lanes.iter_mut() {
         q.next_sweep();
     }
-    loop {
-        let mut any = false;
+    // after `next_sweep` every lane is in a sweep or finished
+    while !lanes.iter().all(|q| q.finished) {
         // one rotation of every lane in a sweep, until one of them ends its sweep
-        let mut running = true;
-        while running {
-            running = false;
-            any = false;
-            for q in lanes.iter_mut() {
-                if q.in_sweep {
-                    any = true;
-                    running |= q.rotate();
-                }
-            }
-            // keep going only while every lane that was in a sweep still is
-            running = running && lanes.iter().all(|q| q.in_sweep || q.finished);
-        }
-        for q in lanes.iter_mut() {
-            if !q.in_sweep && !q.finished {
-                q.next_sweep();
-                any = true;
+        let mut all_continue = true;
+        while all_continue {
+            for q in lanes.iter_mut().filter(|q| q.in_sweep) {
+                all_continue &= q.rotate();
             }
         }
-        if !any && lanes.iter().all(|q| q.finished) {
-            break;
+        for q in lanes.iter_mut().filter(|q| !q.in_sweep && !q.finished) {
+            q.next_sweep();
         }
     }
     lanes.iter().map(|q| !q.failed).collect()
