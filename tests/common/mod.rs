@@ -9,11 +9,12 @@ use std::process::Output;
 use repspace_store::tables::{DistanceRow, ErrorRow, read_distances, read_errors, read_table};
 use repspace_store::{Location, Storage};
 
-/// `shared/fixtures`, beside the repository (or `$REPSPACE_FIXTURES`).
+/// The reference fixtures in the repository, `tests/fixtures` (provenance in its README),
+/// or `$REPSPACE_FIXTURES` when that is set to a non-empty path.
 pub fn fixtures_dir() -> PathBuf {
     match std::env::var("REPSPACE_FIXTURES") {
-        Ok(dir) => PathBuf::from(dir),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"),
+        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
     }
 }
 

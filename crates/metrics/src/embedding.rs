@@ -1,4 +1,4 @@
-//! Euclidean embeddings of a metric space (reference-math §3): classical MDS with its
+//! Euclidean embeddings of a metric space (docs/math.md §3): classical MDS with its
 //! distortion figures, landmark MDS and out-of-sample placement (de Silva & Tenenbaum
 //! 2004; Gower 1968), and the generalized Procrustes (Fréchet) mean with its tangent-space
 //! embedding (netrep's `frechet_mean`, full batch).

@@ -1,5 +1,5 @@
 //! Input-space Riemannian geometry of networks given by weights (Zavatone-Veth, Yang,
-//! Rubinfien, Pehlevan, arXiv 2301.11375; reference-math §4) and Metric Similarity
+//! Rubinfien, Pehlevan, arXiv 2301.11375; docs/math.md §4) and Metric Similarity
 //! Analysis between networks (Cayco Gajic & Pellegrino, arXiv 2603.28764; §5).
 //!
 //! The pullback metric of a feature map Φ: ℝ^d → ℝ^n is g(x) = J(x)ᵀJ(x)/n. Jacobians are

@@ -2,7 +2,7 @@
 //! whitening, the generalized shape metrics, the permutation metric and angular CKA.
 //!
 //! Nothing here knows about files, tables or dataflow. The formulas and their sources are
-//! in `shared/docs/reference-math.md` (§1); each function names the section it follows.
+//! in `docs/math.md` (§1); each function names the section it follows.
 //!
 //! The pattern is *prepare once, pair many*: [`prepare`] turns one representation into a
 //! [`Prepared`] value (centred and whitened factors, norms, held-out rows mapped the same

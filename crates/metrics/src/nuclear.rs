@@ -1,5 +1,5 @@
 //! The nuclear norm ‖M‖_* = Σσ_i(M) of a small dense matrix, the per-pair step of the shape
-//! metrics after their cross product (reference-math §1.2).
+//! metrics after their cross product (docs/math.md §1.2).
 //!
 //! Two paths. [`nuclear_norm_by_svd`] sums faer's singular values. [`nuclear_norm_by_eigen`]
 //! takes σ_i = √λ_i(MᵀM): MᵀM formed on its lower triangle, reduced to tridiagonal form by

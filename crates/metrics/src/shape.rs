@@ -1,4 +1,4 @@
-//! Generalized shape metrics in netrep's convention (reference-math §1.1–1.4).
+//! Generalized shape metrics in netrep's convention (docs/math.md §1.1–1.4).
 
 use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Euclidean embeddings (reference-math §3) on configurations with known answers.
+//! Euclidean embeddings (docs/math.md §3) on configurations with known answers.
 
 use faer::{Mat, MatRef, Side};
 use repspace_metrics::Matrix;

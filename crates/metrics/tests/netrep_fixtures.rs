@@ -1,5 +1,5 @@
 //! The metric math against the reference values netrep @ 0186b8a computed on
-//! `shared/fixtures/shape_{small,medium}` (reference-math §6.1). Tolerances: §6.3.
+//! `tests/fixtures/shape_{small,medium}` (docs/math.md §6.1). Tolerances: §6.3.
 
 use std::path::PathBuf;
 
@@ -8,11 +8,11 @@ use repspace_store::npy::read_npz_member;
 use serde_json::Value;
 
 fn fixtures_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("REPSPACE_FIXTURES") {
-        return PathBuf::from(dir);
+    match std::env::var("REPSPACE_FIXTURES") {
+        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+        // crates/metrics → the repository root's tests/fixtures
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"),
     }
-    // crates/metrics → repository root → its sibling shared/fixtures
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
 }
 
 fn matrix(npz: &[u8], key: &str) -> Matrix {

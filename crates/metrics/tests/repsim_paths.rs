@@ -1,5 +1,5 @@
-//! Layer paths against wrongu/repsim @ ecd0a54 on `shared/fixtures/paths_small`
-//! (reference-math §2, §6.2): distances, steps, path length, direct distance, efficiency,
+//! Layer paths against wrongu/repsim @ ecd0a54 on `tests/fixtures/paths_small`
+//! (docs/math.md §2, §6.2): distances, steps, path length, direct distance, efficiency,
 //! interior angles and geodesic midpoints within 1e-8 (AIR 1e-6); projections within 1e-4
 //! of repsim's approximate routines, and checked exact on a fine grid.
 
@@ -12,8 +12,9 @@ use serde_json::Value;
 
 fn fixtures_dir() -> PathBuf {
     match std::env::var("REPSPACE_FIXTURES") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
+        Ok(d) if !d.is_empty() => PathBuf::from(d),
+        // crates/metrics → the repository root's tests/fixtures
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"),
     }
 }
 
