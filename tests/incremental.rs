@@ -158,3 +158,25 @@ fn paths_of_unchanged_models_are_kept_and_only_new_models_are_analysed() {
         assert_eq!((len, eff), (second[&key].0, second[&key].1), "{key:?}");
     }
 }
+
+/// Run membership is the exact run id: `r1` does not own `r10`'s parts (a substring match
+/// once kept them, and every pair appeared twice).
+#[test]
+fn runs_r10_then_r1_leave_each_pair_once() {
+    let run = RunDir::new();
+    run.config("within_layer", METRICS);
+    write_zoo(&run, 6, None);
+    for id in ["r10", "r1"] {
+        let out = run.run(&["--run-id", id]);
+        assert_success(&out);
+    }
+    let rows = run.distances();
+    assert_eq!(rows.len(), 2 * 6 * 5 / 2, "each (pair, metric) once");
+    assert!(rows.iter().all(|r| r.run_id == "r10"), "r1 reused r10's rows, which keep their run id");
+    let parts: Vec<String> = std::fs::read_dir(run.path("out/distances"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(parts.iter().all(|p| p.starts_with("part-r1-")), "only r1's parts remain: {parts:?}");
+    assert!(run.path("out/_runs/r1.json").exists());
+}

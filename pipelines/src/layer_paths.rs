@@ -1,20 +1,77 @@
 //! The layer-path stage: each layer becomes a point of every path metric at load time
 //! (prepare once); the layers of a model meet on the worker that owns the model, which
 //! analyses the path and emits `paths`, `path_summary` and within-model `distances` rows.
+//!
+//! Invariant: a model's points are built one model at a time on its owner (a CKA path
+//! point is an m × m Gram matrix), so they never all live at once; a model whose path key
+//! (metric, layer names, order and content hashes) is unchanged copies its earlier rows.
 
-use repspace_metrics::paths::{PathPoint, PathSpec, analyse_path};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use repspace_metrics::paths::{PathPoint, analyse_path};
 use repspace_metrics::{MetricError, Tensor};
 use repspace_store::ReasonCode;
 use repspace_store::tables::{DistanceRow, ErrorRow, PathRow, PathSummaryRow};
 use serde::{Deserialize, Serialize};
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
 
-use crate::allpairs::AllPairsJob;
+use crate::fingerprint::fnv_hex;
+use crate::job::{AllPairsJob, NamedPath};
+use crate::publish::Collected;
 
-/// A path metric as the config names it.
-#[derive(Clone, Debug)]
-pub struct NamedPath {
-    pub name: String,
-    pub spec: PathSpec,
+/// The stage: layers (already routed by [`model_route`]) and the sample-count refusals in;
+/// once both are complete, every model this worker owns is analysed into `sink`.
+pub(crate) fn analyse_paths<'s>(
+    layers: StreamVec<'s, u64, (u64, PathLayer)>,
+    refusals: StreamVec<'s, u64, (usize, String)>,
+    job: Arc<AllPairsJob>,
+    index: usize,
+    sink: Rc<RefCell<Collected>>,
+) -> StreamVec<'s, u64, ()> {
+    let route = Exchange::new(|(route, _): &(u64, PathLayer)| *route);
+    layers.binary_frontier(refusals, route, Pipeline, "Paths", move |cap, _| {
+        let mut cap = Some(cap);
+        let mut models: BTreeMap<String, Vec<PathLayer>> = BTreeMap::new();
+        let mut refused: HashMap<usize, String> = HashMap::new();
+        move |(in_layers, f1), (in_refusals, f2), output| {
+            in_layers.for_each_stamp(|_, data| {
+                for batch in data {
+                    for (_, layer) in batch.drain(..) {
+                        let model = job.manifest.rows[layer.rep].model_id.clone();
+                        models.entry(model).or_default().push(layer);
+                    }
+                }
+            });
+            in_refusals.for_each_stamp(|_, data| {
+                for batch in data {
+                    refused.extend(batch.drain(..));
+                }
+            });
+            if f1.is_empty()
+                && f2.is_empty()
+                && let Some(cap) = cap.take()
+            {
+                let mut c = sink.borrow_mut();
+                let mut reused = 0;
+                for (_, layers) in std::mem::take(&mut models) {
+                    let layers = layers.into_iter().filter(|l| !refused.contains_key(&l.rep)).collect();
+                    let rows = analyse_model(&job, layers);
+                    reused += rows.reused;
+                    c.paths.extend(rows.paths);
+                    c.path_summaries.extend(rows.summaries);
+                    c.distances.extend(rows.distances);
+                    c.errors.extend(rows.errors);
+                }
+                tracing::info!(worker = index, reused, "paths copied from earlier runs");
+                output.session(&cap).give(());
+            }
+        }
+    })
 }
 
 /// One layer on its way to the owner of its model.
@@ -82,8 +139,8 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
         if usable.len() < 2 {
             continue;
         }
-        let spec_fp = crate::allpairs::fingerprint(&format!("path {:?}", path.spec));
-        let key = crate::allpairs::fingerprint(&format!(
+        let spec_fp = path.fingerprint();
+        let key = fnv_hex(&format!(
             "{spec_fp}|{}",
             usable
                 .iter()
@@ -118,7 +175,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
                     metric: Some(path.name.clone()),
                     model_b: None,
                     layer_b: None,
-                    run_id: job.run_id.clone(),
+                    run_id: job.run_id.to_string(),
                 });
                 continue;
             }
@@ -139,7 +196,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
                 projection_t: analysis.projection_t[i],
                 distance_to_geodesic: analysis.distance_to_geodesic[i],
                 path_key: key.clone(),
-                run_id: job.run_id.clone(),
+                run_id: job.run_id.to_string(),
             });
             for (j, other) in usable.iter().enumerate().skip(i + 1) {
                 // one row per unordered layer pair, the smaller layer name first
@@ -157,7 +214,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
                     shift_x: None,
                     hash_a: a.hash.clone(),
                     hash_b: b.hash.clone(),
-                    run_id: job.run_id.clone(),
+                    run_id: job.run_id.to_string(),
                 });
             }
         }
@@ -170,7 +227,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
             efficiency: analysis.efficiency,
             mean_turning_angle: analysis.mean_turning_angle,
             path_key: key.clone(),
-            run_id: job.run_id.clone(),
+            run_id: job.run_id.to_string(),
         });
     }
     out

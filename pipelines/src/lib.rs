@@ -1,23 +1,38 @@
-//! The dataflow jobs of repspace. Each wires library stages (store: load; metrics:
-//! prepare and compare; store: sink) into a timely dataflow graph.
+//! The dataflow jobs of repspace: library stages (store: load; metrics: prepare and
+//! compare; store: parts) wired into a timely dataflow graph, one file per stage.
 //!
-//! - [`allpairs`]: manifest → load + validate → prepare → tiles of the pair matrix →
-//!   compare → Parquet parts; and the layers of each model → [`layer_paths`] on the model's
-//!   owner. Which pairs are computed and which are copied from earlier runs is planned
-//!   with differential dataflow ([`incremental`]).
+//! - [`dataflow`]: the graph of one worker, stage by stage, and [`run_all_pairs`];
+//! - [`job`]: what a run is ([`AllPairsJob`], [`NamedMetric`], [`NamedPath`]);
+//!   [`fingerprint`]: a metric's identity across runs;
+//! - stages: [`load`] → [`sample_counts`] → [`incremental`] (which pairs to compute, with
+//!   differential dataflow) → [`tiles`] (routing, the tile operator) → [`compare_tile`]
+//!   (+ [`rep_cache`] under a memory budget) → [`publish`] → [`barrier`];
+//!   [`layer_paths`] on each model's owner; [`geometry`] for networks given by weights;
+//! - [`plan`]: comparison groups, tiles of the pair matrix and their owners;
+//! - post-steps after the dataflow: [`path_distances`], [`embeddings`].
 
-// `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
-#![allow(clippy::neg_cmp_op_on_partial_ord)]
-// Results of parsing and dataflow stages carry several values; aliases would hide them.
-#![allow(clippy::type_complexity)]
-
-pub mod allpairs;
+pub mod barrier;
+pub mod compare_tile;
+pub mod dataflow;
+pub mod embeddings;
+pub mod fingerprint;
 pub mod geometry;
 pub mod incremental;
+pub mod job;
 pub mod layer_paths;
+pub mod load;
+pub mod path_distances;
 pub mod plan;
+pub mod publish;
+pub mod rep_cache;
+pub mod report;
+pub mod sample_counts;
+pub mod tiles;
 
-pub use allpairs::{AllPairsJob, NamedMetric, Reusable, RunReport, fingerprint, run_all_pairs};
+pub use dataflow::run_all_pairs;
+pub use embeddings::{EmbeddingMethod, EmbeddingSpec, publish_embeddings};
 pub use geometry::GeometryJob;
-pub use layer_paths::NamedPath;
+pub use job::{AllPairsJob, NamedMetric, NamedPath, Reusable, ReusablePaths};
+pub use path_distances::{PostError, publish_path_distances};
 pub use plan::{PairScope, Plan, TileId};
+pub use report::RunReport;

@@ -5,18 +5,25 @@
 //! rejected (see the `errors` table); 1 = the run could not be done (bad config, unreadable
 //! manifest, output not writable).
 
-// `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
-#![allow(clippy::neg_cmp_op_on_partial_ord)]
-// Results of parsing and dataflow stages carry several values; aliases would hide them.
-#![allow(clippy::type_complexity)]
-
+pub mod cluster;
 pub mod config;
 pub mod demo_zoo;
 pub mod lock;
-pub mod post;
 pub mod report;
+pub mod resolve;
 pub mod run;
+pub mod summary;
 pub mod zoo;
+
+/// println! that ignores a closed stdout (`repspace run … | head`): the run is already
+/// committed when the summary is printed.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use repspace_store::{Location, Storage};
 
-use crate::config::{Config, ReportConfig};
+use crate::config::ReportConfig;
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
@@ -34,9 +34,7 @@ pub fn write(storage: &Storage, output: &Location, config: Option<&ReportConfig>
 pub fn run(args: &ReportArgs) -> Result<()> {
     let storage = Storage::new()?;
     let config_loc = Location::parse(&args.config, None)?;
-    let bytes = storage.get(&config_loc).map_err(|e| anyhow::anyhow!("cannot read config {config_loc}: {e}"))?;
-    let text = String::from_utf8(bytes.to_vec()).with_context(|| format!("{config_loc}: not UTF-8 text"))?;
-    let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("config {config_loc}: {e}"))?;
+    let (config, _) = crate::resolve::read_config(&storage, &config_loc)?;
     let output = Location::parse(&config.output.uri, Some(&config_loc.parent())).context("output.uri")?;
     println!("repspace report {output}");
     write(&storage, &output, config.report.as_ref(), false)

@@ -3,17 +3,13 @@
 //!
 //! Nothing here knows any metric math or the dataflow.
 
-// `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
-#![allow(clippy::neg_cmp_op_on_partial_ord)]
-// Results of parsing and dataflow stages carry several values; aliases would hide them.
-#![allow(clippy::type_complexity)]
-
 pub mod array;
 pub mod error;
 pub mod hash;
 pub mod load;
 pub mod manifest;
 pub mod npy;
+pub mod output;
 pub mod safetensors;
 pub mod storage;
 pub mod tables;
@@ -21,4 +17,5 @@ pub mod tables;
 pub use array::NdArray;
 pub use error::{LoadError, ReasonCode, StoreError};
 pub use manifest::{Manifest, ManifestRow};
+pub use output::{Output, PartName, RunId, Writer};
 pub use storage::{Location, Storage};

@@ -19,6 +19,20 @@ use crate::StoreError;
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Location(Url);
 
+/// A location travels (between workers, into run records) as its URL.
+impl serde::Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Location {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Url::parse(&text).map(Location).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Location {
     /// Parse `text` as a URL if it has a scheme, else as a filesystem path. Relative paths
     /// resolve against `base` (a directory), or the current directory without one.

@@ -1,74 +1,76 @@
-//! Post-steps that read this run's published tables: they run after the dataflow and
-//! before the run is committed.
+//! Post-step: Euclidean embeddings of each (pair metric, comparison group) of this run's
+//! `distances` (docs/math.md §3): classical MDS, landmark MDS with out-of-sample placement,
+//! or the tangent space at the Fréchet mean; and their distortion (`embedding_summary`).
+//!
+//! Invariant: a group is embedded from a complete distance matrix (items missing a distance
+//! are dropped, most-missing first, with a warning); the landmark method keeps the previous
+//! run's landmark set while all its landmarks are present, so earlier points keep their
+//! coordinates.
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Result;
-use repspace_pipelines::AllPairsJob;
-use repspace_store::Location;
-use repspace_store::tables::{self, PathDistanceRow};
+use repspace_metrics::MetricSpec;
+use repspace_metrics::embedding::{
+    LandmarkMds, classical_mds, distortion, frechet_mean, maxmin_landmarks, tangent_embedding,
+};
+use repspace_store::tables;
+use repspace_store::{Location, PartName, Writer};
+use serde::Deserialize;
 
-/// `path_distances`: for every pair metric and every two models with the same number of
-/// layers, the mean over their same-named layers of the metric's distance, provided every
-/// layer pair was compared (scope `within_layer` computes exactly these rows).
-pub fn publish_path_distances(job: &AllPairsJob) -> Result<Location> {
-    let mut depth: HashMap<&str, usize> = HashMap::new();
-    for row in &job.manifest.rows {
-        *depth.entry(row.model_id.as_str()).or_default() += 1;
-    }
-    let pair_metrics: Vec<&str> = job.metrics.iter().map(|m| m.name.as_str()).collect();
-    let mut sums: BTreeMap<(String, String, String), (f64, usize)> = BTreeMap::new();
-    for d in tables::read_distances_of(&job.storage, &job.output, Some(&job.run_id))? {
-        if d.model_a == d.model_b || d.layer_a != d.layer_b {
-            continue;
-        }
-        if !pair_metrics.contains(&d.metric.as_str()) {
-            continue;
-        }
-        let e = sums.entry((d.metric, d.model_a, d.model_b)).or_default();
-        e.0 += d.distance;
-        e.1 += 1;
-    }
-    let rows: Vec<PathDistanceRow> = sums
-        .into_iter()
-        .filter(|((_, a, b), (_, n))| {
-            let (da, db) = (depth.get(a.as_str()).copied(), depth.get(b.as_str()).copied());
-            da.is_some() && da == db && da == Some(*n)
-        })
-        .map(|((metric, model_a, model_b), (sum, n))| PathDistanceRow {
-            metric,
-            model_a,
-            model_b,
-            n_layers: n as i64,
-            path_distance: sum / n as f64,
-            run_id: job.run_id.clone(),
-        })
-        .collect();
-    let name = format!("part-{}-post.parquet", job.run_id);
-    Ok(tables::publish_part(&job.storage, &job.output, "path_distances", &name, &tables::path_distances_batch(&rows)?)?)
+use crate::fingerprint::fnv_hex;
+use crate::job::AllPairsJob;
+use crate::path_distances::{PostError, this_run_distances};
+use crate::plan::PairScope;
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingMethod {
+    /// Classical MDS of all points (dense below 2,500 points, Lanczos above).
+    #[default]
+    Classical,
+    /// Landmark MDS: MDS of the landmarks, every other point placed from its distances to them.
+    Landmark,
+    /// Fréchet mean and tangent-space PCA (shape metrics with alpha = 1; others fall back to classical).
+    Tangent,
+}
+
+/// `[embedding]`: Euclidean embeddings of each (metric, comparison group) after the pair phase.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingSpec {
+    /// Coordinates written per row (the summary keeps every eigenvalue).
+    #[serde(default = "default_dims")]
+    pub dims: usize,
+    #[serde(default)]
+    pub method: EmbeddingMethod,
+    /// Landmark method only: how many landmarks (maxmin choice). Default 1000.
+    pub landmarks: Option<usize>,
+}
+
+fn default_dims() -> usize {
+    2
 }
 
 /// Embed every (pair metric, comparison group) of this run (§3), and publish `embeddings`
 /// and `embedding_summary`. Returns the parts written and the summary rows.
 pub fn publish_embeddings(
     job: &AllPairsJob,
-    config: &crate::config::EmbeddingConfig,
+    config: &EmbeddingSpec,
     reembed: bool,
-) -> Result<(Vec<Location>, Vec<tables::EmbeddingSummaryRow>)> {
-    use crate::config::EmbeddingMethod;
-    use repspace_metrics::MetricSpec;
+) -> Result<(Vec<Location>, Vec<tables::EmbeddingSummaryRow>), PostError> {
     let dims = config.dims;
-    let previous = if reembed { Default::default() } else { tables::read_landmark_sets(&job.storage, &job.output)? };
+    let previous =
+        if reembed { Default::default() } else { tables::read_landmark_sets(&job.output.storage, &job.output.root)? };
     // (metric, group) → (items, distances between items)
     let mut groups: BTreeMap<(String, String), BTreeMap<((String, String), (String, String)), f64>> = BTreeMap::new();
     let pair_metrics: HashMap<&str, &MetricSpec> = job.metrics.iter().map(|m| (m.name.as_str(), &m.spec)).collect();
-    for d in tables::read_distances_of(&job.storage, &job.output, Some(&job.run_id))? {
+    for d in this_run_distances(job)? {
         if !pair_metrics.contains_key(d.metric.as_str()) {
             continue;
         }
         let group = match job.scope {
-            repspace_pipelines::PairScope::WithinLayer => d.layer_a.clone(),
-            repspace_pipelines::PairScope::All => "all".to_string(),
+            PairScope::WithinLayer => d.layer_a.clone(),
+            PairScope::All => "all".to_string(),
         };
         groups
             .entry((d.metric, group))
@@ -112,7 +114,7 @@ pub fn publish_embeddings(
                     .map(|j| embedded.coordinates.get(i * dims + j).copied().unwrap_or(0.0))
                     .collect(),
                 landmark_set: embedded.landmark_set.clone(),
-                run_id: job.run_id.clone(),
+                run_id: job.run_id.to_string(),
             });
         }
         let y = faer::Mat::from_fn(n, dims, |i, j| embedded.coordinates[i * dims + j]);
@@ -131,19 +133,13 @@ pub fn publish_embeddings(
             eigenvalues: embedded.eigenvalues,
             eigenvalues_complete: embedded.complete,
             landmark_set: embedded.landmark_set,
-            run_id: job.run_id.clone(),
+            run_id: job.run_id.to_string(),
         });
     }
-    let name = format!("part-{}-post.parquet", job.run_id);
+    let name = PartName::new(&job.run_id, Writer::Post);
     let parts = vec![
-        tables::publish_part(&job.storage, &job.output, "embeddings", &name, &tables::embeddings_batch(&rows, dims)?)?,
-        tables::publish_part(
-            &job.storage,
-            &job.output,
-            "embedding_summary",
-            &name,
-            &tables::embedding_summary_batch(&summaries)?,
-        )?,
+        job.output.publish("embeddings", &name, &tables::embeddings_batch(&rows, dims)?)?,
+        job.output.publish("embedding_summary", &name, &tables::embedding_summary_batch(&summaries)?)?,
     ];
     Ok((parts, summaries))
 }
@@ -179,10 +175,6 @@ fn key(a: &Item, b: &Item) -> (Item, Item) {
     if a < b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }
 }
 
-use repspace_metrics::embedding::{
-    LandmarkMds, classical_mds, distortion, frechet_mean, maxmin_landmarks, tangent_embedding,
-};
-
 /// Coordinates (row-major n × dims), per-point method, and the spectrum for the summary.
 struct Embedded {
     coordinates: Vec<f64>,
@@ -197,7 +189,7 @@ fn row_major(y: faer::MatRef<'_, f64>, dims: usize) -> Vec<f64> {
     (0..y.nrows()).flat_map(|i| (0..dims).map(move |j| if j < y.ncols() { y[(i, j)] } else { 0.0 })).collect()
 }
 
-fn classical(d: &faer::Mat<f64>, dims: usize) -> Result<Embedded> {
+fn classical(d: &faer::Mat<f64>, dims: usize) -> Result<Embedded, PostError> {
     let e = classical_mds(d.as_ref(), dims)?;
     Ok(Embedded {
         coordinates: row_major(e.coordinates.as_ref(), dims),
@@ -217,7 +209,7 @@ fn landmark(
     dims: usize,
     count: usize,
     prior: Option<&(String, Vec<Item>)>,
-) -> Result<Embedded> {
+) -> Result<Embedded, PostError> {
     let n = items.len();
     if count >= n {
         return classical(d, dims);
@@ -237,7 +229,7 @@ fn landmark(
     };
     let set_id = {
         let listed: String = landmarks.iter().map(|&i| format!("{}\u{1f}{}\u{1e}", items[i].0, items[i].1)).collect();
-        repspace_pipelines::fingerprint(&listed)
+        fnv_hex(&listed)
     };
     let l = landmarks.len();
     let ld = faer::Mat::from_fn(l, l, |a, b| d[(landmarks[a], landmarks[b])]);
@@ -261,7 +253,7 @@ fn landmark(
 }
 
 /// Fréchet mean and tangent PCA of the group's representations (re-read, centred, padded).
-fn tangent(job: &AllPairsJob, items: &[Item], dims: usize) -> Result<Embedded> {
+fn tangent(job: &AllPairsJob, items: &[Item], dims: usize) -> Result<Embedded, PostError> {
     use repspace_metrics::Matrix;
     let rows: HashMap<(&str, &str), &repspace_store::ManifestRow> =
         job.manifest.rows.iter().map(|r| ((r.model_id.as_str(), r.layer.as_str()), r)).collect();
@@ -269,8 +261,8 @@ fn tangent(job: &AllPairsJob, items: &[Item], dims: usize) -> Result<Embedded> {
     for (model, layer) in items {
         let row = rows[&(model.as_str(), layer.as_str())];
         let a = repspace_store::load::read_array(&job.storage, &row.uri, row.key.as_deref())
-            .map_err(|e| anyhow::anyhow!("tangent embedding: {model}/{layer}: {e}"))?;
-        let (m, n) = a.expect_matrix().map_err(|e| anyhow::anyhow!("tangent embedding: {model}/{layer}: {e}"))?;
+            .map_err(|e| PostError::Input(format!("tangent embedding: {model}/{layer}: {e}")))?;
+        let (m, n) = a.expect_matrix().map_err(|e| PostError::Input(format!("tangent embedding: {model}/{layer}: {e}")))?;
         mats.push(Matrix::from_row_major(m, n, &a.data));
     }
     let width = mats.iter().map(Matrix::cols).max().unwrap_or(0);

@@ -1,0 +1,130 @@
+//! Resolve a run: read and check the config, train the zoo on first use, load the manifest
+//! and the geometry probe, choose the run id, lock the output, and gather what earlier
+//! runs left to reuse. The result is the [`AllPairsJob`] every worker shares.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use repspace_pipelines::{AllPairsJob, GeometryJob, Reusable};
+use repspace_store::{Location, Manifest, Output, RunId, Storage};
+
+use crate::config::{Config, validate_embedding};
+use crate::lock::RunLock;
+use crate::run::RunArgs;
+
+/// A run ready to execute.
+pub struct Resolved {
+    pub config: Config,
+    /// The config file's text, kept in the run record.
+    pub config_text: String,
+    pub job: Arc<AllPairsJob>,
+    /// Held by process 0 from before earlier rows are read until after the commit.
+    pub lock: Option<RunLock>,
+    pub rejected_rows: usize,
+}
+
+/// Read the config at `location` and check it.
+pub fn read_config(storage: &Storage, location: &Location) -> Result<(Config, String)> {
+    let text = match storage.get(location) {
+        Ok(b) => String::from_utf8(b.to_vec()).with_context(|| format!("{location}: not UTF-8 text"))?,
+        Err(_) => bail!("cannot read config {location}"),
+    };
+    let config = Config::parse(&text).map_err(|e| anyhow::anyhow!("config {location}: {e}"))?;
+    Ok((config, text))
+}
+
+pub fn resolve(args: &RunArgs) -> Result<Resolved> {
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let storage = Storage::new()?;
+    let config_loc = Location::parse(&args.config, None)?;
+    let (config, config_text) = read_config(&storage, &config_loc)?;
+    let metrics = config.metric_specs().with_context(|| format!("config {config_loc}"))?;
+    let paths = config.path_specs().with_context(|| format!("config {config_loc}"))?;
+    if let Some(e) = &config.embedding {
+        validate_embedding(e).with_context(|| format!("config {config_loc}"))?;
+    }
+    let base = config_loc.parent();
+    let manifest_loc = Location::parse(&config.input.manifest, Some(&base)).context("input.manifest")?;
+    let root = Location::parse(&config.output.uri, Some(&base)).context("output.uri")?;
+    if let Some(zoo) = &config.input.zoo {
+        // the default job trains its zoo on first use; an existing manifest is kept
+        if args.process == 0 && matches!(storage.get(&manifest_loc), Err(repspace_store::storage::GetError::NotFound)) {
+            let zoo_loc = Location::parse(zoo, Some(&base)).context("input.zoo")?;
+            if !args.quiet {
+                crate::say!("repspace: {manifest_loc} does not exist yet; training the zoo of {zoo_loc} first");
+            }
+            crate::zoo::train(&storage, &zoo_loc, None, args.quiet)?;
+        }
+    }
+    let manifest = Manifest::load(&storage, &manifest_loc)?;
+    let geometry = match &config.geometry {
+        Some(g) => {
+            let probe = Location::parse(&g.probe, Some(&base)).context("geometry.probe")?;
+            let line = g.line.map(|[a, b]| (a, b, g.line_steps));
+            let plane = g.plane.map(|[a, b, c]| (a, b, c, g.plane_steps));
+            Some(
+                GeometryJob::load(&storage, &probe, g.probe_key.as_deref(), line, plane, g.rank, g.per_point)
+                    .map_err(|e| anyhow::anyhow!("geometry.probe {probe}: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    let run_id = match &args.run_id {
+        Some(id) => RunId::parse(id).map_err(|e| anyhow::anyhow!("--run-id: {e}"))?,
+        None if args.processes > 1 => {
+            bail!("a cluster run needs --run-id, the same in every process (the launch scripts set it)")
+        }
+        None => RunId::new_from_clock(),
+    };
+    // process 0 owns the output for the run: it locks, commits and runs the post-steps
+    let lock = if args.process == 0 { Some(RunLock::acquire(&storage, &root, run_id.as_str())?) } else { None };
+    // Rows of earlier runs (committed or not: parts are whole files) for the same metric
+    // parameters and content hashes are reused; the commit keeps exactly the current pairs.
+    let (earlier, unreadable_parts) = repspace_store::tables::read_reusable_distances(&storage, &root)?;
+    if unreadable_parts > 0 {
+        tracing::warn!(parts = unreadable_parts, "earlier distance parts could not be read for reuse; their pairs are recomputed");
+    }
+    let reusable: Reusable =
+        earlier.into_iter().map(|r| ((r.metric_spec.clone(), r.hash_a.clone(), r.hash_b.clone()), r)).collect();
+    let reusable_paths = if config.paths.is_empty() {
+        Default::default()
+    } else {
+        repspace_store::tables::read_reusable_paths(&storage, &root)?
+    };
+    tracing::info!(%run_id, manifest = %manifest_loc, output = %root, representations = manifest.rows.len(), "starting run");
+    let rejected_rows = manifest.rejected.len();
+    let job = Arc::new(AllPairsJob {
+        run_id,
+        output: Output::new(storage.clone(), root),
+        manifest,
+        metrics,
+        paths,
+        geometry,
+        scope: config.pairs.scope,
+        tile_size: config.execution.tile_size,
+        storage,
+        progress: progress_bar(args.quiet),
+        reusable,
+        flush_rows: config.execution.flush_rows,
+        // the budget is the process's; each of its workers gets an equal share
+        worker_memory_budget: config.execution.memory_budget.map(|b| b.0 / args.workers as u64),
+        reusable_paths,
+    });
+    Ok(Resolved { config, config_text, job, lock, rejected_rows })
+}
+
+/// A progress bar of (pair, metric)s on a terminal; none when quiet or piped.
+fn progress_bar(quiet: bool) -> Option<ProgressBar> {
+    (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} pairs {bar:40} {pos}/{len} [{elapsed_precise}, eta {eta}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    })
+}

@@ -1,0 +1,128 @@
+//! The all-pairs dataflow, stage by stage. Every worker builds the same graph; timely
+//! decides nothing about *what* is computed, only *where*:
+//!
+//! ```text
+//! load ─┬─▶ record (models, errors, geometry rows)
+//!       ├─▶ sample counts ─▶ refusals (broadcast)
+//!       ├─▶ layers ─▶ paths (on each model's owner)
+//!       ├─▶ hashes (broadcast) ─▶ decide (differential: reuse / compute) ─▶ tile owners
+//!       └─▶ factors ─▶ tile owners ─▶ compare tiles ─▶ flush distances
+//! ```
+//! then each worker publishes its parts, and the barrier brings every report to worker 0.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use repspace_store::StoreError;
+use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::{Inspect, Probe};
+
+use crate::barrier::gather_reports;
+use crate::incremental::{PairKey, decide, pair_key};
+use crate::job::{AllPairsJob, NamedMetric};
+use crate::layer_paths::{PathLayer, analyse_paths, model_route};
+use crate::load::load;
+use crate::plan::Plan;
+use crate::publish::Collected;
+use crate::report::RunReport;
+use crate::sample_counts::refuse_mismatched_counts;
+use crate::tiles::{compute_tiles, route_factors};
+
+/// Run the all-pairs job on a timely cluster described by `config`. Each worker publishes
+/// its own parts. Returns the whole run's report in the process hosting worker 0 (the one
+/// that commits), `None` in the other processes of a cluster.
+pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Option<RunReport>, String> {
+    let keys: Vec<(String, String)> = job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
+    let workers = match &config.communication {
+        timely::CommunicationConfig::Thread => 1,
+        timely::CommunicationConfig::Process(n) | timely::CommunicationConfig::ProcessBinary(n) => *n,
+        timely::CommunicationConfig::Cluster { threads, addresses, .. } => threads * addresses.len(),
+    };
+    let plan = Arc::new(match job.tile_size {
+        Some(size) => Plan::new(&keys, job.scope, size),
+        None => Plan::auto(&keys, job.scope, workers),
+    });
+    tracing::debug!(tile_size = plan.tile_size, tiles = plan.tiles().count(), workers, "plan");
+    if let Some(bar) = &job.progress {
+        bar.set_length((plan.pair_count() * job.metrics.len()) as u64);
+    }
+    let guards = timely::execute(config, move |worker| {
+        let report = worker_graph(worker, job.clone(), plan.clone());
+        gather_reports(worker, report)
+    })?;
+    let mut total = None;
+    for result in guards.join() {
+        if let Some(report) = result?? {
+            total = Some(report);
+        }
+    }
+    Ok(total)
+}
+
+/// The identities of earlier rows in this worker's shard (`key % peers == index`).
+fn existing_shard(job: &AllPairsJob, index: usize, peers: usize) -> Vec<PairKey> {
+    job.reusable
+        .keys()
+        .map(|(spec, a, b)| pair_key(spec, a, b))
+        .filter(|k| k % peers as u128 == index as u128)
+        .collect()
+}
+
+/// One worker: build the graph, run it to completion, publish this worker's parts.
+fn worker_graph(
+    worker: &mut timely::worker::Worker,
+    job: Arc<AllPairsJob>,
+    plan: Arc<Plan>,
+) -> Result<RunReport, StoreError> {
+    let (index, peers) = (worker.index(), worker.peers());
+    let owners = Arc::new(plan.owners(peers));
+    let collected = Rc::new(RefCell::new(Collected::default()));
+    let probe = ProbeHandle::new();
+
+    worker.dataflow::<u64, _, _>(|scope| {
+        let (sink, record_job) = (collected.clone(), job.clone());
+        let loaded = load(scope, job.clone(), index, peers)
+            .inspect(move |outcome| sink.borrow_mut().record_load(&record_job, outcome));
+
+        let counts = loaded.clone().flat_map(|(rep, outcome)| outcome.ok().map(|l| (rep, l.n_samples())));
+        let refused_sink = collected.clone();
+        let refusals = refuse_mismatched_counts(counts, plan.clone())
+            .inspect(move |(rep, message)| {
+                refused_sink.borrow_mut().refused.insert(*rep, message.clone());
+            });
+
+        if !job.paths.is_empty() {
+            let layer_job = job.clone();
+            let layers = loaded.clone().flat_map(move |(rep, outcome)| {
+                outcome.ok().map(|l| {
+                    let route = model_route(&layer_job.manifest.rows[rep].model_id);
+                    let usable = l.path_points.iter().map(Result::is_ok).collect();
+                    (route, PathLayer { rep, hash: l.hash, usable, x: l.path_input })
+                })
+            });
+            analyse_paths(layers, refusals.clone(), job.clone(), index, collected.clone()).probe_with(&probe);
+        }
+
+        let known = loaded
+            .clone()
+            .flat_map(|(rep, outcome)| {
+                outcome.ok().map(|l| (rep, l.hash.clone(), l.prepared.iter().map(Result::is_ok).collect::<Vec<bool>>()))
+            })
+            .broadcast();
+        let hashes = known.clone().map(|(rep, hash, _)| (rep, hash));
+        let fingerprints = job.metrics.iter().map(NamedMetric::fingerprint).collect();
+        let existing = existing_shard(&job, index, peers);
+        let decisions = decide(scope, known, existing, plan.clone(), owners.clone(), fingerprints, index);
+
+        let factors = route_factors(loaded, plan.clone(), owners, job.worker_memory_budget.is_some());
+        compute_tiles(factors, decisions, refusals, hashes, job.clone(), plan.clone(), index, collected.clone())
+            .probe_with(&probe);
+    });
+
+    while !probe.done() {
+        worker.step();
+    }
+    collected.borrow_mut().publish(index, &job)
+}

@@ -1,0 +1,179 @@
+//! The load stage: each representation is loaded by the worker `r mod W`, validated
+//! (finite values, held-out shape), hashed, and prepared once for every metric of the job.
+//! A network given by weights is built and evaluated on `[geometry]`'s points here.
+//!
+//! Invariant: a `Prepared` value is computed once per representation and metric here (or
+//! again by a budgeted tile owner, `rep_cache`), never per pair; failures become values
+//! (`LoadError`, or a reason per metric), never a stopped run.
+
+use std::sync::Arc;
+
+use repspace_metrics::{MetricError, MetricSpec, Prepared, Tensor, prepare_with_precision};
+use repspace_store::hash::content_hash;
+use repspace_store::load::read_array;
+use repspace_store::tables::{GeometryPointRow, GeometrySummaryRow};
+use repspace_store::{LoadError, ReasonCode};
+use serde::{Deserialize, Serialize};
+use timely::dataflow::operators::vec::{Map, ToStream};
+use timely::dataflow::{Scope, StreamVec};
+
+use crate::job::AllPairsJob;
+use crate::layer_paths::layer_points;
+
+/// A representation's load outcome, by manifest row.
+pub(crate) type LoadOutcome = (usize, Result<Loaded, LoadError>);
+
+/// Load and prepare this worker's share of the manifest (rows `r` with `r mod peers ==
+/// index`). With a memory budget the factors are dropped after preparing (the tile owners
+/// prepare again what they compare), so the loaded zoo is never held at once.
+pub(crate) fn load<'s>(scope: Scope<'s, u64>, job: Arc<AllPairsJob>, index: usize, peers: usize) -> StreamVec<'s, u64, LoadOutcome> {
+    let mine: Vec<usize> = (0..job.manifest.rows.len()).filter(|r| r % peers == index).collect();
+    mine.to_stream(scope).map(move |rep| {
+        let outcome = match (load_and_prepare(&job, rep), job.worker_memory_budget) {
+            (Ok(l), Some(_)) => Ok(l.outcomes_only()),
+            (other, _) => other,
+        };
+        (rep, outcome)
+    })
+}
+
+/// A loaded and prepared representation, as it travels to tile owners.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Loaded {
+    pub rep: usize,
+    pub hash: String,
+    pub shape: Vec<usize>,
+    /// One entry per metric of the job, in order; a failure names its reason code.
+    /// `Ok(None)`: prepared, then dropped (a budgeted loader keeps only the outcome).
+    pub prepared: Vec<Result<Option<Prepared>, (ReasonCode, String)>>,
+    /// One entry per path metric of the job: whether the layer can be a point of it. The
+    /// points themselves (an m × m Gram matrix for CKA paths) are built again by the
+    /// model's owner, one model at a time, so they never all live at once.
+    pub path_points: Vec<Result<(), (ReasonCode, String)>>,
+    /// The layer's activations, for the model's owner (only when the job has paths).
+    pub path_input: Option<Tensor>,
+    /// A network's geometry rows (networks given by weights, with `[geometry]`).
+    pub geometry: Option<(Vec<GeometryPointRow>, GeometrySummaryRow)>,
+}
+
+impl Loaded {
+    /// An estimate of the memory its prepared factors take: the array once per metric,
+    /// twice when the metric keeps a transformed copy beside it.
+    pub fn approx_bytes(&self) -> u64 {
+        let array = self.shape.iter().product::<usize>() as u64 * 8;
+        array * (1 + 2 * self.prepared.len() as u64)
+    }
+
+    pub fn n_samples(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
+
+    /// Keep whether each metric prepared, not the factors (`Ok(None)`).
+    pub fn outcomes_only(self) -> Loaded {
+        Loaded { prepared: self.prepared.into_iter().map(|p| p.map(|_| None)).collect(), ..self }
+    }
+
+    /// Only what the tiles need: the pair metrics' factors (no path input or geometry).
+    pub fn for_tiles(self) -> Loaded {
+        Loaded { path_points: Vec::new(), path_input: None, geometry: None, ..self }
+    }
+}
+
+/// Load, validate, hash and prepare one representation for every metric. The array's
+/// rank is checked per metric (a [conditions, repeats, units] array suits the stochastic
+/// metrics and no others); held-out rows must have the training rows' trailing shape.
+pub(crate) fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> {
+    let row = &job.manifest.rows[rep];
+    // a network given by weights: its geometry, and its pullback metrics for MSA
+    let (network, geometry) = match &row.weights_uri {
+        Some(_) => {
+            let mlp = crate::geometry::load_network(&job.storage, row)?;
+            let evaluated = match &job.geometry {
+                Some(g) => {
+                    let msa = job.metrics.iter().any(|m| matches!(m.spec, MetricSpec::Msa { .. }));
+                    Some(crate::geometry::evaluate_network(g, &mlp, row, job.run_id.as_str(), msa)?)
+                }
+                None => None,
+            };
+            (true, evaluated)
+        }
+        None => (false, None),
+    };
+    let activations = if row.activations {
+        let train = read_array(&job.storage, &row.uri, row.key.as_deref())?;
+        let test = match &row.test_uri {
+            Some(loc) => Some(read_array(&job.storage, loc, row.test_key.as_deref().or(row.key.as_deref()))?),
+            None => None,
+        };
+        train.check_finite()?;
+        if train.shape.len() < 2 {
+            return Err(LoadError::new(
+                ReasonCode::WrongRank,
+                format!("expected at least a 2-D array [samples, ...], got shape {:?}", train.shape),
+            ));
+        }
+        if let Some(t) = &test {
+            t.check_finite().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
+            if t.shape.len() != train.shape.len() || t.shape[1..] != train.shape[1..] {
+                return Err(LoadError::new(
+                    ReasonCode::WrongRank,
+                    format!("held-out rows have shape {:?} but training rows have {:?}", t.shape, train.shape),
+                ));
+            }
+        }
+        let hash = content_hash(&train, test.as_ref());
+        Some((hash, Tensor::new(train.shape.clone(), train.data), test.map(|t| Tensor::new(t.shape, t.data))))
+    } else {
+        None
+    };
+    let metrics_tensor = geometry.as_ref().map(|(_, _, g)| g);
+    let hash = match (&activations, metrics_tensor) {
+        (Some((h, _, _)), _) => h.clone(),
+        (None, Some(g)) => {
+            content_hash(&repspace_store::NdArray { shape: g.shape().to_vec(), data: g.data().to_vec() }, None)
+        }
+        (None, None) => content_hash(&repspace_store::NdArray { shape: vec![0], data: Vec::new() }, None),
+    };
+    let prepared = job
+        .metrics
+        .iter()
+        .map(|metric| {
+            let input = match (&metric.spec, &activations, metrics_tensor) {
+                (MetricSpec::Msa { .. }, _, Some(g)) => Ok((g, None)),
+                (MetricSpec::Msa { .. }, _, None) => Err(if network {
+                    "msa needs a [geometry] section with probe points".to_string()
+                } else {
+                    "msa compares networks given by weights (weights_uri, spec_uri); this row has only activations"
+                        .to_string()
+                }),
+                (_, Some((_, x, t)), _) => Ok((x, t.as_ref())),
+                (_, None, _) => Err("this row is a network without activations (no uri)".to_string()),
+            };
+            let (x, t) = input.map_err(|m| (ReasonCode::WrongRank, format!("metric {:?}: {m}", metric.name)))?;
+            prepare_with_precision(&metric.spec, metric.precision, x, t).map(Some).map_err(|e| {
+                let code = match e {
+                    MetricError::WrongRank { .. } => ReasonCode::WrongRank,
+                    MetricError::NotFinite(_) => ReasonCode::NonFinite,
+                    _ => ReasonCode::PrepareFailed,
+                };
+                (code, format!("metric {:?}: {e}", metric.name))
+            })
+        })
+        .collect();
+    let shape = match (&activations, metrics_tensor) {
+        (Some((_, x, _)), _) => x.shape().to_vec(),
+        (None, Some(g)) => g.shape().to_vec(),
+        (None, None) => vec![0, 0],
+    };
+    let path_points = match &activations {
+        Some((_, x, _)) => layer_points(&job.paths, x).into_iter().map(|p| p.map(drop)).collect(),
+        None => job
+            .paths
+            .iter()
+            .map(|p| Err((ReasonCode::WrongRank, format!("path {:?}: no activations", p.name))))
+            .collect(),
+    };
+    let geometry = geometry.map(|(points, summary, _)| (points, summary));
+    let path_input = if job.paths.is_empty() { None } else { activations.map(|(_, x, _)| x) };
+    Ok(Loaded { rep, hash, shape, prepared, path_points, path_input, geometry })
+}

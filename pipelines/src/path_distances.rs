@@ -1,0 +1,80 @@
+//! Post-steps that read this run's published `distances` rows: they run in the committing
+//! process after the dataflow and before the commit. This one: `path_distances`.
+//!
+//! Invariant: only this run's parts are read (exact run id, `Output::run_parts`), so rows
+//! of earlier or concurrent uncommitted runs never enter.
+
+use std::collections::{BTreeMap, HashMap};
+
+use repspace_store::tables::{self, DistanceRow, PathDistanceRow, Table};
+use repspace_store::{Location, PartName, StoreError, Writer};
+
+use crate::job::AllPairsJob;
+
+/// A post-step that could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Metric(#[from] repspace_metrics::MetricError),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Every `distances` row this run published.
+pub fn this_run_distances(job: &AllPairsJob) -> Result<Vec<DistanceRow>, StoreError> {
+    let mut rows = Vec::new();
+    for part in job.output.run_parts("distances", &job.run_id)? {
+        let bytes = job.output.storage.get(&part).map_err(|e| StoreError::Other {
+            uri: part.to_string(),
+            reason: format!("this run's part cannot be read back: {e:?}"),
+        })?;
+        let batches = tables::decode_parquet(bytes)
+            .map_err(|source| StoreError::Parquet { table: "distances".into(), source })?;
+        for b in &batches {
+            rows.extend(DistanceRow::from_batch(b)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// `path_distances`: for every pair metric and every two models with the same number of
+/// layers, the mean over their same-named layers of the metric's distance, provided every
+/// layer pair was compared (scope `within_layer` computes exactly these rows).
+pub fn publish_path_distances(job: &AllPairsJob) -> Result<Location, PostError> {
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    for row in &job.manifest.rows {
+        *depth.entry(row.model_id.as_str()).or_default() += 1;
+    }
+    let pair_metrics: Vec<&str> = job.metrics.iter().map(|m| m.name.as_str()).collect();
+    let mut sums: BTreeMap<(String, String, String), (f64, usize)> = BTreeMap::new();
+    for d in this_run_distances(job)? {
+        if d.model_a == d.model_b || d.layer_a != d.layer_b {
+            continue;
+        }
+        if !pair_metrics.contains(&d.metric.as_str()) {
+            continue;
+        }
+        let e = sums.entry((d.metric, d.model_a, d.model_b)).or_default();
+        e.0 += d.distance;
+        e.1 += 1;
+    }
+    let rows: Vec<PathDistanceRow> = sums
+        .into_iter()
+        .filter(|((_, a, b), (_, n))| {
+            let (da, db) = (depth.get(a.as_str()).copied(), depth.get(b.as_str()).copied());
+            da.is_some() && da == db && da == Some(*n)
+        })
+        .map(|((metric, model_a, model_b), (sum, n))| PathDistanceRow {
+            metric,
+            model_a,
+            model_b,
+            n_layers: n as i64,
+            path_distance: sum / n as f64,
+            run_id: job.run_id.to_string(),
+        })
+        .collect();
+    let name = PartName::new(&job.run_id, Writer::Post);
+    Ok(job.output.publish("path_distances", &name, &tables::path_distances_batch(&rows)?)?)
+}

@@ -1,0 +1,44 @@
+//! What a run did, summed over its workers. The same value travels from each worker to
+//! worker 0 through the barrier and is stored in the run record (`_runs/<run_id>.json`).
+
+use repspace_store::Location;
+use serde::{Deserialize, Serialize};
+
+/// What one worker (or, summed, the whole run) did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunReport {
+    pub representations: usize,
+    /// Rows of `distances` published.
+    pub pairs: usize,
+    /// Pair-metric rows computed by this run, and reused from earlier runs.
+    pub computed: usize,
+    pub reused: usize,
+    /// (model, path metric) paths analysed.
+    pub paths: usize,
+    /// Pairs whose `distance_test` depends on how the SVD completes a genuine null space
+    /// (rank-deficient cross-covariance, e.g. dead ReLU units): it may differ from netrep's.
+    pub ambiguous_held_out: usize,
+    pub errors: usize,
+    /// Every part the run published, as URLs.
+    pub parts: Vec<Location>,
+    /// The pair phase: seconds the busiest worker spent computing or copying its tiles'
+    /// rows (loading, planning and publishing are outside it).
+    #[serde(rename = "pair_phase_seconds")]
+    pub pair_seconds: f64,
+}
+
+impl RunReport {
+    /// Add another worker's report: counts add up, parts gather, and the pair phase lasts
+    /// as long as its busiest worker (workers run side by side).
+    pub fn absorb(&mut self, other: RunReport) {
+        self.representations += other.representations;
+        self.pairs += other.pairs;
+        self.paths += other.paths;
+        self.computed += other.computed;
+        self.reused += other.reused;
+        self.ambiguous_held_out += other.ambiguous_held_out;
+        self.errors += other.errors;
+        self.parts.extend(other.parts);
+        self.pair_seconds = self.pair_seconds.max(other.pair_seconds);
+    }
+}
