@@ -9,11 +9,6 @@
 //! way), and [`compare`] scores a pair of prepared values. Prepared values are plain data
 //! (serde) so a dataflow can ship them between workers and processes.
 
-// `!(x > 0.0)` is deliberate throughout: NaN must fail these checks.
-#![allow(clippy::neg_cmp_op_on_partial_ord)]
-// Results of parsing and dataflow stages carry several values; aliases would hide them.
-#![allow(clippy::type_complexity)]
-
 mod assignment;
 mod bias_corrected;
 mod block;
