@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::{Frame, Models};
+use repspace_store::tables::EmbeddingSummaryRow;
+
+use crate::{Models, Tables};
 
 pub(crate) struct Page<'a> {
     pub models: &'a Models,
-    pub tables: &'a BTreeMap<&'a str, Frame>,
+    pub tables: &'a Tables,
     /// (stem, caption)
     pub figures: &'a [(String, String)],
     /// (stem, why not drawn)
@@ -91,24 +93,36 @@ fn pivot(
     Some((header, body))
 }
 
+/// The columns of `embedding_summary` shown on the page (named as declared), and each cell.
+const EMBEDDING_SUMMARY_COLUMNS: [(&str, fn(&EmbeddingSummaryRow) -> String); 8] = [
+    ("metric", |r| r.metric.clone()),
+    ("group", |r| r.group.clone()),
+    ("method", |r| r.method.clone()),
+    ("n_points", |r| r.n_points.to_string()),
+    ("captured", |r| format!("{:.4}", r.captured)),
+    ("negative_mass", |r| format!("{:.4}", r.negative_mass)),
+    ("stress_1", |r| format!("{:.4}", r.stress_1)),
+    ("distance_correlation", |r| format!("{:.4}", r.distance_correlation)),
+];
+
 pub(crate) fn index(p: &Page) -> String {
-    let t = |name: &str| &p.tables[name];
+    let t = p.tables;
     let mut body = String::new();
     // what the run holds
-    let distances = t("distances");
-    let mut per_metric: BTreeMap<String, usize> = BTreeMap::new();
-    for m in distances.text("metric") {
-        *per_metric.entry(m).or_default() += 1;
+    let distances = &t.distances;
+    let mut per_metric: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in distances {
+        *per_metric.entry(r.metric.as_str()).or_default() += 1;
     }
     let reps = p.models.layer_index.len();
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<p>{} models, {} representations; {} distance rows ({}); {} errors rows.</p>\n",
+        "<p>{} models, {} representations; {} distance rows ({}); {} errors rows.</p>",
         p.models.order.len(),
         reps,
         distances.len(),
         per_metric.iter().map(|(m, n)| format!("{} {n}", escape(m))).collect::<Vec<_>>().join(", "),
-        t("errors").len()
+        t.errors.len()
     );
     if let (Some(m), Some(l)) = (p.metric, p.layer) {
         let _ = write!(body, "<p>Figures use the metric <b>{}</b> at layer <b>{}</b>", escape(m), escape(l));
@@ -118,9 +132,9 @@ pub(crate) fn index(p: &Page) -> String {
         body.push_str(".</p>\n");
     }
     for (stem, caption) in p.figures {
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<figure><img src=\"{stem}.svg\" alt=\"{c}\"><figcaption>{c} <a href=\"{stem}.png\">PNG</a> · <a href=\"{stem}.svg\">SVG</a></figcaption></figure>\n",
+            "<figure><img src=\"{stem}.svg\" alt=\"{c}\"><figcaption>{c} <a href=\"{stem}.png\">PNG</a> · <a href=\"{stem}.svg\">SVG</a></figcaption></figure>",
             c = escape(caption)
         );
     }
@@ -139,17 +153,12 @@ pub(crate) fn index(p: &Page) -> String {
         body.push_str(&table("Final-epoch mean test accuracy by depth and width", &h, &r));
     }
     if let Some(path) = p.path_metric {
-        let ps = t("path_summary");
-        let (metric, ids, eff, len) =
-            (ps.text("metric"), ps.text("model_id"), ps.numbers("efficiency"), ps.numbers("path_length"));
-        let mut by_model: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-        for i in 0..metric.len() {
-            if metric[i] == path {
-                if let (Some(e), Some(l)) = (eff[i], len[i]) {
-                    by_model.insert(ids[i].as_str(), (e, l));
-                }
-            }
-        }
+        let by_model: BTreeMap<&str, (f64, f64)> = t
+            .path_summary
+            .iter()
+            .filter(|r| r.metric == path)
+            .map(|r| (r.model_id.as_str(), (r.efficiency, r.path_length)))
+            .collect();
         let e = |m: &str| by_model.get(m).map(|v| v.0);
         let l = |m: &str| by_model.get(m).map(|v| v.1);
         if let Some((h, r)) = pivot(models, "depth", "width", &e, &|v| format!("{v:.3}")) {
@@ -159,38 +168,26 @@ pub(crate) fn index(p: &Page) -> String {
             body.push_str(&table(&format!("{path}: final-epoch mean path length"), &h, &r));
         }
     }
-    let es = t("embedding_summary");
-    if !es.is_empty() {
-        let cols =
-            ["metric", "group", "method", "n_points", "captured", "negative_mass", "stress_1", "distance_correlation"];
-        let data: Vec<Vec<Option<String>>> = cols.iter().map(|c| es.strings(c)).collect();
-        let nums: Vec<Vec<Option<f64>>> = cols.iter().map(|c| es.numbers(c)).collect();
-        let rows: Vec<Vec<String>> = (0..es.len())
-            .map(|i| {
-                cols.iter()
-                    .enumerate()
-                    .map(|(k, _)| match (k >= 4, nums[k][i]) {
-                        (true, Some(v)) => format!("{v:.4}"),
-                        _ => data[k][i].clone().unwrap_or_default(),
-                    })
-                    .collect()
-            })
+    if !t.embedding_summary.is_empty() {
+        let header = EMBEDDING_SUMMARY_COLUMNS.map(|(c, _)| c.to_string());
+        let rows: Vec<Vec<String>> = t
+            .embedding_summary
+            .iter()
+            .map(|r| EMBEDDING_SUMMARY_COLUMNS.iter().map(|(_, cell)| cell(r)).collect())
             .collect();
-        body.push_str(&table("Embeddings (embedding_summary)", &cols.map(String::from), &rows));
+        body.push_str(&table("Embeddings (embedding_summary)", &header, &rows));
     }
-    let gs = t("geometry_summary");
-    if !gs.is_empty() {
-        let (ids, mag, vol) = (gs.text("model_id"), gs.numbers("magnification"), gs.numbers("mean_log10_volume"));
+    if !t.geometry_summary.is_empty() {
         let mut by_epoch: BTreeMap<String, (Vec<f64>, Vec<f64>, usize)> = BTreeMap::new();
-        for i in 0..ids.len() {
-            let key = models.get(&ids[i], "epoch").unwrap_or("all").to_string();
+        for r in &t.geometry_summary {
+            let key = models.get(&r.model_id, "epoch").unwrap_or("all").to_string();
             let e = by_epoch.entry(key).or_default();
             e.2 += 1;
-            if let Some(m) = mag[i] {
+            if let Some(m) = r.magnification {
                 e.0.push(m);
             }
-            if let Some(v) = vol[i].filter(|v| v.is_finite()) {
-                e.1.push(v);
+            if r.mean_log10_volume.is_finite() {
+                e.1.push(r.mean_log10_volume);
             }
         }
         let mut keys: Vec<String> = by_epoch.keys().cloned().collect();
@@ -212,11 +209,10 @@ pub(crate) fn index(p: &Page) -> String {
         let header = ["epoch", "networks", "mean magnification", "positive", "mean log₁₀ volume"].map(String::from);
         body.push_str(&table("Input-space geometry by epoch (geometry_summary)", &header, &rows));
     }
-    let errors = t("errors");
-    if !errors.is_empty() {
+    if !t.errors.is_empty() {
         let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
-        for r in errors.text("reason") {
-            *by_reason.entry(r).or_default() += 1;
+        for r in &t.errors {
+            *by_reason.entry(r.reason.clone()).or_default() += 1;
         }
         let rows: Vec<Vec<String>> = by_reason.into_iter().map(|(r, n)| vec![r, n.to_string()]).collect();
         body.push_str(&table("Errors by reason (see the errors table)", &["reason".into(), "rows".into()], &rows));
@@ -228,4 +224,18 @@ figure{{margin:1.5em 0}}img{{max-width:100%;border:1px solid #ddd}}figcaption{{c
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
 caption{{font-weight:bold;text-align:left;padding:4px 0}}</style></head>\n<body><h1>repspace report</h1>\n{body}</body></html>\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use repspace_store::tables::Table;
+
+    use super::*;
+
+    #[test]
+    fn the_embedding_summary_columns_shown_are_declared_ones() {
+        for (column, _) in EMBEDDING_SUMMARY_COLUMNS {
+            assert!(EmbeddingSummaryRow::COLUMNS.contains(&column), "{column} is not a column of embedding_summary");
+        }
+    }
 }

@@ -10,16 +10,17 @@
 //! - `volume_maps`: log₁₀ volume element on the geometry stage's 2-D plane slice.
 
 pub mod figures;
-pub mod frame;
 mod html;
+mod tables;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use faer::Mat;
+use repspace_store::tables::{DistanceRow, EmbeddingRow, GeometryPointRow, PathSummaryRow};
 use repspace_store::{Location, Storage};
 
 use figures::{GridMaps, Heatmap, Panels, Polylines, Scatter, category_color, render, viridis};
-pub use frame::Frame;
+use tables::{Models, Tables};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -59,71 +60,6 @@ pub struct ReportSummary {
     pub skipped: Vec<(String, String)>,
 }
 
-/// Models and their metadata, from the `models` table.
-pub(crate) struct Models {
-    pub order: Vec<String>,
-    pub meta: HashMap<String, BTreeMap<String, String>>,
-    pub layer_index: HashMap<(String, String), i64>,
-    pub metadata_columns: Vec<String>,
-}
-
-const FIXED_MODEL_COLUMNS: [&str; 8] =
-    ["model_id", "layer", "layer_index", "uri", "content_hash", "n_samples", "n_features", "shape"];
-
-impl Models {
-    fn from_frame(f: &Frame) -> Models {
-        let metadata_columns: Vec<String> =
-            f.columns().into_iter().filter(|c| !FIXED_MODEL_COLUMNS.contains(&c.as_str())).collect();
-        let (ids, layers, index) = (f.text("model_id"), f.text("layer"), f.numbers("layer_index"));
-        let columns: Vec<Vec<Option<String>>> = metadata_columns.iter().map(|c| f.strings(c)).collect();
-        let mut models =
-            Models { order: Vec::new(), meta: HashMap::new(), layer_index: HashMap::new(), metadata_columns };
-        for (r, id) in ids.iter().enumerate() {
-            if !models.meta.contains_key(id) {
-                models.order.push(id.clone());
-                let meta = models
-                    .metadata_columns
-                    .iter()
-                    .zip(&columns)
-                    .filter_map(|(c, v)| v[r].clone().map(|v| (c.clone(), v)))
-                    .collect();
-                models.meta.insert(id.clone(), meta);
-            }
-            models.layer_index.insert((id.clone(), layers[r].clone()), index[r].map(|v| v as i64).unwrap_or(0));
-        }
-        models
-    }
-
-    pub fn get(&self, model: &str, column: &str) -> Option<&str> {
-        self.meta.get(model).and_then(|m| m.get(column)).map(String::as_str)
-    }
-
-    pub fn number(&self, model: &str, column: &str) -> Option<f64> {
-        self.get(model, column).and_then(|v| v.parse().ok())
-    }
-
-    /// The models of the last epoch when there is an `epoch` column, else all.
-    pub fn final_models(&self) -> Vec<String> {
-        let last = self.order.iter().filter_map(|m| self.number(m, "epoch")).fold(f64::NEG_INFINITY, f64::max);
-        if !last.is_finite() {
-            return self.order.clone();
-        }
-        self.order.iter().filter(|m| self.number(m, "epoch") == Some(last)).cloned().collect()
-    }
-
-    /// A sort key that groups models by their architecture metadata.
-    fn sort_key(&self, model: &str) -> (Vec<(i64, String)>, String) {
-        let key = ["epoch", "depth", "width", "activation", "seed"]
-            .iter()
-            .map(|c| match self.get(model, c) {
-                Some(v) => v.parse::<f64>().map(|x| ((x * 1e6) as i64, String::new())).unwrap_or((0, v.to_string())),
-                None => (0, String::new()),
-            })
-            .collect();
-        (key, model.to_string())
-    }
-}
-
 /// Distances of one metric between (model, layer) representations.
 struct Distances {
     /// ((model_a, layer_a), (model_b, layer_b)) → distance, both orders.
@@ -131,25 +67,12 @@ struct Distances {
 }
 
 impl Distances {
-    fn of(frame: &Frame, metric: &str) -> Distances {
-        let (m, ma, la, mb, lb, d) = (
-            frame.text("metric"),
-            frame.text("model_a"),
-            frame.text("layer_a"),
-            frame.text("model_b"),
-            frame.text("layer_b"),
-            frame.numbers("distance"),
-        );
+    fn of(rows: &[DistanceRow], metric: &str) -> Distances {
         let mut out = HashMap::new();
-        for i in 0..m.len() {
-            if m[i] != metric {
-                continue;
-            }
-            if let Some(v) = d[i] {
-                let (a, b) = ((ma[i].clone(), la[i].clone()), (mb[i].clone(), lb[i].clone()));
-                out.insert((b.clone(), a.clone()), v);
-                out.insert((a, b), v);
-            }
+        for r in rows.iter().filter(|r| r.metric == metric) {
+            let (a, b) = ((r.model_a.clone(), r.layer_a.clone()), (r.model_b.clone(), r.layer_b.clone()));
+            out.insert((b.clone(), a.clone()), r.distance);
+            out.insert((a, b), r.distance);
         }
         Distances { d: out }
     }
@@ -169,8 +92,9 @@ impl Distances {
     }
 }
 
-fn first_distinct(values: &[String]) -> Option<String> {
-    values.iter().filter(|v| !v.is_empty()).collect::<BTreeSet<_>>().into_iter().next().cloned()
+/// The first non-empty value in sort order.
+fn first_distinct<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    values.filter(|v| !v.is_empty()).min().map(str::to_string)
 }
 
 /// Draw every figure the tables allow and write them with `index.html` under
@@ -181,22 +105,8 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
     let dir = out
         .join(&format!("{dir_name}/"))
         .map_err(|e| ReportError::Write { path: dir_name.clone(), reason: e.to_string() })?;
-    let tables: BTreeMap<&str, Frame> = [
-        "models",
-        "distances",
-        "embeddings",
-        "embedding_summary",
-        "path_summary",
-        "geometry_points",
-        "geometry_summary",
-        "errors",
-    ]
-    .into_iter()
-    .map(|t| Frame::read(storage, out, t).map(|f| (t, f)))
-    .collect::<Result<_, _>>()?;
-    let models = Models::from_frame(&tables["models"]);
-    let distances = &tables["distances"];
-    let metric = spec.metric.clone().or_else(|| first_distinct(&distances.text("metric")));
+    let (models, tables) = Tables::read(storage, out)?;
+    let metric = spec.metric.clone().or_else(|| first_distinct(tables.distances.iter().map(|r| r.metric.as_str())));
     let layer = spec.layer.clone().or_else(|| default_layer(&models));
 
     let scratch =
@@ -226,7 +136,7 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
 
     // 1. the zoo at one layer: MDS scatter per colouring, and the distance heatmap
     let zoo = match (&metric, &layer) {
-        (Some(metric), Some(layer)) => zoo_layer(&models, distances, metric, layer),
+        (Some(metric), Some(layer)) => zoo_layer(&models, &tables.distances, metric, layer),
         _ => Err("the run wrote no distances".to_string()),
     };
     let color_by: Vec<String> = if spec.color_by.is_empty() {
@@ -268,7 +178,7 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
     let fig = metric
         .as_ref()
         .ok_or_else(|| "the run wrote no distances".to_string())
-        .and_then(|m| layer_paths(&models, &tables["embeddings"], m));
+        .and_then(|m| layer_paths(&models, &tables.embeddings, m));
     let figure = draw(fig, scratch, "layer_paths")?;
     emit(
         "layer_paths",
@@ -280,8 +190,8 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
     )?;
 
     // 3. path efficiency against depth and width
-    let path_summary = &tables["path_summary"];
-    let path_metric = spec.path.clone().or_else(|| first_distinct(&path_summary.text("metric")));
+    let path_summary = &tables.path_summary;
+    let path_metric = spec.path.clone().or_else(|| first_distinct(path_summary.iter().map(|r| r.metric.as_str())));
     let fig = path_metric
         .as_ref()
         .ok_or_else(|| "the run has no [[paths]]".to_string())
@@ -297,7 +207,7 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
     )?;
 
     // 4. volume element on the plane slice
-    let figure = draw(volume_maps(&models, &tables["geometry_points"]), scratch, "volume_maps")?;
+    let figure = draw(volume_maps(&models, &tables.geometry_points), scratch, "volume_maps")?;
     emit(
         "volume_maps",
         "log₁₀ volume element of the feature map on the plane through three probe images; white dots mark where the predicted class changes.".into(),
@@ -354,7 +264,7 @@ fn default_layer(models: &Models) -> Option<String> {
 /// The models that have `layer`, sorted by architecture; their distance matrix; 2-D MDS.
 fn zoo_layer(
     models: &Models,
-    distances: &Frame,
+    distances: &[DistanceRow],
     metric: &str,
     layer: &str,
 ) -> Result<(Vec<(String, String)>, Mat<f64>, Vec<(f64, f64)>), String> {
@@ -430,31 +340,20 @@ fn color_groups<'a>(
 
 /// Each final-epoch model's representations in layer order, located in the embedding of
 /// `metric` whose group holds the most distinct layers.
-fn layer_paths(models: &Models, embeddings: &Frame, metric: &str) -> Result<Polylines, String> {
-    let (m, g, ids, layers, method) = (
-        embeddings.text("metric"),
-        embeddings.text("group"),
-        embeddings.text("model_id"),
-        embeddings.text("layer"),
-        embeddings.text("method"),
-    );
-    let (x, y) = (embeddings.numbers("dim_0"), embeddings.numbers("dim_1"));
+fn layer_paths(models: &Models, embeddings: &[EmbeddingRow], metric: &str) -> Result<Polylines, String> {
+    let rows: Vec<&EmbeddingRow> = embeddings.iter().filter(|r| r.metric == metric && r.method != "tangent").collect();
     let mut layer_sets: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for i in 0..m.len() {
-        if m[i] == metric && method[i] != "tangent" {
-            layer_sets.entry(g[i].as_str()).or_default().insert(layers[i].as_str());
-        }
+    for r in &rows {
+        layer_sets.entry(r.group.as_str()).or_default().insert(r.layer.as_str());
     }
     let group =
         layer_sets.iter().filter(|(_, l)| l.len() > 1).max_by_key(|(_, l)| l.len()).map(|(g, _)| *g).ok_or_else(
             || format!("no {metric} embedding spans several layers: use [pairs] scope = \"all\" with an [embedding]"),
         )?;
     let mut at: HashMap<(&str, &str), (f64, f64)> = HashMap::new();
-    for i in 0..m.len() {
-        if m[i] == metric && g[i] == group && method[i] != "tangent" {
-            if let (Some(a), Some(b)) = (x[i], y[i]) {
-                at.insert((ids[i].as_str(), layers[i].as_str()), (a, b));
-            }
+    for r in rows.iter().filter(|r| r.group == group) {
+        if let [a, b, ..] = r.coordinates[..] {
+            at.insert((r.model_id.as_str(), r.layer.as_str()), (a, b));
         }
     }
     let color_column = ["depth", "width"].into_iter().find(|c| models.metadata_columns.iter().any(|m| m == c));
@@ -495,13 +394,14 @@ fn layer_paths(models: &Models, embeddings: &Frame, metric: &str) -> Result<Poly
 }
 
 /// Efficiency against depth (coloured by width) and against log₂ width (coloured by depth).
-fn path_efficiency(models: &Models, path_summary: &Frame, path: &str) -> Result<Panels, String> {
-    let (m, ids, eff) =
-        (path_summary.text("metric"), path_summary.text("model_id"), path_summary.numbers("efficiency"));
+fn path_efficiency(models: &Models, path_summary: &[PathSummaryRow], path: &str) -> Result<Panels, String> {
     let final_models: BTreeSet<String> = models.final_models().into_iter().collect();
-    let rows: Vec<(f64, f64, f64)> = (0..m.len())
-        .filter(|&i| m[i] == path && final_models.contains(&ids[i]))
-        .filter_map(|i| Some((models.number(&ids[i], "depth")?, models.number(&ids[i], "width")?, eff[i]?)))
+    let rows: Vec<(f64, f64, f64)> = path_summary
+        .iter()
+        .filter(|r| r.metric == path && final_models.contains(&r.model_id))
+        .filter_map(|r| {
+            Some((models.number(&r.model_id, "depth")?, models.number(&r.model_id, "width")?, r.efficiency))
+        })
         .collect();
     if rows.is_empty() {
         return Err(format!("no final-epoch model has {path} efficiency with numeric depth and width metadata"));
@@ -539,21 +439,15 @@ fn path_efficiency(models: &Models, path_summary: &Frame, path: &str) -> Result<
 
 /// Up to six final-epoch networks' plane slices (spread over depth), log₁₀ volume (or the
 /// effective volume when the input has more dimensions than the features).
-fn volume_maps(models: &Models, points: &Frame) -> Result<GridMaps, String> {
-    let (ids, slice) = (points.text("model_id"), points.text("slice"));
-    let (a, b) = (points.numbers("coord_a"), points.numbers("coord_b"));
-    let (vol, eff, class) =
-        (points.numbers("log10_volume"), points.numbers("log10_effective_volume"), points.numbers("predicted_class"));
-    let mut by_model: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for i in 0..ids.len() {
-        if slice[i] == "plane" && a[i].is_some() && b[i].is_some() {
-            by_model.entry(ids[i].as_str()).or_default().push(i);
-        }
+fn volume_maps(models: &Models, points: &[GeometryPointRow]) -> Result<GridMaps, String> {
+    let mut by_model: BTreeMap<&str, Vec<&GeometryPointRow>> = BTreeMap::new();
+    for p in points.iter().filter(|p| p.slice == "plane" && p.coord_a.is_some() && p.coord_b.is_some()) {
+        by_model.entry(p.model_id.as_str()).or_default().push(p);
     }
     if by_model.is_empty() {
         return Err("the run has no geometry plane slice ([geometry] plane)".into());
     }
-    let use_volume = by_model.values().flatten().all(|&i| vol[i].is_some());
+    let use_volume = by_model.values().flatten().all(|p| p.log10_volume.is_some());
     let mut candidates: Vec<String> =
         models.final_models().into_iter().filter(|m| by_model.contains_key(m.as_str())).collect();
     if candidates.is_empty() {
@@ -582,9 +476,9 @@ fn volume_maps(models: &Models, points: &Frame) -> Result<GridMaps, String> {
         .map(|model| {
             let cells = by_model[model.as_str()]
                 .iter()
-                .map(|&i| {
-                    let v = if use_volume { vol[i] } else { Some(eff[i].unwrap_or(f64::NAN)) };
-                    (a[i].unwrap_or(0.0), b[i].unwrap_or(0.0), v.unwrap_or(f64::NAN), class[i].map(|c| c as i64))
+                .map(|p| {
+                    let v = if use_volume { p.log10_volume } else { Some(p.log10_effective_volume) };
+                    (p.coord_a.unwrap_or(0.0), p.coord_b.unwrap_or(0.0), v.unwrap_or(f64::NAN), p.predicted_class)
                 })
                 .collect();
             let acc = models.get(model, "test_accuracy").map(|v| format!(" (acc {v})")).unwrap_or_default();

@@ -1,0 +1,253 @@
+//! The output tables: each declared once ([`rows`]) as a row type whose [`Table`] impl gives
+//! the Arrow schema, the encoder and the decoder; Parquet encoding; atomic part publishing.
+//!
+//! Each table is a directory (`models/`, `distances/`, `errors/`, …) of part files
+//! `part-<run_id>-<writer>.parquet`. A part is encoded in memory and written with one
+//! object_store `put`, which is atomic on every backend, so a reader never sees half a file.
+
+pub(crate) mod declare;
+mod rows;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+pub use declare::Table;
+pub use rows::{
+    DistanceRow, EmbeddingRow, EmbeddingSummaryRow, ErrorRow, GeometryPointRow, GeometrySummaryRow, ModelRow,
+    MsaPointRow, PathDistanceRow, PathRow, PathSummaryRow,
+};
+
+use crate::storage::GetError;
+use crate::{Location, Storage, StoreError};
+
+// Schemas and encoders by table, as thin wrappers over the declarations.
+
+pub fn models_schema(metadata_columns: &[String]) -> SchemaRef {
+    ModelRow::schema_with(metadata_columns)
+}
+
+pub fn distances_schema() -> SchemaRef {
+    DistanceRow::schema()
+}
+
+pub fn errors_schema() -> SchemaRef {
+    ErrorRow::schema()
+}
+
+pub fn models_batch(rows: &[ModelRow], metadata_columns: &[String]) -> Result<RecordBatch, StoreError> {
+    ModelRow::to_batch_with(rows, metadata_columns)
+}
+
+pub fn distances_batch(rows: &[DistanceRow]) -> Result<RecordBatch, StoreError> {
+    DistanceRow::to_batch(rows)
+}
+
+pub fn errors_batch(rows: &[ErrorRow]) -> Result<RecordBatch, StoreError> {
+    ErrorRow::to_batch(rows)
+}
+
+pub fn paths_batch(rows: &[PathRow]) -> Result<RecordBatch, StoreError> {
+    PathRow::to_batch(rows)
+}
+
+pub fn path_summary_batch(rows: &[PathSummaryRow]) -> Result<RecordBatch, StoreError> {
+    PathSummaryRow::to_batch(rows)
+}
+
+pub fn path_distances_batch(rows: &[PathDistanceRow]) -> Result<RecordBatch, StoreError> {
+    PathDistanceRow::to_batch(rows)
+}
+
+/// `dims` coordinate columns (a row's missing coordinates are written as 0).
+pub fn embeddings_batch(rows: &[EmbeddingRow], dims: usize) -> Result<RecordBatch, StoreError> {
+    EmbeddingRow::to_batch_with(rows, &EmbeddingRow::dim_columns(dims))
+}
+
+pub fn embedding_summary_batch(rows: &[EmbeddingSummaryRow]) -> Result<RecordBatch, StoreError> {
+    EmbeddingSummaryRow::to_batch(rows)
+}
+
+pub fn geometry_points_batch(rows: &[GeometryPointRow]) -> Result<RecordBatch, StoreError> {
+    GeometryPointRow::to_batch(rows)
+}
+
+pub fn geometry_summary_batch(rows: &[GeometrySummaryRow]) -> Result<RecordBatch, StoreError> {
+    GeometrySummaryRow::to_batch(rows)
+}
+
+pub fn msa_points_batch(rows: &[MsaPointRow]) -> Result<RecordBatch, StoreError> {
+    MsaPointRow::to_batch(rows)
+}
+
+/// Encode one batch as a complete Parquet file (zstd).
+pub fn encode_parquet(table: &str, batch: &RecordBatch) -> Result<Bytes, StoreError> {
+    let err = |source| StoreError::Parquet { table: table.into(), source };
+    let props =
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(err)?)).build();
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(err)?;
+    writer.write(batch).map_err(err)?;
+    writer.close().map_err(err)?;
+    Ok(Bytes::from(buf))
+}
+
+/// Decode a whole Parquet file.
+pub fn decode_parquet(bytes: Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    reader.collect::<Result<Vec<_>, _>>().map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+}
+
+/// Publish one part of `table` under `out/<table>/<name>` with a single atomic put.
+pub fn publish_part(
+    storage: &Storage,
+    out: &Location,
+    table: &str,
+    name: &str,
+    batch: &RecordBatch,
+) -> Result<Location, StoreError> {
+    let loc = out.join(&format!("{table}/{name}"))?;
+    storage.put(&loc, encode_parquet(table, batch)?)?;
+    Ok(loc)
+}
+
+/// Every batch of every part file of `out/<table>/`.
+pub fn read_table(storage: &Storage, out: &Location, table: &str) -> Result<Vec<RecordBatch>, StoreError> {
+    read_table_parts(storage, out, table, None)
+}
+
+/// The batches of `out/<table>/`, only from the parts of run `run_id` when given (other
+/// runs' parts may predate a schema change and are about to be retired).
+pub fn read_table_parts(
+    storage: &Storage,
+    out: &Location,
+    table: &str,
+    run_id: Option<&str>,
+) -> Result<Vec<RecordBatch>, StoreError> {
+    let dir = out.join(&format!("{table}/"))?;
+    let mut batches = Vec::new();
+    for part in storage.list(&dir)? {
+        let name = part.file_name();
+        if !name.ends_with(".parquet") || run_id.is_some_and(|r| !name.contains(r)) {
+            continue;
+        }
+        let bytes = storage.get(&part).map_err(|e| match e {
+            GetError::NotFound => StoreError::Other { uri: part.to_string(), reason: "vanished while reading".into() },
+            GetError::Other(e) => e,
+        })?;
+        batches.extend(decode_parquet(bytes).map_err(|source| StoreError::Parquet { table: table.into(), source })?);
+    }
+    Ok(batches)
+}
+
+/// The rows of table `T` under `out`, only from run `run_id`'s parts when given. A part that
+/// does not have `T`'s declared columns is an error.
+pub fn read_rows<T: Table>(storage: &Storage, out: &Location, run_id: Option<&str>) -> Result<Vec<T>, StoreError> {
+    let mut rows = Vec::new();
+    for b in read_table_parts(storage, out, T::NAME, run_id)? {
+        rows.extend(T::from_batch(&b)?);
+    }
+    Ok(rows)
+}
+
+/// All rows of the `distances` table under `out`.
+pub fn read_distances(storage: &Storage, out: &Location) -> Result<Vec<DistanceRow>, StoreError> {
+    read_rows(storage, out, None)
+}
+
+/// The rows of `distances` under `out`, only from run `run_id`'s parts when given.
+pub fn read_distances_of(
+    storage: &Storage,
+    out: &Location,
+    run_id: Option<&str>,
+) -> Result<Vec<DistanceRow>, StoreError> {
+    read_rows(storage, out, run_id)
+}
+
+/// All rows of the `errors` table under `out`.
+pub fn read_errors(storage: &Storage, out: &Location) -> Result<Vec<ErrorRow>, StoreError> {
+    read_rows(storage, out, None)
+}
+
+/// Every `distances` row of earlier runs that can be read with this version's schema;
+/// parts that cannot (older schemas, damaged files) are skipped and counted.
+pub fn read_reusable_distances(storage: &Storage, out: &Location) -> Result<(Vec<DistanceRow>, usize), StoreError> {
+    reusable_rows(storage, out)
+}
+
+/// The rows of every part of table `T` under `out`, and how many parts were skipped: a part
+/// that cannot be read or decoded (an older schema, damage) is left out with a warning, and
+/// its rows are recomputed by the run.
+fn reusable_rows<T: Table>(storage: &Storage, out: &Location) -> Result<(Vec<T>, usize), StoreError> {
+    let (mut rows, mut skipped) = (Vec::new(), 0);
+    for part in storage.list(&out.join(&format!("{}/", T::NAME))?)? {
+        if !part.file_name().ends_with(".parquet") {
+            continue;
+        }
+        let decoded = storage.get(&part).ok().and_then(|bytes| decode_parquet(bytes).ok());
+        match decoded.and_then(|batches| batches.iter().map(|b| T::from_batch(b).ok()).collect::<Option<Vec<_>>>()) {
+            Some(parts) => rows.extend(parts.into_iter().flatten()),
+            None => {
+                tracing::warn!(part = %part, "cannot reuse this part (older schema or damaged); its rows are recomputed");
+                skipped += 1;
+            }
+        }
+    }
+    Ok((rows, skipped))
+}
+
+/// Earlier paths by `path_key`: the summary row and the per-layer rows of each. Parts of an
+/// older schema (no `path_key`) or damaged ones are skipped: those paths are recomputed.
+pub fn read_reusable_paths(
+    storage: &Storage,
+    out: &Location,
+) -> Result<HashMap<String, (PathSummaryRow, Vec<PathRow>)>, StoreError> {
+    let (summaries, _) = reusable_rows::<PathSummaryRow>(storage, out)?;
+    let (layers, _) = reusable_rows::<PathRow>(storage, out)?;
+    let mut by_key: HashMap<String, (PathSummaryRow, Vec<PathRow>)> =
+        summaries.into_iter().map(|s| (s.path_key.clone(), (s, Vec::new()))).collect();
+    for row in layers {
+        if let Some(entry) = by_key.get_mut(&row.path_key) {
+            entry.1.push(row);
+        }
+    }
+    for entry in by_key.values_mut() {
+        entry.1.sort_by_key(|r| r.layer_index);
+    }
+    // a summary without all its layers is not reusable
+    by_key.retain(|_, (s, layers)| layers.len() as i64 == s.n_layers);
+    Ok(by_key)
+}
+
+/// Landmark sets of earlier runs: (metric, group) → (landmark_set, [(model_id, layer)]).
+/// A part that does not have this version's `embeddings` columns is passed over: its sets
+/// are chosen anew.
+pub fn read_landmark_sets(
+    storage: &Storage,
+    out: &Location,
+) -> Result<BTreeMap<(String, String), (String, Vec<(String, String)>)>, StoreError> {
+    let mut sets: BTreeMap<(String, String), (String, Vec<(String, String)>)> = BTreeMap::new();
+    for b in read_table(storage, out, EmbeddingRow::NAME)? {
+        let Ok(rows) = EmbeddingRow::from_batch(&b) else {
+            continue;
+        };
+        for row in rows {
+            let Some(set) = row.landmark_set.filter(|_| row.method == "landmark") else {
+                continue;
+            };
+            let e = sets.entry((row.metric, row.group)).or_insert_with(|| (set.clone(), Vec::new()));
+            if e.0 == set {
+                e.1.push((row.model_id, row.layer));
+            }
+        }
+    }
+    Ok(sets)
+}
