@@ -44,7 +44,7 @@ pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Op
         Some(size) => Plan::new(&keys, job.scope, size),
         None => Plan::auto(&keys, job.scope, workers),
     });
-    tracing::debug!(tile_size = plan.tile_size, tiles = plan.tiles().count(), workers, "plan");
+    tracing::debug!(tiles = plan.tiles().count(), workers, "plan");
     if let Some(bar) = &job.progress {
         bar.set_length((plan.pair_count() * job.metrics.len()) as u64);
     }

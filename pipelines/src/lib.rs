@@ -8,7 +8,8 @@
 //!   differential dataflow) → [`tiles`] (routing, the tile operator) → [`compare_tile`]
 //!   (+ [`rep_cache`] under a memory budget) → [`publish`] → [`barrier`];
 //!   [`layer_paths`] on each model's owner; [`geometry`] for networks given by weights;
-//! - [`plan`]: comparison groups, tiles of the pair matrix and their owners;
+//! - [`plan`]: comparison groups, tiles of the pair matrix and their owners; [`registry`]:
+//!   stable ordinals, so tiles stay put as models arrive;
 //! - post-steps after the dataflow: [`path_distances`], [`embeddings`].
 
 pub mod barrier;
@@ -23,6 +24,7 @@ pub mod layer_paths;
 pub mod load;
 pub mod path_distances;
 pub mod plan;
+pub mod registry;
 pub mod publish;
 pub mod rep_cache;
 pub mod report;

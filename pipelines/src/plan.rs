@@ -1,9 +1,12 @@
 //! Which pairs a run computes, and how they are cut into tiles.
 //!
 //! Representations are split into comparison groups (equal `layer`, or one group for
-//! scope `all`). Within a group they are ordered by (model_id, layer) and cut into blocks
-//! of `tile_size`; tile (g, i, j), i ≤ j, holds the pairs between blocks i and j. A tile is
-//! the unit of work a worker owns; a representation travels to every tile of its block.
+//! scope `all`). Within a group each has a stable ordinal (`registry.rs`: key order on a
+//! fresh output, new representations after the last block in use) and block b holds the
+//! ordinals `[b·B, (b+1)·B)` of the group's tile size B; tile (g, i, j), i ≤ j, holds the
+//! pairs between blocks i and j, each pair oriented by (model_id, layer). A tile is the unit
+//! of work a worker owns, and of reuse across runs; a representation travels to every tile
+//! of its block.
 //!
 //! Tile size model ([`Plan::auto_tile_size`], when `[execution] tile_size` is not set): the
 //! largest size up to [`MAX_AUTO_TILE_SIZE`] that still cuts the job into at least
@@ -15,11 +18,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry;
+
 /// The largest automatic tile size: a worker holds two blocks of it per tile.
 pub const MAX_AUTO_TILE_SIZE: usize = 32;
 
 /// Tiles per worker the automatic tile size aims for (balance).
 pub const TILES_PER_WORKER: usize = 4;
+
+/// The most blocks the automatic tile size cuts a group into.
+pub const MAX_AUTO_BLOCKS: usize = 64;
 
 /// Which representations are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,58 +47,81 @@ pub struct TileId {
     pub block_b: u32,
 }
 
+/// A comparison group: its name (the layer, or "" for scope `all`), the tile size it is cut
+/// with, and its members (ordinal, representation), by ordinal.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub name: String,
+    pub tile_size: usize,
+    pub members: Vec<(u64, usize)>,
+}
+
 /// The comparison groups and each representation's place in them.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub tile_size: usize,
-    /// Group name (the layer, or "" for scope `all`) and its members, sorted by (model_id, layer).
-    pub groups: Vec<(String, Vec<usize>)>,
-    /// For each representation: (group, position in group).
+    pub groups: Vec<Group>,
+    /// For each representation: (group, position in the group's members).
     pub slot: Vec<(u32, usize)>,
+    /// `keys[r]` = (model_id, layer): a pair is oriented by them, whatever the blocks.
+    keys: Vec<(String, String)>,
 }
 
 impl Plan {
-    /// `keys[r]` = (model_id, layer) of representation r.
+    /// `keys[r]` = (model_id, layer) of representation r; ordinals in key order (a fresh
+    /// output) and one tile size for every group.
     pub fn new(keys: &[(String, String)], scope: PairScope, tile_size: usize) -> Plan {
-        let tile_size = tile_size.max(1);
-        let mut by_group: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (r, (_, layer)) in keys.iter().enumerate() {
-            let g = match scope {
-                PairScope::WithinLayer => layer.clone(),
-                PairScope::All => String::new(),
-            };
-            by_group.entry(g).or_default().push(r);
+        Plan::from_ordinals(keys, &registry::assign(&[], keys, scope, Some(tile_size.max(1)), |_| tile_size))
+    }
+
+    /// The plan of a fresh output with the tile size of the model in the module docs.
+    pub fn auto(keys: &[(String, String)], scope: PairScope, workers: usize) -> Plan {
+        let size = Plan::auto_tile_size(&Plan::group_sizes(keys, scope), workers);
+        Plan::from_ordinals(keys, &registry::assign(&[], keys, scope, None, |_| size))
+    }
+
+    /// The sizes of the comparison groups of `keys` under `scope`.
+    pub fn group_sizes(keys: &[(String, String)], scope: PairScope) -> Vec<usize> {
+        let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, layer) in keys {
+            *sizes.entry(registry::group_of(scope, layer)).or_default() += 1;
+        }
+        sizes.into_values().collect()
+    }
+
+    /// The plan of the ordinals the registry assigned.
+    pub fn from_ordinals(keys: &[(String, String)], ordinals: &registry::Ordinals) -> Plan {
+        let mut by_group: BTreeMap<&str, Vec<(u64, usize)>> = BTreeMap::new();
+        for (r, (group, ordinal)) in ordinals.of.iter().enumerate() {
+            by_group.entry(group.as_str()).or_default().push((*ordinal, r));
         }
         let mut slot = vec![(0, 0); keys.len()];
-        let groups: Vec<(String, Vec<usize>)> = by_group
+        let groups = by_group
             .into_iter()
             .enumerate()
             .map(|(g, (name, mut members))| {
-                members.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-                for (pos, &r) in members.iter().enumerate() {
+                members.sort_unstable();
+                for (pos, &(_, r)) in members.iter().enumerate() {
                     slot[r] = (g as u32, pos);
                 }
-                (name, members)
+                let tile_size = ordinals.tile_size.get(name).copied().unwrap_or(1).max(1) as usize;
+                Group { name: name.to_string(), tile_size, members }
             })
             .collect();
-        Plan { tile_size, groups, slot }
-    }
-
-    /// The plan with the tile size of the model in the module docs for `workers` workers.
-    pub fn auto(keys: &[(String, String)], scope: PairScope, workers: usize) -> Plan {
-        let plan = Plan::new(keys, scope, MAX_AUTO_TILE_SIZE);
-        let sizes: Vec<usize> = plan.groups.iter().map(|(_, m)| m.len()).collect();
-        Plan { tile_size: Plan::auto_tile_size(&sizes, workers), ..plan }
+        Plan { groups, slot, keys: keys.to_vec() }
     }
 
     /// The largest tile size ≤ [`MAX_AUTO_TILE_SIZE`] giving at least [`TILES_PER_WORKER`]
-    /// tiles per worker over groups of `group_sizes` (1 when no size does).
+    /// tiles per worker over groups of `group_sizes` (1 when no size does), raised so that no
+    /// group has more than [`MAX_AUTO_BLOCKS`] blocks (tiles are parts: their number stays
+    /// O(MAX_AUTO_BLOCKS²) per group however large the zoo).
     pub fn auto_tile_size(group_sizes: &[usize], workers: usize) -> usize {
         let tiles = |b: usize| -> usize {
             group_sizes.iter().map(|&n| n.div_ceil(b)).map(|blocks| blocks * (blocks + 1) / 2).sum()
         };
         let want = TILES_PER_WORKER * workers.max(1);
-        (1..=MAX_AUTO_TILE_SIZE).rev().find(|&b| tiles(b) >= want).unwrap_or(1)
+        let balanced = (1..=MAX_AUTO_TILE_SIZE).rev().find(|&b| tiles(b) >= want).unwrap_or(1);
+        let largest = group_sizes.iter().copied().max().unwrap_or(0);
+        balanced.max(largest.div_ceil(MAX_AUTO_BLOCKS))
     }
 
     /// Which of `workers` workers owns each tile: pair counts balanced largest first (LPT),
@@ -111,63 +142,77 @@ impl Plan {
 
     /// Number of pairs of one tile.
     pub fn pair_count_of(&self, tile: TileId) -> usize {
-        let n = self.groups[tile.group as usize].1.len();
-        let len = |b: u32| (n.min((b as usize + 1) * self.tile_size)).saturating_sub(b as usize * self.tile_size);
-        let (a, b) = (len(tile.block_a), len(tile.block_b));
+        let (a, b) = (self.block_members(tile.group, tile.block_a).len(), self.block_members(tile.group, tile.block_b).len());
         if tile.block_a == tile.block_b { a * a.saturating_sub(1) / 2 } else { a * b }
     }
 
-    fn blocks(&self, group: u32) -> u32 {
-        self.groups[group as usize].1.len().div_ceil(self.tile_size) as u32
+    /// The tile size of a group.
+    pub fn tile_size(&self, group: u32) -> usize {
+        self.groups[group as usize].tile_size
+    }
+
+    /// The non-empty blocks of a group, ascending.
+    fn blocks(&self, group: u32) -> Vec<u32> {
+        let g = &self.groups[group as usize];
+        let mut blocks: Vec<u32> = g.members.iter().map(|&(o, _)| (o / g.tile_size as u64) as u32).collect();
+        blocks.dedup();
+        blocks
     }
 
     /// Every tile that needs representation `r`.
     pub fn tiles_of(&self, r: usize) -> impl Iterator<Item = TileId> + '_ {
         let (group, pos) = self.slot[r];
-        let b = (pos / self.tile_size) as u32;
-        (0..self.blocks(group)).map(move |c| TileId { group, block_a: b.min(c), block_b: b.max(c) })
+        let g = &self.groups[group as usize];
+        let b = (g.members[pos].0 / g.tile_size as u64) as u32;
+        self.blocks(group).into_iter().map(move |c| TileId { group, block_a: b.min(c), block_b: b.max(c) })
     }
 
     /// Every tile of the plan, group by group.
     pub fn tiles(&self) -> impl Iterator<Item = TileId> + '_ {
         (0..self.groups.len() as u32).flat_map(move |group| {
-            let n = self.blocks(group);
-            (0..n).flat_map(move |a| (a..n).map(move |b| TileId { group, block_a: a, block_b: b }))
+            let blocks = self.blocks(group);
+            let n = blocks.len();
+            (0..n).flat_map(move |i| {
+                let blocks = blocks.clone();
+                (i..n).map(move |j| TileId { group, block_a: blocks[i], block_b: blocks[j] })
+            })
         })
     }
 
-    /// The representations of one block of a group, in the group's order.
-    pub fn block_members(&self, group: u32, block: u32) -> &[usize] {
-        let members = &self.groups[group as usize].1;
-        let lo = (block as usize * self.tile_size).min(members.len());
-        &members[lo..(lo + self.tile_size).min(members.len())]
+    /// The representations of one block of a group, by ordinal.
+    pub fn block_members(&self, group: u32, block: u32) -> Vec<usize> {
+        let g = &self.groups[group as usize];
+        let (lo, hi) = (block as u64 * g.tile_size as u64, (block as u64 + 1) * g.tile_size as u64);
+        let start = g.members.partition_point(|&(o, _)| o < lo);
+        g.members[start..].iter().take_while(|&&(o, _)| o < hi).map(|&(_, r)| r).collect()
     }
 
-    /// The pairs (r_a, r_b) of a tile, r_a before r_b in the group's order.
+    /// The pairs (r_a, r_b) of a tile, each oriented by (model_id, layer): r_a's key first.
     pub fn pairs_of(&self, tile: TileId) -> Vec<(usize, usize)> {
-        let members = &self.groups[tile.group as usize].1;
-        let range = |b: u32| {
-            let lo = b as usize * self.tile_size;
-            lo..(lo + self.tile_size).min(members.len())
-        };
+        let a = self.block_members(tile.group, tile.block_a);
+        let b = self.block_members(tile.group, tile.block_b);
         let mut out = Vec::new();
-        for p in range(tile.block_a) {
-            for q in range(tile.block_b) {
-                if p < q {
-                    out.push((members[p], members[q]));
-                }
+        for (i, &p) in a.iter().enumerate() {
+            let partners = if tile.block_a == tile.block_b { &b[i + 1..] } else { &b[..] };
+            for &q in partners {
+                out.push(if self.keys[p] < self.keys[q] { (p, q) } else { (q, p) });
             }
         }
         out
     }
 
+    /// The (model_id, layer) of a representation.
+    pub fn key(&self, r: usize) -> &(String, String) {
+        &self.keys[r]
+    }
+
     /// Number of pairs the plan holds.
     pub fn pair_count(&self) -> usize {
-        self.groups.iter().map(|(_, m)| m.len() * m.len().saturating_sub(1) / 2).sum()
+        self.groups.iter().map(|g| g.members.len() * g.members.len().saturating_sub(1) / 2).sum()
     }
 
     pub fn group_name(&self, group: u32) -> &str {
-        &self.groups[group as usize].0
+        &self.groups[group as usize].name
     }
 }
 
@@ -205,8 +250,8 @@ mod tests {
         let keys: Vec<(String, String)> = (0..64).map(|i| (format!("m{i:02}"), "fc".to_string())).collect();
         for workers in [1, 2, 3, 8] {
             let plan = Plan::auto(&keys, PairScope::All, workers);
-            assert!(plan.tile_size <= MAX_AUTO_TILE_SIZE);
-            assert!(plan.tiles().count() >= TILES_PER_WORKER * workers, "{workers} workers: B = {}", plan.tile_size);
+            assert!(plan.tile_size(0) <= MAX_AUTO_TILE_SIZE);
+            assert!(plan.tiles().count() >= TILES_PER_WORKER * workers, "{workers} workers: B = {}", plan.tile_size(0));
             let owners = plan.owners(workers);
             let mut load = vec![0usize; workers];
             for t in plan.tiles() {
@@ -218,8 +263,32 @@ mod tests {
             // LPT: no worker is more than one tile ahead of another
             assert!(hi - lo <= largest_tile, "{workers} workers: loads {load:?}");
         }
-        // a large group keeps the largest size
-        assert_eq!(Plan::auto_tile_size(&[10_000], 2), MAX_AUTO_TILE_SIZE);
+        // a large group keeps the largest balanced size
+        assert_eq!(Plan::auto_tile_size(&[2_000], 2), MAX_AUTO_TILE_SIZE);
         assert_eq!(Plan::auto_tile_size(&[2], 4), 1);
+        // a huge group is cut into at most MAX_AUTO_BLOCKS blocks
+        assert_eq!(Plan::auto_tile_size(&[20_000], 2), 20_000usize.div_ceil(MAX_AUTO_BLOCKS));
+    }
+
+    #[test]
+    fn blocks_with_holes_and_new_blocks_keep_tiles_exact() {
+        // ordinals 0, 1, 3 (2 was removed) and 6, 7 (new, block 3) with B = 2
+        let keys: Vec<(String, String)> = ["e", "a", "c", "b", "d"].iter().map(|m| (m.to_string(), "fc".into())).collect();
+        let ordinals = registry::Ordinals {
+            of: vec![("fc".into(), 0), ("fc".into(), 1), ("fc".into(), 3), ("fc".into(), 6), ("fc".into(), 7)],
+            tile_size: [("fc".to_string(), 2u64)].into_iter().collect(),
+        };
+        let plan = Plan::from_ordinals(&keys, &ordinals);
+        let tiles: Vec<TileId> = plan.tiles().collect();
+        assert_eq!(tiles.len(), 6, "blocks 0, 1, 3: {tiles:?}");
+        assert_eq!(plan.block_members(0, 1), vec![2]);
+        assert_eq!(plan.block_members(0, 2), Vec::<usize>::new());
+        let mut pairs: Vec<(usize, usize)> = tiles.iter().flat_map(|&t| plan.pairs_of(t)).collect();
+        pairs.sort();
+        assert_eq!(pairs.len(), 10);
+        assert!(pairs.iter().all(|&(a, b)| keys[a] < keys[b]), "oriented by key");
+        let t = TileId { group: 0, block_a: 0, block_b: 3 };
+        assert_eq!(plan.tiles_of(3).collect::<Vec<_>>().len(), 3);
+        assert_eq!(plan.pair_count_of(t), 4);
     }
 }

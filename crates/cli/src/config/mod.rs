@@ -397,7 +397,8 @@ mod tests {
         let f32 = metric("shape", "precision = \"f32\"\n").metric_specs().unwrap().remove(0);
         assert_eq!((f64_default.precision, f32.precision), (Precision::F64, Precision::F32));
         assert_ne!(f64_default.fingerprint(), f32.fingerprint(), "f32 rows never stand in for f64 rows");
-        let e = metric("cka", "precision = \"f32\"\n").metric_specs().unwrap_err().to_string();
+        let e = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"cka\"\nprecision = \"f32\"\n"))
+            .unwrap_err();
         assert!(e.contains("metrics[0].precision"), "{e}");
         let e = Config::parse(&format!("{BASE}[[metrics]]\nname = \"a\"\nkind = \"shape\"\nprecision = \"f16\"\n"))
             .unwrap_err();
