@@ -86,9 +86,20 @@ fn two_processes_write_the_tables_of_one() {
 
     assert_eq!(table(&run), table(&single), "same rows, bit for bit");
     assert_eq!(run.model_count(), single.model_count());
-    // parts from all four workers, committed under the shared run id
-    let parts: Vec<_> = std::fs::read_dir(run.path("out/distances")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    // parts from all four workers: the tiles of every worker (named by identity) and the
+    // run parts under the shared run id, the same set as the one-process run
+    let names = |r: &RunDir| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(r.path("out/distances"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("tile-"))
+            .collect()
+    };
+    let parts: Vec<_> = std::fs::read_dir(run.path("out/models")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(parts.len(), 4, "one models part per worker");
     assert!(parts.iter().all(|p| p.to_string_lossy().contains("cluster-test")));
+    assert!(!names(&run).is_empty());
+    assert_eq!(names(&run), names(&single), "the same tiles, whatever the workers");
     assert!(run.path("out/_runs/cluster-test.json").exists());
     assert!(run.path("out/embeddings").exists() && run.path("out/path_summary").exists());
     assert!(!run.path("out/_lock").exists());

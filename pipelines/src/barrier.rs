@@ -10,16 +10,20 @@ use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::vec::ToStream;
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
 
+use crate::incremental::TileKey;
 use crate::report::RunReport;
 
-type ReportMessage = Result<RunReport, String>;
+/// A worker's report and the identities of the tiles it wants (kept or computed).
+pub(crate) type WorkerReport = (RunReport, Vec<TileKey>);
 
-/// Wait until every worker has published; worker 0 returns the summed report, the others
-/// `None`. A worker's publishing error becomes the run's error.
+type ReportMessage = Result<WorkerReport, String>;
+
+/// Wait until every worker has published; worker 0 returns the summed report and every
+/// wanted tile, the others `None`. A worker's publishing error becomes the run's error.
 pub(crate) fn gather_reports(
     worker: &mut timely::worker::Worker,
-    report: Result<RunReport, StoreError>,
-) -> Result<Option<RunReport>, String> {
+    report: Result<WorkerReport, StoreError>,
+) -> Result<Option<WorkerReport>, String> {
     let message: ReportMessage = report.map_err(|e| e.to_string());
     let received: Rc<RefCell<Vec<ReportMessage>>> = Rc::default();
     let probe = ProbeHandle::new();
@@ -37,9 +41,11 @@ pub(crate) fn gather_reports(
     if worker.index() != 0 {
         return Ok(None);
     }
-    let mut total = RunReport::default();
+    let (mut total, mut tiles) = (RunReport::default(), Vec::new());
     for m in received.borrow_mut().drain(..) {
-        total.absorb(m?);
+        let (report, wanted) = m?;
+        total.absorb(report);
+        tiles.extend(wanted);
     }
-    Ok(Some(total))
+    Ok(Some((total, tiles)))
 }

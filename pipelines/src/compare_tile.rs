@@ -1,192 +1,272 @@
-//! Scoring one tile: every pair of the tile, every metric, as the plan decided. The pairs
-//! to compute are scored together by the blocked kernels (`repspace_metrics::compare_block`);
-//! then the tile's pairs are walked in plan order and each row is copied (`Reuse`) or
-//! taken from the scores.
+//! Scoring one tile for one metric. The tile's usable members (loaded, prepared for the
+//! metric, not refused) are sorted by (model_id, layer) on each side, so every pair is
+//! scored in its table orientation (the smaller key first) whatever the blocks; pairs to
+//! compute are scored together by the blocked kernels (`repspace_metrics::compare_block`),
+//! forward pairs with rows from block a and reverse pairs with rows from block b.
 //!
-//! Invariant: pair order is the group order and a pair's arithmetic depends only on the
-//! shapes, so rows are identical whatever the number of workers or the memory budget.
+//! Rows come from three places: a pair-level row of an earlier version's part (`reusable`,
+//! same fingerprint and hashes: copied), a pair of equal contents scored already in this
+//! run on this worker (the [`Memo`]: compared once, copied), or the kernel.
+//!
+//! Invariant: a pair's arithmetic depends only on its two prepared inputs and their
+//! orientation, so rows are identical whatever the tiling, the number of workers, the
+//! memory budget or the history of runs.
 
 use std::collections::HashMap;
 
-use repspace_metrics::{MetricError, MetricSpec, PairScore, Prepared, STACK_BYTES, compare, compare_block};
-use repspace_store::ReasonCode;
-use repspace_store::tables::{DistanceRow, MsaPointRow};
+use repspace_metrics::{MetricError, MetricSpec, PairScore, Prepared, STACK_BYTES, compare_block};
+use repspace_store::tables::{DistanceRow, ErrorRow, MsaPointRow, Table, decode_parquet};
+use repspace_store::{ReasonCode, TilePart};
 
-use crate::incremental::Decision;
-use crate::job::{AllPairsJob, NamedMetric};
+use crate::incremental::Task;
+use crate::job::AllPairsJob;
 use crate::load::Loaded;
-use crate::plan::{Plan, TileId};
-use crate::publish::Collected;
-use crate::rep_cache::Decided;
+use crate::plan::Plan;
 
 /// What a tile owner knows when it computes a tile.
 #[derive(Clone, Copy)]
 pub(crate) struct TileContext<'a> {
-    pub decided: &'a Decided,
-    pub hashes: &'a HashMap<usize, String>,
     pub reps: &'a HashMap<usize, Loaded>,
     pub refused: &'a HashMap<usize, String>,
+    /// Content hashes that more than one representation of the run has.
+    pub duplicated: &'a std::collections::HashSet<String>,
 }
 
-/// Every pair of one tile, every metric, as the plan decided: copy the earlier row or
-/// compute. A (pair, metric) without a decision has a side that failed to load or prepare
-/// (its errors row is written already).
-pub(crate) fn compute_tile(job: &AllPairsJob, plan: &Plan, tile: TileId, ctx: &TileContext, c: &mut Collected) {
-    let TileContext { decided, hashes, reps, refused } = *ctx;
-    let mut scored = score_tile(job, plan, tile, ctx);
-    // metric fingerprints once per tile, not once per pair
-    let specs: Vec<String> = job.metrics.iter().map(NamedMetric::fingerprint).collect();
-    let skip = |n: usize| job.advance(n);
-    for (ra, rb) in plan.pairs_of(tile) {
-        if refused.contains_key(&ra) || refused.contains_key(&rb) {
-            skip(job.metrics.len());
+/// Scores of pairs whose contents recur in the run, by (metric, hash of the first side,
+/// hash of the second): a duplicate pair is compared once per worker. Bounded: cleared when
+/// it reaches [`Memo::CAPACITY`] entries.
+#[derive(Default)]
+pub(crate) struct Memo {
+    scores: HashMap<(u16, String, String), PairScore>,
+}
+
+impl Memo {
+    pub const CAPACITY: usize = 1 << 20;
+
+    fn insert(&mut self, key: (u16, String, String), score: PairScore) {
+        if self.scores.len() >= Self::CAPACITY {
+            self.scores.clear();
+        }
+        self.scores.insert(key, score);
+    }
+}
+
+/// The rows of one tile and metric.
+#[derive(Default)]
+pub(crate) struct TileRows {
+    pub distances: Vec<DistanceRow>,
+    pub errors: Vec<ErrorRow>,
+    pub msa_points: Vec<MsaPointRow>,
+    /// Pairs scored by the kernel, copied from a duplicate, copied from an earlier row.
+    pub computed: usize,
+    pub deduplicated: usize,
+    pub reused: usize,
+    pub ambiguous_held_out: usize,
+}
+
+/// The most earlier parts a recomputed tile reads for its unchanged pairs (beyond it, e.g.
+/// after the group was cut again with another tile size, the tile is computed whole).
+pub const MAX_EARLIER_PARTS: usize = 16;
+
+/// Rows of the earlier tiles that held pairs of this tile's members, by (hash_a, hash_b):
+/// the places come from the earlier registry, so only those parts are read.
+fn earlier_rows(job: &AllPairsJob, group: &str, fingerprint: &str, a: &[Member], b: &[Member]) -> HashMap<(String, String), DistanceRow> {
+    let mut rows = HashMap::new();
+    if job.earlier.blocks.is_empty() {
+        return rows;
+    }
+    let blocks = |side: &[Member]| -> std::collections::BTreeSet<u32> {
+        side.iter().flat_map(|m| job.earlier.blocks.get(&(group.to_string(), m.2.to_string())).into_iter().flatten().copied()).collect()
+    };
+    let (olds_a, olds_b) = (blocks(a), blocks(b));
+    let places: std::collections::BTreeSet<(u32, u32)> =
+        olds_a.iter().flat_map(|&x| olds_b.iter().map(move |&y| (x.min(y), x.max(y)))).collect();
+    let parts: Vec<&repspace_store::Location> = places
+        .iter()
+        .filter_map(|&(x, y)| job.earlier.parts.get(&(fingerprint.to_string(), TilePart::group_hash(group), x, y)))
+        .flatten()
+        .collect();
+    if parts.len() > MAX_EARLIER_PARTS {
+        return rows;
+    }
+    for part in parts {
+        let decoded = job.output.storage.get(part).ok().and_then(|bytes| decode_parquet(bytes).ok());
+        let Some(batches) = decoded else {
+            tracing::warn!(part = %part, "an earlier tile part cannot be read; its pairs are recomputed");
+            continue;
+        };
+        for batch in &batches {
+            for row in DistanceRow::from_batch(batch).unwrap_or_default() {
+                rows.insert((row.hash_a.clone(), row.hash_b.clone()), row);
+            }
+        }
+    }
+    rows
+}
+
+/// Where a pair's score comes from.
+enum Source {
+    /// A row of an earlier version's pair-level part.
+    Earlier(DistanceRow),
+    /// Scored earlier in this run on this worker (equal contents).
+    Memo(PairScore),
+    /// The same contents as pair n of this tile.
+    Same(usize),
+    /// The kernel.
+    Kernel,
+}
+
+/// A member of a tile side: representation, its prepared factor, its content hash.
+type Member<'a> = (usize, &'a Prepared, &'a str);
+
+pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &TileContext, memo: &mut Memo) -> TileRows {
+    let k = task.metric as usize;
+    let metric = &job.metrics[k];
+    let fingerprint = metric.fingerprint();
+    let usable = |block: u32| -> Vec<Member> {
+        let mut members: Vec<Member> = plan
+            .block_members(task.tile.group, block)
+            .into_iter()
+            .filter(|r| !ctx.refused.contains_key(r))
+            .filter_map(|r| match ctx.reps.get(&r).map(|l| (&l.prepared[k], l.hash.as_str())) {
+                Some((Ok(Some(p)), hash)) => Some((r, p, hash)),
+                _ => None,
+            })
+            .collect();
+        members.sort_by(|x, y| plan.key(x.0).cmp(plan.key(y.0)));
+        members
+    };
+    let diagonal = task.tile.block_a == task.tile.block_b;
+    let a = usable(task.tile.block_a);
+    let b = if diagonal { a.clone() } else { usable(task.tile.block_b) };
+    // every pair in table orientation: (first, second) as (side a index, side b index, forward)
+    let mut pairs: Vec<(usize, usize, bool)> = Vec::new();
+    for i in 0..a.len() {
+        for j in if diagonal { i + 1 } else { 0 }..b.len() {
+            pairs.push((i, j, plan.key(a[i].0) < plan.key(b[j].0)));
+        }
+    }
+    let oriented = |&(i, j, forward): &(usize, usize, bool)| if forward { (a[i], b[j]) } else { (b[j], a[i]) };
+    let earlier = earlier_rows(job, plan.group_name(task.tile.group), &fingerprint, &a, &b);
+    let mut sources = Vec::with_capacity(pairs.len());
+    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let (mut forward, mut reverse): (Vec<(usize, (usize, usize))>, Vec<(usize, (usize, usize))>) = (Vec::new(), Vec::new());
+    for (n, p) in pairs.iter().enumerate() {
+        let (x, y) = oriented(p);
+        let source = if let Some(old) = earlier.get(&(x.2.to_string(), y.2.to_string())) {
+            Source::Earlier(old.clone())
+        } else if let Some(old) = job.reusable.get(&(fingerprint.clone(), x.2.to_string(), y.2.to_string())) {
+            Source::Earlier(old.clone())
+        } else if let Some(s) = memo.scores.get(&(task.metric, x.2.to_string(), y.2.to_string())) {
+            Source::Memo(*s)
+        } else if let Some(&first) = first_of.get(&(x.2, y.2)) {
+            Source::Same(first)
+        } else {
+            first_of.insert((x.2, y.2), n);
+            let (i, j, fwd) = *p;
+            if fwd { forward.push((n, (i, j))) } else { reverse.push((n, (j, i))) }
+            Source::Kernel
+        };
+        sources.push(source);
+    }
+    let mut scores: Vec<Option<Result<PairScore, MetricError>>> = vec![None; pairs.len()];
+    for (rows, cols, list) in [(&a, &b, &forward), (&b, &a, &reverse)] {
+        if list.is_empty() {
             continue;
         }
-        let (row_a, row_b) = (&job.manifest.rows[ra], &job.manifest.rows[rb]);
-        for (k, metric) in job.metrics.iter().enumerate() {
-            let spec = &specs[k];
-            match decided.get(&(ra as u32, rb as u32, k as u16)) {
-                // a side failed to load or to prepare for this metric: its errors row is written
-                None => {
-                    skip(1);
-                    continue;
-                }
-                Some(Decision::Reuse) => {
-                    let old = hashes
-                        .get(&ra)
-                        .zip(hashes.get(&rb))
-                        .and_then(|(ha, hb)| job.reusable.get(&(spec.clone(), ha.clone(), hb.clone())));
-                    if let Some(old) = old {
-                        c.distances.push(DistanceRow {
-                            metric: metric.name.clone(),
-                            model_a: row_a.model_id.clone(),
-                            layer_a: row_a.layer.clone(),
-                            model_b: row_b.model_id.clone(),
-                            layer_b: row_b.layer.clone(),
-                            ..old.clone()
-                        });
-                        c.reused += 1;
-                        skip(1);
-                        continue;
-                    }
-                }
-                Some(Decision::Compute) => {}
-            }
-            let (Some(a), Some(b)) = (reps.get(&ra), reps.get(&rb)) else {
-                skip(1);
+        let rows: Vec<&Prepared> = rows.iter().map(|m| m.1).collect();
+        let cols: Vec<&Prepared> = cols.iter().map(|m| m.1).collect();
+        let index_pairs: Vec<(usize, usize)> = list.iter().map(|(_, p)| *p).collect();
+        for ((n, _), s) in list.iter().zip(compare_block(&metric.spec, &rows, &cols, &index_pairs, STACK_BYTES)) {
+            scores[*n] = Some(s);
+        }
+    }
+    let mut out = TileRows::default();
+    for (n, p) in pairs.iter().enumerate() {
+        let (x, y) = oriented(p);
+        let (ra, rb) = (&job.manifest.rows[x.0], &job.manifest.rows[y.0]);
+        job.advance(1);
+        let outcome = match &sources[n] {
+            Source::Earlier(old) => {
+                out.reused += 1;
+                out.distances.push(DistanceRow {
+                    metric: metric.name.clone(),
+                    model_a: ra.model_id.clone(),
+                    layer_a: ra.layer.clone(),
+                    model_b: rb.model_id.clone(),
+                    layer_b: rb.layer.clone(),
+                    ..old.clone()
+                });
                 continue;
-            };
-            if let (MetricSpec::Msa { eps }, Ok(Some(Prepared::Msa(pa))), Ok(Some(Prepared::Msa(pb))), Some(true)) =
-                (&metric.spec, &a.prepared[k], &b.prepared[k], job.geometry.as_ref().map(|g| g.per_point))
-                && let Ok(values) = repspace_metrics::geometry::msa_per_point(pa, pb, *eps)
-            {
-                for (i, d_sr) in values.into_iter().enumerate() {
-                    c.msa_points.push(MsaPointRow {
+            }
+            Source::Memo(s) => {
+                out.deduplicated += 1;
+                Ok(*s)
+            }
+            Source::Same(first) => {
+                out.deduplicated += 1;
+                scores[*first].clone().unwrap_or(Err(MetricError::Parameter { key: "pair", reason: "not scored".into() }))
+            }
+            Source::Kernel => {
+                out.computed += 1;
+                let s = scores[n].clone().unwrap_or(Err(MetricError::Parameter { key: "pair", reason: "not scored".into() }));
+                if let Ok(score) = &s
+                    && (ctx.duplicated.contains(x.2) || ctx.duplicated.contains(y.2))
+                {
+                    memo.insert((task.metric, x.2.to_string(), y.2.to_string()), *score);
+                }
+                s
+            }
+        };
+        match outcome {
+            Ok(score) => {
+                if score.held_out_ambiguous {
+                    out.ambiguous_held_out += 1;
+                    tracing::debug!(metric = %metric.name, model_a = %ra.model_id, layer_a = %ra.layer,
+                        model_b = %rb.model_id, layer_b = %rb.layer,
+                        "the fitted cross-covariance is rank deficient: distance_test depends on the SVD's null-space completion and may differ from netrep's");
+                }
+                if let (MetricSpec::Msa { eps }, Prepared::Msa(pa), Prepared::Msa(pb), Some(true)) =
+                    (&metric.spec, x.1, y.1, job.geometry.as_ref().map(|g| g.per_point))
+                    && let Ok(values) = repspace_metrics::geometry::msa_per_point(pa, pb, *eps)
+                {
+                    out.msa_points.extend(values.into_iter().enumerate().map(|(i, d_sr)| MsaPointRow {
                         metric: metric.name.clone(),
-                        model_a: row_a.model_id.clone(),
-                        layer_a: row_a.layer.clone(),
-                        model_b: row_b.model_id.clone(),
-                        layer_b: row_b.layer.clone(),
+                        model_a: ra.model_id.clone(),
+                        layer_a: ra.layer.clone(),
+                        model_b: rb.model_id.clone(),
+                        layer_b: rb.layer.clone(),
                         point_index: i as i64,
                         d_sr,
                         run_id: job.run_id.to_string(),
-                    });
+                    }));
                 }
-            }
-            let outcome = match (&a.prepared[k], &b.prepared[k]) {
-                (Ok(Some(pa)), Ok(Some(pb))) => match scored.remove(&(ra, rb, k)) {
-                    Some(result) => result.map_err(|e| e.to_string()),
-                    // a reuse whose earlier row has gone is computed here
-                    None => compare(&metric.spec, pa, pb).map_err(|e| e.to_string()),
-                },
-                _ => {
-                    // A side this metric could not prepare: its errors row is written already.
-                    skip(1);
-                    continue;
-                }
-            };
-            if let Ok(score) = &outcome
-                && score.held_out_ambiguous
-            {
-                c.ambiguous_held_out += 1;
-                tracing::debug!(metric = %metric.name, model_a = %row_a.model_id, layer_a = %row_a.layer,
-                        model_b = %row_b.model_id, layer_b = %row_b.layer,
-                        "the fitted cross-covariance is rank deficient: distance_test depends on the SVD's null-space completion and may differ from netrep's");
-            }
-            if outcome.is_ok() {
-                c.computed += 1;
-            }
-            match outcome {
-                Ok(score) => c.distances.push(DistanceRow {
+                out.distances.push(DistanceRow {
                     metric: metric.name.clone(),
-                    metric_spec: spec.clone(),
-                    model_a: row_a.model_id.clone(),
-                    layer_a: row_a.layer.clone(),
-                    model_b: row_b.model_id.clone(),
-                    layer_b: row_b.layer.clone(),
+                    metric_spec: fingerprint.clone(),
+                    model_a: ra.model_id.clone(),
+                    layer_a: ra.layer.clone(),
+                    model_b: rb.model_id.clone(),
+                    layer_b: rb.layer.clone(),
                     distance: score.distance,
                     distance_test: score.distance_test,
                     shift_y: score.shift.map(|s| s.0),
                     shift_x: score.shift.map(|s| s.1),
-                    hash_a: a.hash.clone(),
-                    hash_b: b.hash.clone(),
+                    hash_a: x.2.to_string(),
+                    hash_b: y.2.to_string(),
                     run_id: job.run_id.to_string(),
-                }),
-                Err(message) => {
-                    tracing::error!(metric = %metric.name, model_a = %row_a.model_id, layer_a = %row_a.layer,
-                        model_b = %row_b.model_id, layer_b = %row_b.layer, "pair failed: {message}");
-                    let mut e = job.error_row(row_a, ReasonCode::PairFailed, message);
-                    e.metric = Some(metric.name.clone());
-                    e.model_b = Some(row_b.model_id.clone());
-                    e.layer_b = Some(row_b.layer.clone());
-                    c.errors.push(e);
-                }
+                });
             }
-            skip(1);
-        }
-    }
-}
-
-/// Every pair of the tile the plan decided to compute, metric by metric, scored together by
-/// the blocked kernels (`repspace_metrics::compare_block`): (rep_a, rep_b, metric) → score.
-/// The kernel's rows are block_a's representations and its columns block_b's, the same list
-/// on a diagonal tile (so it can form only one triangle).
-fn score_tile(
-    job: &AllPairsJob,
-    plan: &Plan,
-    tile: TileId,
-    ctx: &TileContext,
-) -> HashMap<(usize, usize, usize), Result<PairScore, MetricError>> {
-    let TileContext { decided, reps, refused, .. } = *ctx;
-    let mut out = HashMap::new();
-    for (k, metric) in job.metrics.iter().enumerate() {
-        let usable = |block: u32| -> Vec<(usize, &Prepared)> {
-            plan.block_members(tile.group, block)
-                .iter()
-                .filter(|r| !refused.contains_key(r))
-                .filter_map(|r| match reps.get(r).map(|l| &l.prepared[k]) {
-                    Some(Ok(Some(p))) => Some((*r, p)),
-                    _ => None,
-                })
-                .collect()
-        };
-        let row_side = usable(tile.block_a);
-        let col_side = if tile.block_a == tile.block_b { row_side.clone() } else { usable(tile.block_b) };
-        let mut index_pairs = Vec::new();
-        for (i, &(ra, _)) in row_side.iter().enumerate() {
-            for (j, &(rb, _)) in col_side.iter().enumerate() {
-                // a diagonal tile holds each pair once, in the group's order
-                let ordered = tile.block_a != tile.block_b || i < j;
-                if ordered && decided.get(&(ra as u32, rb as u32, k as u16)) == Some(&Decision::Compute) {
-                    index_pairs.push((i, j));
-                }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(metric = %metric.name, model_a = %ra.model_id, layer_a = %ra.layer,
+                    model_b = %rb.model_id, layer_b = %rb.layer, "pair failed: {message}");
+                let mut row = job.error_row(ra, ReasonCode::PairFailed, message);
+                row.metric = Some(metric.name.clone());
+                row.model_b = Some(rb.model_id.clone());
+                row.layer_b = Some(rb.layer.clone());
+                out.errors.push(row);
             }
-        }
-        let rows: Vec<&Prepared> = row_side.iter().map(|(_, p)| *p).collect();
-        let cols: Vec<&Prepared> = col_side.iter().map(|(_, p)| *p).collect();
-        let scores = compare_block(&metric.spec, &rows, &cols, &index_pairs, STACK_BYTES);
-        for (&(i, j), score) in index_pairs.iter().zip(scores) {
-            out.insert((row_side[i].0, col_side[j].0, k), score);
         }
     }
     out

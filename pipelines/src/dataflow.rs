@@ -5,12 +5,15 @@
 //! load ─┬─▶ record (models, errors, geometry rows)
 //!       ├─▶ sample counts ─▶ refusals (broadcast)
 //!       ├─▶ layers ─▶ paths (on each model's owner)
-//!       ├─▶ hashes (broadcast) ─▶ decide (differential: reuse / compute) ─▶ tile owners
-//!       └─▶ factors ─▶ tile owners ─▶ compare tiles ─▶ flush distances
+//!       ├─▶ hashes (broadcast) ─┬─▶ decide (differential, by tile: keep / compute) ─▶ tile owners
+//!       │        refusals ──────┘                           └─▶ tiles to compute (broadcast)
+//!       └─▶ factors (held until the tiles to compute are known) ─▶ tile owners ─▶ compare
+//!           tiles ─▶ one part per computed tile
 //! ```
 //! then each worker publishes its parts, and the barrier brings every report to worker 0.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -19,8 +22,8 @@ use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::{Inspect, Probe};
 
-use crate::barrier::gather_reports;
-use crate::incremental::{PairKey, decide, pair_key};
+use crate::barrier::{WorkerReport, gather_reports};
+use crate::incremental::{Decision, TileKey, decide};
 use crate::job::{AllPairsJob, NamedMetric};
 use crate::layer_paths::{PathLayer, analyse_paths, model_route};
 use crate::load::load;
@@ -30,21 +33,29 @@ use crate::report::RunReport;
 use crate::sample_counts::refuse_mismatched_counts;
 use crate::tiles::{compute_tiles, route_factors};
 
-/// Run the all-pairs job on a timely cluster described by `config`. Each worker publishes
-/// its own parts. Returns the whole run's report in the process hosting worker 0 (the one
-/// that commits), `None` in the other processes of a cluster.
-pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Option<RunReport>, String> {
-    let keys: Vec<(String, String)> = job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
-    let workers = match &config.communication {
+/// What the committing process learns from a run: the summed report and the identities of
+/// every tile the run wants (the current tile parts).
+pub struct RunOutcome {
+    pub report: RunReport,
+    pub tiles: HashSet<TileKey>,
+}
+
+/// The number of workers of a timely configuration.
+pub fn worker_count(config: &timely::Config) -> usize {
+    match &config.communication {
         timely::CommunicationConfig::Thread => 1,
         timely::CommunicationConfig::Process(n) | timely::CommunicationConfig::ProcessBinary(n) => *n,
         timely::CommunicationConfig::Cluster { threads, addresses, .. } => threads * addresses.len(),
-    };
-    let plan = Arc::new(match job.tile_size {
-        Some(size) => Plan::new(&keys, job.scope, size),
-        None => Plan::auto(&keys, job.scope, workers),
-    });
-    tracing::debug!(tiles = plan.tiles().count(), workers, "plan");
+    }
+}
+
+/// Run the all-pairs job on a timely cluster described by `config`. Each worker publishes
+/// its own parts. Returns the whole run's outcome in the process hosting worker 0 (the one
+/// that commits), `None` in the other processes of a cluster.
+pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Option<RunOutcome>, String> {
+    let keys: Vec<(String, String)> = job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
+    let plan = Arc::new(Plan::from_ordinals(&keys, &job.ordinals));
+    tracing::debug!(tiles = plan.tiles().count(), workers = worker_count(&config), "plan");
     if let Some(bar) = &job.progress {
         bar.set_length((plan.pair_count() * job.metrics.len()) as u64);
     }
@@ -54,20 +65,16 @@ pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Op
     })?;
     let mut total = None;
     for result in guards.join() {
-        if let Some(report) = result?? {
-            total = Some(report);
+        if let Some((report, tiles)) = result?? {
+            total = Some(RunOutcome { report, tiles: tiles.into_iter().collect() });
         }
     }
     Ok(total)
 }
 
-/// The identities of earlier rows in this worker's shard (`key % peers == index`).
-fn existing_shard(job: &AllPairsJob, index: usize, peers: usize) -> Vec<PairKey> {
-    job.reusable
-        .keys()
-        .map(|(spec, a, b)| pair_key(spec, a, b))
-        .filter(|k| k % peers as u128 == index as u128)
-        .collect()
+/// The identities of committed tiles in this worker's shard (`key % peers == index`).
+fn committed_shard(job: &AllPairsJob, index: usize, peers: usize) -> Vec<TileKey> {
+    job.committed_tiles.iter().copied().filter(|k| k % peers as u128 == index as u128).collect()
 }
 
 /// One worker: build the graph, run it to completion, publish this worker's parts.
@@ -75,7 +82,7 @@ fn worker_graph(
     worker: &mut timely::worker::Worker,
     job: Arc<AllPairsJob>,
     plan: Arc<Plan>,
-) -> Result<RunReport, StoreError> {
+) -> Result<WorkerReport, StoreError> {
     let (index, peers) = (worker.index(), worker.peers());
     let owners = Arc::new(plan.owners(peers));
     let collected = Rc::new(RefCell::new(Collected::default()));
@@ -113,10 +120,12 @@ fn worker_graph(
             .broadcast();
         let hashes = known.clone().map(|(rep, hash, _)| (rep, hash));
         let fingerprints = job.metrics.iter().map(NamedMetric::fingerprint).collect();
-        let existing = existing_shard(&job, index, peers);
-        let decisions = decide(scope, known, existing, plan.clone(), owners.clone(), fingerprints, index);
+        let committed = committed_shard(&job, index, peers);
+        let decisions =
+            decide(scope, known, refusals.clone(), committed, plan.clone(), owners.clone(), fingerprints, index);
+        let todo = decisions.clone().flat_map(|(t, d)| (d == Decision::Compute).then_some(t.tile)).broadcast();
 
-        let factors = route_factors(loaded, plan.clone(), owners, job.worker_memory_budget.is_some());
+        let factors = route_factors(loaded, todo, plan.clone(), owners, job.worker_memory_budget.is_some());
         compute_tiles(factors, decisions, refusals, hashes, job.clone(), plan.clone(), index, collected.clone())
             .probe_with(&probe);
     });

@@ -7,7 +7,7 @@
 //! run's landmark set while all its landmarks are present, so earlier points keep their
 //! coordinates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use repspace_metrics::MetricSpec;
 use repspace_metrics::embedding::{
@@ -19,7 +19,9 @@ use serde::Deserialize;
 
 use crate::fingerprint::fnv_hex;
 use crate::job::AllPairsJob;
-use crate::path_distances::{PostError, this_run_distances};
+use crate::current::current_distances;
+use crate::incremental::TileKey;
+use crate::path_distances::PostError;
 use crate::plan::PairScope;
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,6 +57,7 @@ fn default_dims() -> usize {
 /// and `embedding_summary`. Returns the parts written and the summary rows.
 pub fn publish_embeddings(
     job: &AllPairsJob,
+    tiles: &HashSet<TileKey>,
     config: &EmbeddingSpec,
     reembed: bool,
 ) -> Result<(Vec<Location>, Vec<tables::EmbeddingSummaryRow>), PostError> {
@@ -64,7 +67,7 @@ pub fn publish_embeddings(
     // (metric, group) → (items, distances between items)
     let mut groups: BTreeMap<(String, String), BTreeMap<((String, String), (String, String)), f64>> = BTreeMap::new();
     let pair_metrics: HashMap<&str, &MetricSpec> = job.metrics.iter().map(|m| (m.name.as_str(), &m.spec)).collect();
-    for d in this_run_distances(job)? {
+    for d in current_distances(job, tiles)? {
         if !pair_metrics.contains_key(d.metric.as_str()) {
             continue;
         }

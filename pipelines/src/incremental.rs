@@ -1,20 +1,25 @@
-//! Incremental planning with differential dataflow. A run's work is
+//! Incremental planning by tile, with differential dataflow. A run's work is
 //!
-//!   todo  = wanted − existing        reuse = wanted ⋉ existing
+//!   keep = wanted ⋉ committed        todo = wanted − keep
 //!
-//! where `wanted` holds every (pair, metric) of the plan whose two sides prepared for the
-//! metric, keyed by the pair's identity (the metric's parameter fingerprint and the two
-//! content hashes), and `existing` holds the identities of the rows earlier runs published.
-//! New models bring only their pairs into `todo`; a changed file has a new hash, so its
-//! pairs are in `todo` and its old rows match nothing (the commit drops them); a removed
-//! model's pairs are no longer wanted.
+//! where `wanted` holds one record per (tile, metric) of the plan, keyed by the tile's
+//! identity ([`tile_key`]: the metric's fingerprint, the group, and both blocks' usable
+//! members in ordinal order with their names and content hashes), and `committed` holds the
+//! identities whose parts the output already has (listed by file name, never read). A kept
+//! tile's part is left as it is: not read, decoded or rewritten.
 //!
-//! Invariants: every worker plans only the tiles it owns (the same owner map everywhere),
-//! `existing` is sharded by key, and each decision travels to its tile's owner; a pair
-//! whose side failed to load or prepare for a metric is never wanted, so it gets no
-//! decision and no row (its `errors` row is written by the loader).
+//! Because blocks are stable ordinal ranges (`registry.rs`), a new model only brings the
+//! tiles of its new block into `todo`; a changed file changes the identity of the tiles of
+//! its block; a removed or renamed model changes its block's tiles (renaming is removing
+//! plus adding: such "mixed" tiles are recomputed whole, which costs at most one block row
+//! of pairs and keeps a part equal to exactly one identity).
+//!
+//! Invariants: planning state is O(tiles), never O(pairs); every worker plans only the tiles
+//! it owns (the same owner map everywhere), `committed` is sharded by key, and each decision
+//! travels to its tile's owner. A member that failed to load, to prepare for the metric, or
+//! the sample-count check is left out of the identity and of the tile's pairs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
@@ -27,95 +32,148 @@ use timely::dataflow::{Scope, StreamVec};
 
 use crate::plan::{Plan, TileId};
 
-/// The identity of a pair's distance: 128 bits of BLAKE3 over (metric fingerprint, hash of
-/// side a, hash of side b), in the plan's orientation.
-pub type PairKey = u128;
+/// The identity of one metric's rows of one tile: 128 bits of BLAKE3.
+pub type TileKey = u128;
 
-pub fn pair_key(metric_spec: &str, hash_a: &str, hash_b: &str) -> PairKey {
+/// The version of the identity's layout; part of every key.
+const TILE_KEY_VERSION: &str = "repspace-tile/1";
+
+/// The identity of a tile's rows for one metric: the metric fingerprint, the group, and the
+/// (model_id, layer, content hash) of each usable member of both blocks, in ordinal order.
+pub fn tile_key<'a>(
+    fingerprint: &str,
+    group: &str,
+    block_a: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    block_b: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> TileKey {
     let mut h = blake3::Hasher::new();
-    for part in [metric_spec, hash_a, hash_b] {
-        h.update(&(part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
+    let mut field = |s: &str| {
+        h.update(&(s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    field(TILE_KEY_VERSION);
+    field(fingerprint);
+    field(group);
+    for (side, block) in [("a", block_a.into_iter().collect::<Vec<_>>()), ("b", block_b.into_iter().collect())] {
+        field(side);
+        field(&block.len().to_string());
+        for (model, layer, hash) in block {
+            field(model);
+            field(layer);
+            field(hash);
+        }
     }
     let mut first = [0u8; 16];
     first.copy_from_slice(&h.finalize().as_bytes()[..16]);
     u128::from_le_bytes(first)
 }
 
-/// One wanted (pair, metric), at the tile that owns the pair.
+/// One metric of one tile, with its identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Wanted {
+pub struct Task {
     pub tile: TileId,
-    pub rep_a: u32,
-    pub rep_b: u32,
     pub metric: u16,
+    pub key: TileKey,
 }
 
-/// What the tile owner does with a wanted (pair, metric).
+/// What the tile owner does with a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Decision {
     Compute,
-    /// Copy the earlier run's row (same metric parameters and content hashes).
-    Reuse,
+    /// The output holds this identity's part already: leave it.
+    Keep,
 }
 
 /// A representation as the planner knows it (broadcast to every worker): its content hash
 /// and, per metric, whether it prepared.
 pub(crate) type Known = (usize, String, Vec<bool>);
 
-/// The planning stage. `known` holds every loaded representation (on every worker);
-/// `existing` the identities of earlier rows this worker's shard holds (`key % peers ==
-/// index`); `fingerprints` the job's metrics'. Returns the decisions, each on its tile's
-/// owner.
+/// The tasks of the tiles `index` owns, from every known representation and refusal.
+pub(crate) fn owned_tasks(
+    plan: &Plan,
+    owners: &HashMap<TileId, u64>,
+    index: usize,
+    fingerprints: &[String],
+    known: &HashMap<usize, (String, Vec<bool>)>,
+    refused: &HashSet<usize>,
+) -> Vec<Task> {
+    let mut tasks = Vec::new();
+    for tile in plan.tiles().filter(|t| owners.get(t) == Some(&(index as u64))) {
+        let (a, b) = (plan.block_members(tile.group, tile.block_a), plan.block_members(tile.group, tile.block_b));
+        for (k, fingerprint) in fingerprints.iter().enumerate() {
+            let usable = |block: &[usize]| -> Vec<(&str, &str, &str)> {
+                block
+                    .iter()
+                    .filter(|r| !refused.contains(r))
+                    .filter_map(|r| match known.get(r) {
+                        Some((hash, ok)) if ok[k] => {
+                            let (model, layer) = plan.key(*r);
+                            Some((model.as_str(), layer.as_str(), hash.as_str()))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let (ua, ub) = (usable(&a), usable(&b));
+            let pairs = if tile.block_a == tile.block_b { ua.len() * ua.len().saturating_sub(1) / 2 } else { ua.len() * ub.len() };
+            if pairs == 0 {
+                continue;
+            }
+            let key = tile_key(fingerprint, plan.group_name(tile.group), ua, ub);
+            tasks.push(Task { tile, metric: k as u16, key });
+        }
+    }
+    tasks
+}
+
+/// The planning stage. `known` and `refusals` are complete on every worker; `committed`
+/// holds the identities of this worker's shard (`key % peers == index`). Returns every
+/// decision on its tile's owner.
 pub(crate) fn decide<'s>(
     scope: Scope<'s, u64>,
     known: StreamVec<'s, u64, Known>,
-    existing: Vec<PairKey>,
+    refusals: StreamVec<'s, u64, (usize, String)>,
+    committed: Vec<TileKey>,
     plan: Arc<Plan>,
     owners: Arc<HashMap<TileId, u64>>,
     fingerprints: Vec<String>,
     index: usize,
-) -> StreamVec<'s, u64, (Wanted, Decision)> {
+) -> StreamVec<'s, u64, (Task, Decision)> {
     let want_owners = owners.clone();
     let wanted = known
-        .unary_frontier(Pipeline, "Wanted", move |cap, _| {
+        .binary_frontier(refusals, Pipeline, Pipeline, "WantedTiles", move |cap, _| {
             let mut cap = Some(cap);
             let mut known: HashMap<usize, (String, Vec<bool>)> = HashMap::new();
-            move |(input, frontier), output| {
-                input.for_each_stamp(|_, data| {
+            let mut refused: HashSet<usize> = HashSet::new();
+            move |(in_known, f1), (in_refused, f2), output| {
+                in_known.for_each_stamp(|_, data| {
                     for batch in data {
-                        for (rep, hash, ok) in batch.drain(..) {
-                            known.insert(rep, (hash, ok));
-                        }
+                        known.extend(batch.drain(..).map(|(rep, hash, ok)| (rep, (hash, ok))));
                     }
                 });
-                if frontier.is_empty()
+                in_refused.for_each_stamp(|_, data| {
+                    for batch in data {
+                        refused.extend(batch.drain(..).map(|(rep, _)| rep));
+                    }
+                });
+                if f1.is_empty()
+                    && f2.is_empty()
                     && let Some(cap) = cap.take()
                 {
                     let time = *cap.time();
-                    let mut session = output.session(&cap);
-                    for tile in plan.tiles().filter(|t| want_owners.get(t) == Some(&(index as u64))) {
-                        for (ra, rb) in plan.pairs_of(tile) {
-                            let (Some((ha, oka)), Some((hb, okb))) = (known.get(&ra), known.get(&rb)) else {
-                                continue;
-                            };
-                            for (k, spec) in fingerprints.iter().enumerate().filter(|(k, _)| oka[*k] && okb[*k]) {
-                                let w = Wanted { tile, rep_a: ra as u32, rep_b: rb as u32, metric: k as u16 };
-                                session.give(((pair_key(spec, ha, hb), w), time, 1isize));
-                            }
-                        }
-                    }
+                    let tasks = owned_tasks(&plan, &want_owners, index, &fingerprints, &known, &refused);
+                    output.session(&cap).give_iterator(tasks.into_iter().map(|t| ((t.key, t), time, 1isize)));
                 }
             }
         })
         .as_collection();
-    let existing = existing.into_iter().map(|k| (k, 0u64, 1isize)).to_stream(scope).as_collection();
-    let reuse = wanted.clone().semijoin(existing);
-    let todo = wanted.concat(reuse.clone().negate()).consolidate();
+    let committed = committed.into_iter().map(|k| (k, 0u64, 1isize)).to_stream(scope).as_collection();
+    let keep = wanted.clone().semijoin(committed);
+    let todo = wanted.concat(keep.clone().negate()).consolidate();
     todo.inner
-        .flat_map(|((_, w), _, d)| (d > 0).then_some((w, Decision::Compute)))
-        .concat(reuse.inner.flat_map(|((_, w), _, d)| (d > 0).then_some((w, Decision::Reuse))))
-        .exchange(move |(w, _): &(Wanted, Decision)| owners.get(&w.tile).copied().unwrap_or(0))
+        .flat_map(|((_, t), _, d)| (d > 0).then_some((t, Decision::Compute)))
+        .concat(keep.inner.flat_map(|((_, t), _, d)| (d > 0).then_some((t, Decision::Keep))))
+        .exchange(move |(t, _): &(Task, Decision)| owners.get(&t.tile).copied().unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -123,19 +181,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pair_keys_separate_every_component_and_the_orientation() {
-        let k = pair_key("shape:1", "aa", "bb");
-        assert_eq!(k, pair_key("shape:1", "aa", "bb"));
-        assert_ne!(k, pair_key("shape:1", "bb", "aa"));
-        assert_ne!(k, pair_key("shape:0.5", "aa", "bb"));
-        // length prefixes: moving a character between fields changes the key
-        assert_ne!(pair_key("ab", "c", "d"), pair_key("a", "bc", "d"));
+    fn tile_keys_separate_every_component() {
+        let a = [("m0", "fc", "h0"), ("m1", "fc", "h1")];
+        let b = [("m2", "fc", "h2")];
+        let k = tile_key("spec", "fc", a, b);
+        assert_eq!(k, tile_key("spec", "fc", a, b));
+        assert_ne!(k, tile_key("spec2", "fc", a, b));
+        assert_ne!(k, tile_key("spec", "fc2", a, b));
+        assert_ne!(k, tile_key("spec", "fc", b, a), "the sides are ordered");
+        assert_ne!(k, tile_key("spec", "fc", [a[0]], [a[1], b[0]]), "block boundaries count");
+        assert_ne!(k, tile_key("spec", "fc", [("m0", "fc", "h0"), ("m1", "fc", "hX")], b), "content counts");
+        assert_ne!(k, tile_key("spec", "fc", [("m0", "fc", "h0"), ("n1", "fc", "h1")], b), "names count");
     }
 
-    /// The stage on a real timely worker: one group of three, metric 0 has an earlier row
-    /// for (0, 1), metric 1 failed to prepare for rep 2.
+    /// The stage on a real timely worker: three representations in blocks of 2, metric 1
+    /// failed for rep 2, and the output holds the (block 0, block 0) tile of metric 0.
     #[test]
-    fn decisions_reuse_what_exists_compute_the_rest_and_skip_failed_sides() {
+    fn committed_tiles_are_kept_the_rest_computed_and_empty_tiles_skipped() {
         use std::cell::RefCell;
         use std::collections::BTreeMap;
         use std::rc::Rc;
@@ -144,20 +206,19 @@ mod tests {
         let keys: Vec<(String, String)> = (0..3).map(|i| (format!("m{i}"), "fc".to_string())).collect();
         let plan = Arc::new(Plan::new(&keys, crate::plan::PairScope::All, 2));
         let owners = Arc::new(plan.owners(1));
-        let specs = vec!["spec0".to_string(), "spec1".to_string()];
-        let hashes = ["h0", "h1", "h2"];
-        let existing = vec![pair_key("spec0", "h0", "h1"), pair_key("spec1", "zz", "h1")];
+        let fingerprints = vec!["spec0".to_string(), "spec1".to_string()];
+        let committed = vec![tile_key("spec0", "", [("m0", "fc", "h0"), ("m1", "fc", "h1")], [("m0", "fc", "h0"), ("m1", "fc", "h1")])];
         let got = timely::execute_directly(move |worker| {
             let got: Rc<RefCell<BTreeMap<(u32, u32, u16), Decision>>> = Rc::default();
             let sink = got.clone();
             let probe = timely::dataflow::ProbeHandle::new();
             worker.dataflow::<u64, _, _>(|scope| {
-                let known: Vec<Known> = (0..3)
-                    .map(|r| (r, hashes[r].to_string(), vec![true, r != 2]))
-                    .collect();
-                decide(scope, known.to_stream(scope), existing, plan, owners, specs, 0)
-                    .inspect(move |(w, d)| {
-                        assert!(sink.borrow_mut().insert((w.rep_a, w.rep_b, w.metric), *d).is_none(), "one decision each");
+                let known: Vec<Known> = (0..3).map(|r| (r, format!("h{r}"), vec![true, r != 2])).collect();
+                let refusals: Vec<(usize, String)> = Vec::new();
+                decide(scope, known.to_stream(scope), refusals.to_stream(scope), committed, plan, owners, fingerprints, 0)
+                    .inspect(move |(t, d)| {
+                        let fresh = sink.borrow_mut().insert((t.tile.block_a, t.tile.block_b, t.metric), *d).is_none();
+                        assert!(fresh, "one decision per task");
                     })
                     .probe_with(&probe);
             });
@@ -167,10 +228,10 @@ mod tests {
             got.take()
         });
         let expected: BTreeMap<(u32, u32, u16), Decision> = [
-            ((0, 1, 0), Decision::Reuse),
-            ((0, 2, 0), Decision::Compute),
-            ((1, 2, 0), Decision::Compute),
-            ((0, 1, 1), Decision::Compute),
+            ((0, 0, 0), Decision::Keep),
+            ((0, 1, 0), Decision::Compute),
+            ((0, 0, 1), Decision::Compute),
+            // (0, 1) for metric 1 has no usable pair: rep 2 failed, so no task
         ]
         .into_iter()
         .collect();

@@ -11,7 +11,9 @@ use repspace_store::{Manifest, ManifestRow, Output, ReasonCode, RunId, Storage};
 
 use crate::fingerprint::{metric_fingerprint, path_fingerprint};
 use crate::geometry::GeometryJob;
+use crate::incremental::TileKey;
 use crate::plan::PairScope;
+use crate::registry::Ordinals;
 
 /// A metric as the config names it.
 #[derive(Clone, Debug)]
@@ -49,6 +51,13 @@ pub type Reusable = HashMap<(String, String, String), DistanceRow>;
 /// Earlier paths by `path_key`: (summary row, per-layer rows).
 pub type ReusablePaths = HashMap<String, (PathSummaryRow, Vec<PathRow>)>;
 
+/// Where the rows of an earlier run's tiles are, for pair-level reuse inside changed tiles.
+#[derive(Clone, Debug, Default)]
+pub struct EarlierTiles {
+    pub parts: HashMap<(String, u64, u32, u32), Vec<repspace_store::Location>>,
+    pub blocks: HashMap<(String, String), Vec<u32>>,
+}
+
 /// Everything a run needs; shared read-only by all workers.
 pub struct AllPairsJob {
     pub run_id: RunId,
@@ -60,14 +69,23 @@ pub struct AllPairsJob {
     /// Where to evaluate the geometry of networks given by weights.
     pub geometry: Option<GeometryJob>,
     pub scope: PairScope,
-    /// Representations per side of a tile; `None`: [`crate::Plan::auto`] for the run's workers.
-    pub tile_size: Option<usize>,
+    /// Each representation's comparison group and stable ordinal, and each group's tile
+    /// size (`registry.rs`): the plan's blocks.
+    pub ordinals: Ordinals,
+    /// The identities of the tile parts the output holds (listed by name): such tiles are
+    /// kept, not recomputed.
+    pub committed_tiles: Vec<TileKey>,
+    /// The earlier tiles' `distances` parts by place (metric fingerprint, group hash, blocks),
+    /// and the blocks each content hash sat in (group, content hash → blocks) under the
+    /// earlier registry: a recomputed tile copies its unchanged pairs from there.
+    pub earlier: EarlierTiles,
     /// Reads the inputs (the output has its own handle).
     pub storage: Storage,
     /// Advanced once per pair and metric; `None` for no progress display.
     pub progress: Option<ProgressBar>,
-    /// Earlier runs' distances: a pair with the same metric fingerprint and content hashes
-    /// is reused, not recomputed.
+    /// Rows of earlier runs' run parts (within-model path rows, and pair rows of versions
+    /// before tile parts): a pair with the same metric fingerprint and content hashes is
+    /// copied, not recomputed.
     pub reusable: Reusable,
     /// A worker publishes its `distances` rows as a part whenever this many have gathered,
     /// so a killed run's finished pairs survive for the rerun to reuse.

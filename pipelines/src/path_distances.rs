@@ -1,14 +1,13 @@
-//! Post-steps that read this run's published `distances` rows: they run in the committing
-//! process after the dataflow and before the commit. This one: `path_distances`.
-//!
-//! Invariant: only this run's parts are read (exact run id, `Output::run_parts`), so rows
-//! of earlier or concurrent uncommitted runs never enter.
+//! Post-step `path_distances`: it runs in the committing process after the dataflow and
+//! before the commit, from the run's current `distances` rows (`current.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use repspace_store::tables::{self, DistanceRow, PathDistanceRow, Table};
+use repspace_store::tables::{self, PathDistanceRow};
 use repspace_store::{Location, PartName, StoreError, Writer};
 
+use crate::current::current_distances;
+use crate::incremental::TileKey;
 use crate::job::AllPairsJob;
 
 /// A post-step that could not finish.
@@ -22,34 +21,17 @@ pub enum PostError {
     Input(String),
 }
 
-/// Every `distances` row this run published.
-pub fn this_run_distances(job: &AllPairsJob) -> Result<Vec<DistanceRow>, StoreError> {
-    let mut rows = Vec::new();
-    for part in job.output.run_parts("distances", &job.run_id)? {
-        let bytes = job.output.storage.get(&part).map_err(|e| StoreError::Other {
-            uri: part.to_string(),
-            reason: format!("this run's part cannot be read back: {e:?}"),
-        })?;
-        let batches = tables::decode_parquet(bytes)
-            .map_err(|source| StoreError::Parquet { table: "distances".into(), source })?;
-        for b in &batches {
-            rows.extend(DistanceRow::from_batch(b)?);
-        }
-    }
-    Ok(rows)
-}
-
 /// `path_distances`: for every pair metric and every two models with the same number of
 /// layers, the mean over their same-named layers of the metric's distance, provided every
 /// layer pair was compared (scope `within_layer` computes exactly these rows).
-pub fn publish_path_distances(job: &AllPairsJob) -> Result<Location, PostError> {
+pub fn publish_path_distances(job: &AllPairsJob, tiles: &HashSet<TileKey>) -> Result<Location, PostError> {
     let mut depth: HashMap<&str, usize> = HashMap::new();
     for row in &job.manifest.rows {
         *depth.entry(row.model_id.as_str()).or_default() += 1;
     }
     let pair_metrics: Vec<&str> = job.metrics.iter().map(|m| m.name.as_str()).collect();
     let mut sums: BTreeMap<(String, String, String), (f64, usize)> = BTreeMap::new();
-    for d in this_run_distances(job)? {
+    for d in current_distances(job, tiles)? {
         if d.model_a == d.model_b || d.layer_a != d.layer_b {
             continue;
         }

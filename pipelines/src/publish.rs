@@ -1,19 +1,22 @@
-//! The worker's sink and its parts. Every stage of a worker adds rows to one [`Collected`];
-//! `distances` rows are published as a part whenever `flush_rows` have gathered (a killed
-//! run's finished pairs survive for the rerun to reuse), everything else when the dataflow
-//! is done, each part with one atomic put.
+//! The worker's sink and its parts. Every stage of a worker adds rows to one [`Collected`].
+//! A computed tile's rows are published at once as tile parts named by the tile's identity
+//! (a killed run's finished tiles survive for the rerun to keep); the within-model path
+//! rows of `distances` whenever `flush_rows` have gathered; everything else when the
+//! dataflow is done. Each part is one atomic put.
 //!
-//! Invariant: a worker publishes only rows it produced, under part names that carry the
-//! run id and the worker's index (`repspace_store::output::PartName`), so parts of the
-//! workers of every process never collide.
+//! Invariant: a worker publishes only rows it produced, under names that carry the run id
+//! and the worker's index (`repspace_store::output::PartName`) or the tile's identity, so
+//! parts of the workers of every process never collide.
 
 use std::collections::HashMap;
 
 use repspace_store::tables::{
     self, DistanceRow, ErrorRow, GeometryPointRow, GeometrySummaryRow, ModelRow, MsaPointRow, PathRow, PathSummaryRow,
 };
-use repspace_store::{Location, PartName, ReasonCode, StoreError, Writer};
+use repspace_store::{Location, PartName, ReasonCode, StoreError, TilePart, Writer};
 
+use crate::compare_tile::TileRows;
+use crate::incremental::TileKey;
 use crate::job::AllPairsJob;
 use crate::load::LoadOutcome;
 use crate::report::RunReport;
@@ -33,6 +36,17 @@ pub(crate) struct Collected {
     pub ambiguous_held_out: usize,
     pub computed: usize,
     pub reused: usize,
+    /// Pairs copied from an equal-content pair scored in this run.
+    pub deduplicated: usize,
+    /// Pairs of tiles whose parts the output holds already, and those tiles' identities.
+    pub kept_pairs: usize,
+    pub kept_tiles: Vec<TileKey>,
+    /// Identities of the tiles this worker computed, the parts it published for them, their
+    /// rows and pair errors.
+    pub computed_tiles: Vec<TileKey>,
+    pub tile_parts: Vec<Location>,
+    pub tile_rows: usize,
+    pub tile_errors: usize,
     /// Seconds spent in the tiles.
     pub pair_seconds: f64,
     /// Distances parts already published by this worker, their row count, and the first
@@ -89,6 +103,39 @@ impl Collected {
         }
     }
 
+    /// Publish one computed tile's rows: its `distances` part (even when empty: the identity
+    /// is then known to hold no rows), and its `errors` and `msa_points` parts when it has
+    /// such rows.
+    pub fn publish_tile(&mut self, job: &AllPairsJob, tile: &TilePart, rows: TileRows) {
+        if self.flush_error.is_some() {
+            return;
+        }
+        let out = &job.output;
+        let mut publish = || -> Result<(), StoreError> {
+            if !rows.errors.is_empty() {
+                self.tile_parts.push(out.publish_tile("errors", tile, &tables::errors_batch(&rows.errors)?)?);
+            }
+            if !rows.msa_points.is_empty() {
+                self.tile_parts.push(out.publish_tile("msa_points", tile, &tables::msa_points_batch(&rows.msa_points)?)?);
+            }
+            // the distances part last: its presence marks the tile as done
+            self.tile_parts.push(out.publish_tile("distances", tile, &tables::distances_batch(&rows.distances)?)?);
+            Ok(())
+        };
+        match publish() {
+            Ok(()) => {
+                self.computed += rows.computed;
+                self.reused += rows.reused;
+                self.deduplicated += rows.deduplicated;
+                self.ambiguous_held_out += rows.ambiguous_held_out;
+                self.tile_rows += rows.distances.len();
+                self.tile_errors += rows.errors.len();
+                self.computed_tiles.push(tile.key);
+            }
+            Err(e) => self.flush_error = Some(e),
+        }
+    }
+
     /// Publish the gathered `distances` rows as a part when there are `flush_rows` of them
     /// (or any, when `all`).
     pub fn flush_distances(&mut self, worker: usize, job: &AllPairsJob, all: bool) {
@@ -108,7 +155,7 @@ impl Collected {
     }
 
     /// Publish this worker's parts of every table the job writes (each one atomic put).
-    pub fn publish(&mut self, worker: usize, job: &AllPairsJob) -> Result<RunReport, StoreError> {
+    pub fn publish(&mut self, worker: usize, job: &AllPairsJob) -> Result<(RunReport, Vec<TileKey>), StoreError> {
         self.flush_distances(worker, job, true);
         if let Some(e) = self.flush_error.take() {
             return Err(e);
@@ -148,6 +195,7 @@ impl Collected {
             out.publish("errors", &name, &tables::errors_batch(&errors)?)?,
         ];
         parts.extend(self.flushed_parts.iter().cloned());
+        parts.extend(self.tile_parts.iter().cloned());
         if let Some(g) = &job.geometry {
             let summaries: Vec<_> = self
                 .geometry_summaries
@@ -165,16 +213,21 @@ impl Collected {
             parts.push(out.publish("paths", &name, &tables::paths_batch(&self.paths)?)?);
             parts.push(out.publish("path_summary", &name, &tables::path_summary_batch(&self.path_summaries)?)?);
         }
-        Ok(RunReport {
+        let wanted = self.kept_tiles.iter().chain(&self.computed_tiles).copied().collect();
+        Ok((RunReport {
             representations: models.len(),
-            pairs: self.flushed_rows,
+            pairs: self.flushed_rows + self.tile_rows + self.kept_pairs,
             paths: self.path_summaries.len(),
             ambiguous_held_out: self.ambiguous_held_out,
             computed: self.computed,
-            reused: self.reused,
-            errors: errors.len(),
+            reused: self.reused + self.kept_pairs,
+            deduplicated: self.deduplicated,
+            computed_tiles: self.computed_tiles.len(),
+            kept_tiles: self.kept_tiles.len(),
+            errors: errors.len() + self.tile_errors,
             parts,
+            removed: Vec::new(),
             pair_seconds: self.pair_seconds,
-        })
+        }, wanted))
     }
 }

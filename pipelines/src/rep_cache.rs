@@ -1,20 +1,17 @@
 //! The representations a budgeted tile owner holds (`[execution] memory_budget`): it loads
-//! the representations of its tiles' `Compute` decisions itself, tile by tile in block
-//! order, evicting what neither the current nor the next tile needs while over its share.
+//! the members of the tiles it computes itself, tile by tile in tile order, evicting what
+//! neither the current nor the next tile to compute needs while over its share.
 //!
 //! Invariant: what is loaded here is prepared by the same `load_and_prepare` as at load
 //! time, so rows are bit-identical with and without a budget.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::incremental::Decision;
 use crate::job::AllPairsJob;
 use crate::load::{Loaded, load_and_prepare};
+use crate::plan::{Plan, TileId};
 
-/// A tile's decisions: (rep_a, rep_b, metric) → what to do.
-pub(crate) type Decided = HashMap<(u32, u32, u16), Decision>;
-
-/// The prepared representations a budgeted tile owner holds (`worker_memory_budget`).
+/// The prepared representations a budgeted tile owner holds.
 #[derive(Default)]
 pub(crate) struct RepCache {
     bytes: HashMap<usize, u64>,
@@ -25,36 +22,30 @@ pub(crate) struct RepCache {
 }
 
 impl RepCache {
-    /// Make `reps` hold every representation the tile's computed pairs need: first drop what
-    /// neither this tile nor the next needs while over `budget`, then load what is missing.
-    /// A tile's own needs are always loaded (the budget can only be kept when two blocks
-    /// of `tile_size` fit in it).
+    /// Make `reps` hold every member of `tile`: first drop what neither this tile nor `next`
+    /// needs while over `budget`, then load what is missing. A tile's own members are always
+    /// loaded (the budget can only be kept when two blocks of the tile size fit in it).
     pub fn prepare_for(
         &mut self,
         job: &AllPairsJob,
-        decided: &Decided,
-        next: Option<&Decided>,
+        plan: &Plan,
+        tile: TileId,
+        next: Option<TileId>,
         budget: u64,
         reps: &mut HashMap<usize, Loaded>,
     ) {
-        let needs = |d: &Decided| -> BTreeSet<usize> {
-            d.iter()
-                .filter(|(_, d)| **d == Decision::Compute)
-                .flat_map(|((a, b, _), _)| [*a as usize, *b as usize])
-                .collect()
+        let needs = |t: TileId| -> BTreeSet<usize> {
+            plan.block_members(t.group, t.block_a).into_iter().chain(plan.block_members(t.group, t.block_b)).collect()
         };
-        let now = needs(decided);
+        let now = needs(tile);
         let later = next.map(needs).unwrap_or_default();
         let incoming: u64 = now.iter().filter(|r| !reps.contains_key(r)).map(|_| self.typical()).sum();
-        if self.held + incoming > budget {
-            let drop: Vec<usize> = reps.keys().filter(|r| !now.contains(r) && !later.contains(r)).copied().collect();
-            for r in drop {
-                reps.remove(&r);
-                self.held -= self.bytes.remove(&r).unwrap_or(0);
+        for keep_later in [true, false] {
+            if self.held + incoming <= budget {
+                break;
             }
-        }
-        if self.held + incoming > budget {
-            let drop: Vec<usize> = reps.keys().filter(|r| !now.contains(r)).copied().collect();
+            let drop: Vec<usize> =
+                reps.keys().filter(|r| !now.contains(r) && !(keep_later && later.contains(r))).copied().collect();
             for r in drop {
                 reps.remove(&r);
                 self.held -= self.bytes.remove(&r).unwrap_or(0);

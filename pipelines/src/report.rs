@@ -13,6 +13,11 @@ pub struct RunReport {
     /// Pair-metric rows computed by this run, and reused from earlier runs.
     pub computed: usize,
     pub reused: usize,
+    /// Pair-metric rows copied from an equal-content pair compared once in this run.
+    pub deduplicated: usize,
+    /// Tiles (per metric) computed by this run, and kept as the output held them.
+    pub computed_tiles: usize,
+    pub kept_tiles: usize,
     /// (model, path metric) paths analysed.
     pub paths: usize,
     /// Pairs whose `distance_test` depends on how the SVD completes a genuine null space
@@ -21,6 +26,8 @@ pub struct RunReport {
     pub errors: usize,
     /// Every part the run published, as URLs.
     pub parts: Vec<Location>,
+    /// Every part its commit retired (earlier runs' parts, tiles no longer wanted).
+    pub removed: Vec<Location>,
     /// The pair phase: seconds the busiest worker spent computing or copying its tiles'
     /// rows (loading, planning and publishing are outside it).
     #[serde(rename = "pair_phase_seconds")]
@@ -36,9 +43,13 @@ impl RunReport {
         self.paths += other.paths;
         self.computed += other.computed;
         self.reused += other.reused;
+        self.deduplicated += other.deduplicated;
+        self.computed_tiles += other.computed_tiles;
+        self.kept_tiles += other.kept_tiles;
         self.ambiguous_held_out += other.ambiguous_held_out;
         self.errors += other.errors;
         self.parts.extend(other.parts);
+        self.removed.extend(other.removed);
         self.pair_seconds = self.pair_seconds.max(other.pair_seconds);
     }
 }

@@ -2,12 +2,15 @@
 //! and the geometry probe, choose the run id, lock the output, and gather what earlier
 //! runs left to reuse. The result is the [`AllPairsJob`] every worker shares.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use repspace_pipelines::{AllPairsJob, GeometryJob, Reusable};
+use repspace_pipelines::registry::{Registered, assign};
+use repspace_pipelines::{AllPairsJob, EarlierTiles, GeometryJob, Plan, Reusable};
+use repspace_store::tables::{ModelRow, RepresentationRow};
 use repspace_store::{Location, Manifest, Output, RunId, Storage};
 
 use crate::config::{Config, validate_embedding};
@@ -82,8 +85,42 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     };
     // process 0 owns the output for the run: it locks, commits and runs the post-steps
     let lock = if args.process == 0 { Some(RunLock::acquire(&storage, &root, run_id.as_str())?) } else { None };
-    // Rows of earlier runs (committed or not: parts are whole files) for the same metric
-    // parameters and content hashes are reused; the commit keeps exactly the current pairs.
+    let output = Output::new(storage.clone(), root.clone());
+    // Tiles whose parts the output holds (committed or not: parts are whole files, named by
+    // their content's identity) are kept; only their names are listed.
+    let tile_parts = output.tile_parts("distances")?;
+    let committed_tiles: Vec<u128> = tile_parts.iter().map(|(t, _)| t.key).collect();
+    let mut earlier_tiles = EarlierTiles::default();
+    for (t, loc) in tile_parts {
+        earlier_tiles.parts.entry((t.metric, t.group, t.block_a, t.block_b)).or_default().push(loc);
+    }
+    let keys: Vec<(String, String)> = manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
+    let (registry, _) = repspace_store::tables::read_tolerant::<RepresentationRow>(&storage, &root)?;
+    let previous: Vec<Registered> = registry
+        .into_iter()
+        .map(|r| Registered {
+            group: r.group,
+            ordinal: r.ordinal.max(0) as u64,
+            model_id: r.model_id,
+            layer: r.layer,
+            tile_size: r.tile_size.max(1) as u64,
+        })
+        .collect();
+    // where each content sat: the earlier registry's blocks joined with the earlier models
+    let (models, _) = repspace_store::tables::read_tolerant::<ModelRow>(&storage, &root)?;
+    let hashes: HashMap<(&str, &str), &str> =
+        models.iter().map(|m| ((m.model_id.as_str(), m.layer.as_str()), m.content_hash.as_str())).collect();
+    for r in &previous {
+        if let Some(hash) = hashes.get(&(r.model_id.as_str(), r.layer.as_str())) {
+            let block = (r.ordinal / r.tile_size.max(1)) as u32;
+            earlier_tiles.blocks.entry((r.group.clone(), hash.to_string())).or_default().push(block);
+        }
+    }
+    let workers = args.workers * args.processes.max(1);
+    let auto = Plan::auto_tile_size(&Plan::group_sizes(&keys, config.pairs.scope), workers);
+    let ordinals = assign(&previous, &keys, config.pairs.scope, config.execution.tile_size, |_| auto);
+    // Rows of earlier runs' run parts (within-model path rows; pair rows of versions before
+    // tile parts) for the same metric parameters and content hashes are copied.
     let (earlier, unreadable_parts) = repspace_store::tables::read_reusable_distances(&storage, &root)?;
     if unreadable_parts > 0 {
         tracing::warn!(parts = unreadable_parts, "earlier distance parts could not be read for reuse; their pairs are recomputed");
@@ -99,13 +136,15 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     let rejected_rows = manifest.rejected.len();
     let job = Arc::new(AllPairsJob {
         run_id,
-        output: Output::new(storage.clone(), root),
+        output,
         manifest,
         metrics,
         paths,
         geometry,
         scope: config.pairs.scope,
-        tile_size: config.execution.tile_size,
+        ordinals,
+        committed_tiles,
+        earlier: earlier_tiles,
         storage,
         progress: progress_bar(args.quiet),
         reusable,

@@ -3,7 +3,10 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use repspace_pipelines::{RunReport, publish_embeddings, publish_path_distances, run_all_pairs};
+use repspace_pipelines::current::kept_tile_errors;
+use repspace_pipelines::{RunOutcome, RunReport, publish_embeddings, publish_path_distances, run_all_pairs};
+use repspace_store::tables::{RepresentationRow, Table};
+use repspace_store::{PartName, Writer};
 use serde::Serialize;
 
 use crate::resolve::{Resolved, resolve};
@@ -60,7 +63,7 @@ struct RunRecord<'a> {
 pub fn run(args: &RunArgs) -> Result<Outcome> {
     let started = Instant::now();
     let resolved = resolve(args)?;
-    let Some((report, embedded)) = execute(&resolved, args)? else {
+    let Some((mut outcome, embedded)) = execute(&resolved, args)? else {
         if !args.quiet {
             crate::say!(
                 "repspace run {}: process {} of {} done; process 0 commits the run",
@@ -71,7 +74,8 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         }
         return Ok(Outcome::Clean);
     };
-    commit(&resolved, &report)?;
+    commit(&resolved, &mut outcome)?;
+    let report = outcome.report;
     if !args.quiet {
         let job = &resolved.job;
         print_summary(resolved.config.embedding.is_some(), job, &report, resolved.rejected_rows, started.elapsed());
@@ -85,11 +89,11 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
 }
 
 /// Run the dataflow; in the committing process, then the post-steps (path distances and
-/// embeddings from this run's published rows). `None` in the other processes.
+/// embeddings from the run's current rows) and the registry. `None` in the other processes.
 fn execute(
     resolved: &Resolved,
     args: &RunArgs,
-) -> Result<Option<(RunReport, Vec<repspace_store::tables::EmbeddingSummaryRow>)>> {
+) -> Result<Option<(RunOutcome, Vec<repspace_store::tables::EmbeddingSummaryRow>)>> {
     let job = &resolved.job;
     repspace_metrics::set_linear_algebra_threads(if args.workers > 1 { 1 } else { 0 });
     let timely_config = crate::cluster::timely_config(args)?;
@@ -97,30 +101,50 @@ fn execute(
     if let Some(bar) = &job.progress {
         bar.finish_and_clear();
     }
-    let Some(mut report) = report else { return Ok(None) };
+    let Some(mut outcome) = report else { return Ok(None) };
+    let report = &mut outcome.report;
+    report.errors += kept_tile_errors(job, &outcome.tiles, &report.parts)?;
     if !job.paths.is_empty() {
-        report.parts.push(publish_path_distances(job)?);
+        report.parts.push(publish_path_distances(job, &outcome.tiles)?);
     }
     let mut embedded = Vec::new();
     if let Some(e) = &resolved.config.embedding {
-        let (parts, summaries) = publish_embeddings(job, e, args.reembed)?;
+        let (parts, summaries) = publish_embeddings(job, &outcome.tiles, e, args.reembed)?;
         report.parts.extend(parts);
         embedded = summaries;
     }
-    Ok(Some((report, embedded)))
+    let keys: Vec<(String, String)> = job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
+    let registry: Vec<RepresentationRow> = job
+        .ordinals
+        .rows(&keys)
+        .into_iter()
+        .map(|r| RepresentationRow {
+            group: r.group,
+            ordinal: r.ordinal as i64,
+            model_id: r.model_id,
+            layer: r.layer,
+            tile_size: r.tile_size as i64,
+            run_id: job.run_id.to_string(),
+        })
+        .collect();
+    let name = PartName::new(&job.run_id, Writer::Post);
+    report.parts.push(job.output.publish("representations", &name, &RepresentationRow::to_batch(&registry)?)?);
+    Ok(Some((outcome, embedded)))
 }
 
-/// Record the run, then retire every other run's parts (`Output::commit`).
-fn commit(resolved: &Resolved, report: &RunReport) -> Result<()> {
+/// Record the run (with the parts it retires), then retire them (`Output::commit`).
+fn commit(resolved: &Resolved, outcome: &mut RunOutcome) -> Result<()> {
     let job = &resolved.job;
+    let retired = job.output.retired_by(&job.run_id, &outcome.tiles)?;
+    outcome.report.removed = retired.clone();
     let record = RunRecord {
         run_id: job.run_id.as_str(),
-        report,
+        report: &outcome.report,
         peak_rss_bytes: peak_rss_bytes(),
         config: &resolved.config_text,
     };
     let mut json = serde_json::to_vec_pretty(&record)?;
     json.push(b'\n');
-    job.output.commit(&job.run_id, json)?;
+    job.output.commit(&job.run_id, json, &retired)?;
     Ok(())
 }

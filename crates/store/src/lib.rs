@@ -17,5 +17,5 @@ pub mod tables;
 pub use array::NdArray;
 pub use error::{LoadError, ReasonCode, StoreError};
 pub use manifest::{Manifest, ManifestRow};
-pub use output::{Output, PartName, RunId, Writer};
+pub use output::{Output, PartName, RunId, TilePart, Writer};
 pub use storage::{Location, Storage};

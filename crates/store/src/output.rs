@@ -8,15 +8,22 @@
 //!   `w<4 digits>`, `w<4 digits>-<5 digits>` or `post`. A run id is letters, digits, `-`,
 //!   `_` and `.`, so a name is parsed from the right: the run a part belongs to is exact,
 //!   never a substring match (`r1` does not own `r10`'s parts).
-//! - After [`Output::commit`], each table holds exactly the parts of the committed run: the
-//!   run record (`_runs/<run_id>.json`) is written first, then every other part is retired.
+//! - The rows of one tile and metric are a *tile part* (`distances/`, and `errors/` and
+//!   `msa_points/` when it has such rows) named by its identity and its place,
+//!   `tile-<key>-<metric>-<group>-<block a>-<block b>.parquet` ([`TilePart`]). Its content
+//!   is a function of its key, so a later run that wants the same identity keeps the part
+//!   without reading it; the place lets a run that recomputes a changed tile find the rows
+//!   of its unchanged pairs in the tile's earlier version.
+//! - After [`Output::commit`], each table holds exactly the current rows: this run's parts
+//!   and the tile parts it wants. The run record (`_runs/<run_id>.json`, listing what was
+//!   added and removed) is written first, then every other part is retired.
 
 use std::fmt;
 
 use crate::{Location, Storage, StoreError};
 
 /// Every table a run may write, in the order a reader meets them.
-pub const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 12] = [
     "models",
     "distances",
     "errors",
@@ -28,7 +35,51 @@ pub const TABLES: [&str; 11] = [
     "geometry_points",
     "geometry_summary",
     "msa_points",
+    "representations",
 ];
+
+/// The tables whose pair rows live in tile parts.
+pub const TILE_TABLES: [&str; 3] = ["distances", "errors", "msa_points"];
+
+/// A tile part: the identity of its rows, and where the tile sits (the metric's
+/// fingerprint, a hash of the group name, the two blocks).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TilePart {
+    pub key: u128,
+    pub metric: String,
+    pub group: u64,
+    pub block_a: u32,
+    pub block_b: u32,
+}
+
+impl TilePart {
+    /// The hash of a group name in tile part names (FNV-1a 64).
+    pub fn group_hash(group: &str) -> u64 {
+        group.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    }
+
+    pub fn file_name(&self) -> String {
+        format!("tile-{:032x}-{}-{:016x}-{}-{}.parquet", self.key, self.metric, self.group, self.block_a, self.block_b)
+    }
+
+    /// Parse a file name; `None` for anything that is not a tile part name.
+    pub fn parse(file_name: &str) -> Option<TilePart> {
+        let stem = file_name.strip_prefix("tile-")?.strip_suffix(".parquet")?;
+        let mut fields = stem.split('-');
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let key = fields.next().filter(|s| hex(s, 32)).and_then(|s| u128::from_str_radix(s, 16).ok())?;
+        let metric = fields.next().filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphanumeric()))?;
+        let group = fields.next().filter(|s| hex(s, 16)).and_then(|s| u64::from_str_radix(s, 16).ok())?;
+        let block_a = fields.next()?.parse().ok()?;
+        let block_b = fields.next()?.parse().ok()?;
+        fields.next().is_none().then(|| TilePart { key, metric: metric.to_string(), group, block_a, block_b })
+    }
+}
+
+/// The key of a tile part's file name.
+pub fn parse_tile_part(file_name: &str) -> Option<u128> {
+    TilePart::parse(file_name).map(|t| t.key)
+}
 
 /// A run's identity: non-empty, letters, digits, `-`, `_` and `.` only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,6 +205,26 @@ impl Output {
         crate::tables::publish_part(&self.storage, &self.root, table, &name.to_string(), batch)
     }
 
+    /// Publish a tile's rows of `table` (one atomic put).
+    pub fn publish_tile(
+        &self,
+        table: &str,
+        tile: &TilePart,
+        batch: &arrow_array::RecordBatch,
+    ) -> Result<Location, StoreError> {
+        crate::tables::publish_part(&self.storage, &self.root, table, &tile.file_name(), batch)
+    }
+
+    /// The tile parts of `table`.
+    pub fn tile_parts(&self, table: &str) -> Result<Vec<(TilePart, Location)>, StoreError> {
+        Ok(self
+            .storage
+            .list(&self.table_dir(table)?)?
+            .into_iter()
+            .filter_map(|p| TilePart::parse(p.file_name()).map(|t| (t, p)))
+            .collect())
+    }
+
     /// Every part file of `table` with its parsed name (`None`: a `.parquet` file that is
     /// not a part name, e.g. one a user copied in).
     pub fn parts(&self, table: &str) -> Result<Vec<(Location, Option<PartName>)>, StoreError> {
@@ -179,18 +250,54 @@ impl Output {
             .collect())
     }
 
-    /// Commit run `run_id`: write its record `_runs/<run_id>.json`, then retire every part
-    /// of every table that another run wrote (or that is no part name of this run), so each
-    /// table holds exactly this run's rows. Files that are not `part-*` are left alone.
-    pub fn commit(&self, run_id: &RunId, record_json: Vec<u8>) -> Result<(), StoreError> {
-        self.storage.put(&self.root.join(&format!("_runs/{run_id}.json"))?, record_json.into())?;
+    /// The parts of `table` that hold its current rows for run `run_id` with the tiles
+    /// `tiles`: the run's own parts and the wanted tile parts.
+    pub fn current_parts(
+        &self,
+        table: &str,
+        run_id: &RunId,
+        tiles: &std::collections::HashSet<u128>,
+    ) -> Result<Vec<Location>, StoreError> {
+        Ok(self
+            .storage
+            .list(&self.table_dir(table)?)?
+            .into_iter()
+            .filter(|p| match parse_tile_part(p.file_name()) {
+                Some(k) => tiles.contains(&k),
+                None => PartName::parse(p.file_name()).is_some_and(|n| &n.run_id == run_id),
+            })
+            .collect())
+    }
+
+    /// The parts a commit of `run_id` with the tiles `tiles` retires: every part another run
+    /// wrote and every tile part not wanted. Files that are neither are left alone.
+    pub fn retired_by(
+        &self,
+        run_id: &RunId,
+        tiles: &std::collections::HashSet<u128>,
+    ) -> Result<Vec<Location>, StoreError> {
+        let mut out = Vec::new();
         for table in TABLES {
-            for (part, name) in self.parts(table)? {
-                let ours = name.as_ref().is_some_and(|n| &n.run_id == run_id);
-                if part.file_name().starts_with("part-") && !ours {
-                    self.storage.delete(&part)?;
+            for part in self.storage.list(&self.table_dir(table)?)? {
+                let name = part.file_name();
+                let retire = match parse_tile_part(name) {
+                    Some(k) => !tiles.contains(&k),
+                    None => name.starts_with("part-") && PartName::parse(name).is_none_or(|n| &n.run_id != run_id),
+                };
+                if retire {
+                    out.push(part);
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// Commit run `run_id`: write its record `_runs/<run_id>.json`, then delete `retired`
+    /// (from [`Output::retired_by`]), so each table holds exactly the current rows.
+    pub fn commit(&self, run_id: &RunId, record_json: Vec<u8>, retired: &[Location]) -> Result<(), StoreError> {
+        self.storage.put(&self.root.join(&format!("_runs/{run_id}.json"))?, record_json.into())?;
+        for part in retired {
+            self.storage.delete(part)?;
         }
         Ok(())
     }
@@ -245,10 +352,24 @@ mod tests {
         std::fs::write(dir.path().join("errors/notes.txt"), b"kept").unwrap();
         assert_eq!(out.run_parts("errors", &r1).unwrap().len(), 2);
         assert_eq!(out.run_parts("errors", &r10).unwrap().len(), 1);
-        out.commit(&r1, b"{}".to_vec()).unwrap();
+        let keep = crate::tables::errors_batch(&[]).unwrap();
+        let tile = |key| TilePart { key, metric: "00ff".into(), group: TilePart::group_hash("fc"), block_a: 0, block_b: 2 };
+        out.publish_tile("errors", &tile(7), &keep).unwrap();
+        out.publish_tile("errors", &tile(8), &keep).unwrap();
+        let wanted: std::collections::HashSet<u128> = [7].into_iter().collect();
+        let retired = out.retired_by(&r1, &wanted).unwrap();
+        assert_eq!(retired.len(), 2, "r10's part and the unwanted tile: {retired:?}");
+        assert_eq!(out.current_parts("errors", &r1, &wanted).unwrap().len(), 3);
+        out.commit(&r1, b"{}".to_vec(), &retired).unwrap();
+        assert_eq!(out.tile_parts("errors").unwrap().iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), vec![tile(7)]);
         let left: Vec<String> = out.parts("errors").unwrap().iter().map(|(p, _)| p.file_name().to_string()).collect();
-        assert_eq!(left.len(), 2, "{left:?}");
-        assert!(left.iter().all(|n| PartName::parse(n).unwrap().run_id == r1), "{left:?}");
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left.iter().all(|n| n.starts_with("tile-") || PartName::parse(n).unwrap().run_id == r1), "{left:?}");
+        let t = TilePart { key: u128::MAX, metric: "cbf29ce484222325".into(), group: 1, block_a: 3, block_b: 40 };
+        assert_eq!(TilePart::parse(&t.file_name()), Some(t));
+        for bad in ["tile-12.parquet", "tile-00000000000000000000000000000007-ab-0000000000000001-1.parquet", "part-r1-w0000.parquet"] {
+            assert_eq!(TilePart::parse(bad), None, "{bad}");
+        }
         assert!(dir.path().join("errors/notes.txt").exists());
         assert!(dir.path().join("_runs/r1.json").exists());
     }

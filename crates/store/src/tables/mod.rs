@@ -23,7 +23,7 @@ use parquet::file::properties::WriterProperties;
 pub use declare::Table;
 pub use rows::{
     DistanceRow, EmbeddingRow, EmbeddingSummaryRow, ErrorRow, GeometryPointRow, GeometrySummaryRow, ModelRow,
-    MsaPointRow, PathDistanceRow, PathRow, PathSummaryRow,
+    MsaPointRow, PathDistanceRow, PathRow, PathSummaryRow, RepresentationRow,
 };
 
 use crate::storage::GetError;
@@ -177,19 +177,28 @@ pub fn read_errors(storage: &Storage, out: &Location) -> Result<Vec<ErrorRow>, S
     read_rows(storage, out, None)
 }
 
-/// Every `distances` row of earlier runs that can be read with this version's schema;
-/// parts that cannot (older schemas, damaged files) are skipped and counted.
+/// Every `distances` row of earlier runs' run parts that can be read with this version's
+/// schema: within-model path rows, and the pair rows of versions before tile parts (reused
+/// pair by pair). Parts that cannot be read (older schemas, damage) are skipped and counted.
 pub fn read_reusable_distances(storage: &Storage, out: &Location) -> Result<(Vec<DistanceRow>, usize), StoreError> {
     reusable_rows(storage, out)
 }
 
-/// The rows of every part of table `T` under `out`, and how many parts were skipped: a part
+/// Every row of `T` that can be read from every part of `out/<T>/`, for a best-effort read
+/// of an earlier run's small tables (e.g. the registry); parts that cannot be read are
+/// skipped and counted.
+pub fn read_tolerant<T: Table>(storage: &Storage, out: &Location) -> Result<(Vec<T>, usize), StoreError> {
+    reusable_rows(storage, out)
+}
+
+/// The rows of every run part (not the tile parts) of table `T` under `out`, and how many parts were skipped: a part
 /// that cannot be read or decoded (an older schema, damage) is left out with a warning, and
 /// its rows are recomputed by the run.
 fn reusable_rows<T: Table>(storage: &Storage, out: &Location) -> Result<(Vec<T>, usize), StoreError> {
     let (mut rows, mut skipped) = (Vec::new(), 0);
     for part in storage.list(&out.join(&format!("{}/", T::NAME))?)? {
-        if !part.file_name().ends_with(".parquet") {
+        // tile parts (`tile-<key>.parquet`) are kept whole by their identity, never read here
+        if !part.file_name().ends_with(".parquet") || part.file_name().starts_with("tile-") {
             continue;
         }
         let decoded = storage.get(&part).ok().and_then(|bytes| decode_parquet(bytes).ok());

@@ -220,3 +220,19 @@ table! {
         run_id: String,
     }
 }
+
+table! {
+    /// One row of `representations`: the registry that gives each representation a stable
+    /// ordinal in its comparison group (blocks of tiles are ordinal ranges), and the tile
+    /// size the group is cut with.
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct RepresentationRow in "representations" {
+        /// The layer with scope `within_layer`, "" with scope `all`.
+        group: String,
+        ordinal: i64,
+        model_id: String,
+        layer: String,
+        tile_size: i64,
+        run_id: String,
+    }
+}
