@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the release binary and run one benchmark against its baseline, measured in the
 # same run:  bash scripts/bench.sh pairs [--alpha 0.5] [--scaling]  |  conv  |  memory [--set-budget]
+#   |  incremental [--case small|medium|large|all] (reruns against the first run of the same zoo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name="${1:?usage: bash scripts/bench.sh pairs|conv [options]}"
+name="${1:?usage: bash scripts/bench.sh pairs|conv|memory|incremental [options]}"
 shift
 cargo build --release --locked --quiet
 PY=$(bash scripts/python_env.sh)

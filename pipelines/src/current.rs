@@ -26,9 +26,17 @@ fn rows_of<T: Table>(job: &AllPairsJob, parts: &[Location]) -> Result<Vec<T>, St
     Ok(rows)
 }
 
-/// Every current `distances` row of the run.
-pub fn current_distances(job: &AllPairsJob, tiles: &HashSet<TileKey>) -> Result<Vec<DistanceRow>, StoreError> {
-    rows_of(job, &job.output.current_parts("distances", &job.run_id, tiles)?)
+/// Visit every current `distances` row of the run, one part at a time (at most one part's
+/// rows are held).
+pub fn visit_current_distances(
+    job: &AllPairsJob,
+    tiles: &HashSet<TileKey>,
+    mut visit: impl FnMut(DistanceRow),
+) -> Result<(), StoreError> {
+    for part in job.output.current_parts("distances", &job.run_id, tiles)? {
+        rows_of::<DistanceRow>(job, std::slice::from_ref(&part))?.into_iter().for_each(&mut visit);
+    }
+    Ok(())
 }
 
 /// The pair errors of wanted tiles that this run did not compute (kept tiles keep their

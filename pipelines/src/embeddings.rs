@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::fingerprint::fnv_hex;
 use crate::job::AllPairsJob;
-use crate::current::current_distances;
+use crate::current::visit_current_distances;
 use crate::incremental::TileKey;
 use crate::path_distances::PostError;
 use crate::plan::PairScope;
@@ -64,26 +64,45 @@ pub fn publish_embeddings(
     let dims = config.dims;
     let previous =
         if reembed { Default::default() } else { tables::read_landmark_sets(&job.output.storage, &job.output.root)? };
-    // (metric, group) → (items, distances between items)
-    let mut groups: BTreeMap<(String, String), BTreeMap<((String, String), (String, String)), f64>> = BTreeMap::new();
     let pair_metrics: HashMap<&str, &MetricSpec> = job.metrics.iter().map(|m| (m.name.as_str(), &m.spec)).collect();
-    for d in current_distances(job, tiles)? {
-        if !pair_metrics.contains_key(d.metric.as_str()) {
-            continue;
-        }
-        let group = match job.scope {
-            PairScope::WithinLayer => d.layer_a.clone(),
-            PairScope::All => "all".to_string(),
-        };
-        groups
-            .entry((d.metric, group))
-            .or_default()
-            .insert(((d.model_a, d.layer_a), (d.model_b, d.layer_b)), d.distance);
+    // each (metric, group)'s items, known before any row is read, and its matrix filled
+    // from the rows as they stream past (NaN: no row)
+    let group_of = |layer: &str| match job.scope {
+        PairScope::WithinLayer => layer.to_string(),
+        PairScope::All => "all".to_string(),
+    };
+    let mut items: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    for row in &job.manifest.rows {
+        items.entry(group_of(&row.layer)).or_default().push((row.model_id.clone(), row.layer.clone()));
     }
+    for list in items.values_mut() {
+        list.sort();
+        list.dedup();
+    }
+    let index: HashMap<&Item, usize> =
+        items.values().flat_map(|list| list.iter().enumerate().map(|(i, it)| (it, i))).collect();
+    let mut matrices: BTreeMap<(String, String), faer::Mat<f64>> = BTreeMap::new();
+    for metric in job.metrics.iter().map(|m| &m.name) {
+        for (group, list) in &items {
+            let n = list.len();
+            matrices.insert((metric.clone(), group.clone()), faer::Mat::from_fn(n, n, |i, j| if i == j { 0.0 } else { f64::NAN }));
+        }
+    }
+    visit_current_distances(job, tiles, |d| {
+        if !pair_metrics.contains_key(d.metric.as_str()) {
+            return;
+        }
+        let (a, b) = ((d.model_a, d.layer_a), (d.model_b, d.layer_b));
+        let (Some(&i), Some(&j)) = (index.get(&a), index.get(&b)) else { return };
+        if let Some(m) = matrices.get_mut(&(d.metric, group_of(&a.1))) {
+            m[(i, j)] = d.distance;
+            m[(j, i)] = d.distance;
+        }
+    })?;
     let mut rows = Vec::new();
     let mut summaries = Vec::new();
-    for ((metric, group), pairs) in groups {
-        let Some((items, d)) = complete_matrix(&pairs) else { continue };
+    for ((metric, group), full) in matrices {
+        let Some((items, d)) = complete_matrix(&items[&group], full) else { continue };
         let n = items.len();
         if n <= dims {
             tracing::info!(%metric, %group, points = n, "too few points to embed in {dims} dimensions");
@@ -149,33 +168,30 @@ pub fn publish_embeddings(
 
 type Item = (String, String);
 
-/// The items of a group and their distance matrix. Items missing some distance (a failed
-/// pair) are dropped, most-missing first, until the matrix is complete.
-fn complete_matrix(pairs: &BTreeMap<(Item, Item), f64>) -> Option<(Vec<Item>, faer::Mat<f64>)> {
-    let mut items: Vec<Item> = pairs.keys().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
-    items.sort();
-    items.dedup();
+/// The items of a group and their distance matrix, from the full matrix (NaN: no row).
+/// Items missing some distance (a failed pair, a failed representation) are dropped,
+/// most-missing first, until the matrix is complete.
+fn complete_matrix(all: &[Item], d: faer::Mat<f64>) -> Option<(Vec<Item>, faer::Mat<f64>)> {
+    let n = all.len();
+    // representations with no row at all (they failed to load or prepare: said already) go first, at once
+    let mut keep: Vec<usize> = (0..n).filter(|&i| (0..n).any(|j| j != i && !d[(i, j)].is_nan())).collect();
     loop {
-        let missing: Vec<usize> =
-            items.iter().map(|a| items.iter().filter(|b| a != *b && !pairs.contains_key(&key(a, b))).count()).collect();
+        let missing: Vec<usize> = keep.iter().map(|&i| keep.iter().filter(|&&j| d[(i, j)].is_nan()).count()).collect();
         match missing.iter().enumerate().max_by_key(|(_, m)| **m) {
             Some((worst, &m)) if m > 0 => {
-                tracing::warn!(model = %items[worst].0, layer = %items[worst].1, "left out of the embedding: {m} distance(s) missing");
-                items.remove(worst);
+                let (model, layer) = &all[keep[worst]];
+                tracing::warn!(model = %model, layer = %layer, "left out of the embedding: {m} distance(s) missing");
+                keep.remove(worst);
             }
             _ => break,
         }
     }
-    if items.len() < 2 {
+    if keep.len() < 2 {
         return None;
     }
-    let n = items.len();
-    let d = faer::Mat::from_fn(n, n, |i, j| if i == j { 0.0 } else { pairs[&key(&items[i], &items[j])] });
-    Some((items, d))
-}
-
-fn key(a: &Item, b: &Item) -> (Item, Item) {
-    if a < b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }
+    let n = keep.len();
+    let sub = faer::Mat::from_fn(n, n, |i, j| d[(keep[i], keep[j])]);
+    Some((keep.iter().map(|&i| all[i].clone()).collect(), sub))
 }
 
 /// Coordinates (row-major n × dims), per-point method, and the spectrum for the summary.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use repspace_store::tables::{self, PathDistanceRow};
 use repspace_store::{Location, PartName, StoreError, Writer};
 
-use crate::current::current_distances;
+use crate::current::visit_current_distances;
 use crate::incremental::TileKey;
 use crate::job::AllPairsJob;
 
@@ -31,17 +31,14 @@ pub fn publish_path_distances(job: &AllPairsJob, tiles: &HashSet<TileKey>) -> Re
     }
     let pair_metrics: Vec<&str> = job.metrics.iter().map(|m| m.name.as_str()).collect();
     let mut sums: BTreeMap<(String, String, String), (f64, usize)> = BTreeMap::new();
-    for d in current_distances(job, tiles)? {
-        if d.model_a == d.model_b || d.layer_a != d.layer_b {
-            continue;
-        }
-        if !pair_metrics.contains(&d.metric.as_str()) {
-            continue;
+    visit_current_distances(job, tiles, |d| {
+        if d.model_a == d.model_b || d.layer_a != d.layer_b || !pair_metrics.contains(&d.metric.as_str()) {
+            return;
         }
         let e = sums.entry((d.metric, d.model_a, d.model_b)).or_default();
         e.0 += d.distance;
         e.1 += 1;
-    }
+    })?;
     let rows: Vec<PathDistanceRow> = sums
         .into_iter()
         .filter(|((_, a, b), (_, n))| {
