@@ -133,5 +133,7 @@ fn worker_graph(
     while !probe.done() {
         worker.step();
     }
-    collected.borrow_mut().publish(index, &job)
+    let published = collected.borrow_mut().publish(index, &job);
+    tracing::debug!(worker = index, "published");
+    published
 }

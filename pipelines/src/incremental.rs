@@ -38,6 +38,38 @@ pub type TileKey = u128;
 /// The version of the identity's layout; part of every key.
 const TILE_KEY_VERSION: &str = "repspace-tile/1";
 
+/// A field of a hashed record: its length, then its bytes (so no two records collide by
+/// moving bytes between fields).
+fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// The digest of one block's usable members (model_id, layer, content hash), in ordinal order.
+pub fn block_digest<'a>(members: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    let mut n = 0u64;
+    for (model, layer, hash) in members {
+        field(&mut h, model.as_bytes());
+        field(&mut h, layer.as_bytes());
+        field(&mut h, hash.as_bytes());
+        n += 1;
+    }
+    h.update(&n.to_le_bytes());
+    *h.finalize().as_bytes()
+}
+
+/// The identity of a tile's rows for one metric from its blocks' digests.
+pub fn tile_key_of(fingerprint: &str, group: &str, block_a: &[u8; 32], block_b: &[u8; 32]) -> TileKey {
+    let mut h = blake3::Hasher::new();
+    for part in [TILE_KEY_VERSION.as_bytes(), fingerprint.as_bytes(), group.as_bytes(), block_a, block_b] {
+        field(&mut h, part);
+    }
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    u128::from_le_bytes(first)
+}
+
 /// The identity of a tile's rows for one metric: the metric fingerprint, the group, and the
 /// (model_id, layer, content hash) of each usable member of both blocks, in ordinal order.
 pub fn tile_key<'a>(
@@ -46,26 +78,7 @@ pub fn tile_key<'a>(
     block_a: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
     block_b: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
 ) -> TileKey {
-    let mut h = blake3::Hasher::new();
-    let mut field = |s: &str| {
-        h.update(&(s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
-    };
-    field(TILE_KEY_VERSION);
-    field(fingerprint);
-    field(group);
-    for (side, block) in [("a", block_a.into_iter().collect::<Vec<_>>()), ("b", block_b.into_iter().collect())] {
-        field(side);
-        field(&block.len().to_string());
-        for (model, layer, hash) in block {
-            field(model);
-            field(layer);
-            field(hash);
-        }
-    }
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&h.finalize().as_bytes()[..16]);
-    u128::from_le_bytes(first)
+    tile_key_of(fingerprint, group, &block_digest(block_a), &block_digest(block_b))
 }
 
 /// One metric of one tile, with its identity.
@@ -88,7 +101,8 @@ pub enum Decision {
 /// and, per metric, whether it prepared.
 pub(crate) type Known = (usize, String, Vec<bool>);
 
-/// The tasks of the tiles `index` owns, from every known representation and refusal.
+/// The tasks of the tiles `index` owns, from every known representation and refusal. A
+/// block's digest is computed once per metric, however many tiles share the block.
 pub(crate) fn owned_tasks(
     plan: &Plan,
     owners: &HashMap<TileId, u64>,
@@ -97,29 +111,35 @@ pub(crate) fn owned_tasks(
     known: &HashMap<usize, (String, Vec<bool>)>,
     refused: &HashSet<usize>,
 ) -> Vec<Task> {
+    // (group, block, metric) → (usable members, digest)
+    let mut digests: HashMap<(u32, u32, usize), (usize, [u8; 32])> = HashMap::new();
+    let mut digest = |group: u32, block: u32, k: usize| -> (usize, [u8; 32]) {
+        *digests.entry((group, block, k)).or_insert_with(|| {
+            let usable: Vec<(&str, &str, &str)> = plan
+                .block_members(group, block)
+                .into_iter()
+                .filter(|r| !refused.contains(r))
+                .filter_map(|r| match known.get(&r) {
+                    Some((hash, ok)) if ok[k] => {
+                        let (model, layer) = plan.key(r);
+                        Some((model.as_str(), layer.as_str(), hash.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            (usable.len(), block_digest(usable))
+        })
+    };
     let mut tasks = Vec::new();
     for tile in plan.tiles().filter(|t| owners.get(t) == Some(&(index as u64))) {
-        let (a, b) = (plan.block_members(tile.group, tile.block_a), plan.block_members(tile.group, tile.block_b));
         for (k, fingerprint) in fingerprints.iter().enumerate() {
-            let usable = |block: &[usize]| -> Vec<(&str, &str, &str)> {
-                block
-                    .iter()
-                    .filter(|r| !refused.contains(r))
-                    .filter_map(|r| match known.get(r) {
-                        Some((hash, ok)) if ok[k] => {
-                            let (model, layer) = plan.key(*r);
-                            Some((model.as_str(), layer.as_str(), hash.as_str()))
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            };
-            let (ua, ub) = (usable(&a), usable(&b));
-            let pairs = if tile.block_a == tile.block_b { ua.len() * ua.len().saturating_sub(1) / 2 } else { ua.len() * ub.len() };
+            let (na, da) = digest(tile.group, tile.block_a, k);
+            let (nb, db) = digest(tile.group, tile.block_b, k);
+            let pairs = if tile.block_a == tile.block_b { na * na.saturating_sub(1) / 2 } else { na * nb };
             if pairs == 0 {
                 continue;
             }
-            let key = tile_key(fingerprint, plan.group_name(tile.group), ua, ub);
+            let key = tile_key_of(fingerprint, plan.group_name(tile.group), &da, &db);
             tasks.push(Task { tile, metric: k as u16, key });
         }
     }
@@ -162,6 +182,7 @@ pub(crate) fn decide<'s>(
                 {
                     let time = *cap.time();
                     let tasks = owned_tasks(&plan, &want_owners, index, &fingerprints, &known, &refused);
+                    tracing::debug!(worker = index, tasks = tasks.len(), "tile identities");
                     output.session(&cap).give_iterator(tasks.into_iter().map(|t| ((t.key, t), time, 1isize)));
                 }
             }

@@ -56,6 +56,8 @@ pub type ReusablePaths = HashMap<String, (PathSummaryRow, Vec<PathRow>)>;
 pub struct EarlierTiles {
     pub parts: HashMap<(String, u64, u32, u32), Vec<repspace_store::Location>>,
     pub blocks: HashMap<(String, String), Vec<u32>>,
+    /// Every file of `distances/` when the run started.
+    pub listing: Vec<repspace_store::Location>,
 }
 
 /// Everything a run needs; shared read-only by all workers.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use repspace_metrics::{MetricError, MetricSpec, Prepared, Tensor, prepare_with_precision};
 use repspace_store::hash::content_hash;
-use repspace_store::load::read_array;
+use repspace_store::Location;
+use repspace_store::load::{parse_array, read_array};
+use repspace_store::storage::GetError;
 use repspace_store::tables::{GeometryPointRow, GeometrySummaryRow};
 use repspace_store::{LoadError, ReasonCode};
 use serde::{Deserialize, Serialize};
@@ -28,14 +30,40 @@ pub(crate) type LoadOutcome = (usize, Result<Loaded, LoadError>);
 /// prepare again what they compare), so the loaded zoo is never held at once.
 pub(crate) fn load<'s>(scope: Scope<'s, u64>, job: Arc<AllPairsJob>, index: usize, peers: usize) -> StreamVec<'s, u64, LoadOutcome> {
     let mine: Vec<usize> = (0..job.manifest.rows.len()).filter(|r| r % peers == index).collect();
-    mine.to_stream(scope).map(move |rep| {
-        let outcome = match (load_and_prepare(&job, rep), job.worker_memory_budget) {
-            (Ok(l), Some(_)) => Ok(l.outcomes_only()),
-            (other, _) => other,
-        };
-        (rep, outcome)
+    let batches: Vec<Vec<usize>> = mine.chunks(READ_BATCH).map(<[usize]>::to_vec).collect();
+    batches.to_stream(scope).flat_map(move |batch| {
+        // the activation files of a batch are read together (overlapping their latency)
+        let with_activations: Vec<usize> = batch.iter().copied().filter(|&r| job.manifest.rows[r].activations).collect();
+        let locs: Vec<Location> = with_activations.iter().map(|&r| job.manifest.rows[r].uri.clone()).collect();
+        let mut fetched = with_activations.into_iter().zip(job.storage.get_many(&locs, READ_CONCURRENCY));
+        let mut next = fetched.next();
+        let reads: Vec<Option<Result<bytes::Bytes, GetError>>> = batch
+            .iter()
+            .map(|&r| match next.take() {
+                Some((rep, read)) if rep == r => {
+                    next = fetched.next();
+                    Some(read)
+                }
+                other => {
+                    next = other;
+                    None
+                }
+            })
+            .collect();
+        let job = job.clone();
+        batch.into_iter().zip(reads).map(move |(rep, read)| {
+            let outcome = match (load_and_prepare_read(&job, rep, read), job.worker_memory_budget) {
+                (Ok(l), Some(_)) => Ok(l.outcomes_only()),
+                (other, _) => other,
+            };
+            (rep, outcome)
+        })
     })
 }
+
+/// Representations a loader reads together, and how many reads it overlaps.
+const READ_BATCH: usize = 64;
+const READ_CONCURRENCY: usize = 16;
 
 /// A loaded and prepared representation, as it travels to tile owners.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,6 +111,15 @@ impl Loaded {
 /// rank is checked per metric (a [conditions, repeats, units] array suits the stochastic
 /// metrics and no others); held-out rows must have the training rows' trailing shape.
 pub(crate) fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, LoadError> {
+    load_and_prepare_read(job, rep, None)
+}
+
+/// [`load_and_prepare`], with the activation file already read when `read` is given.
+fn load_and_prepare_read(
+    job: &AllPairsJob,
+    rep: usize,
+    read: Option<Result<bytes::Bytes, GetError>>,
+) -> Result<Loaded, LoadError> {
     let row = &job.manifest.rows[rep];
     // a network given by weights: its geometry, and its pullback metrics for MSA
     let (network, geometry) = match &row.weights_uri {
@@ -100,7 +137,10 @@ pub(crate) fn load_and_prepare(job: &AllPairsJob, rep: usize) -> Result<Loaded, 
         None => (false, None),
     };
     let activations = if row.activations {
-        let train = read_array(&job.storage, &row.uri, row.key.as_deref())?;
+        let train = match read {
+            Some(read) => parse_array(read, &row.uri, row.key.as_deref())?,
+            None => read_array(&job.storage, &row.uri, row.key.as_deref())?,
+        };
         let test = match &row.test_uri {
             Some(loc) => Some(read_array(&job.storage, loc, row.test_key.as_deref().or(row.key.as_deref()))?),
             None => None,

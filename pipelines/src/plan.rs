@@ -54,6 +54,23 @@ pub struct Group {
     pub name: String,
     pub tile_size: usize,
     pub members: Vec<(u64, usize)>,
+    /// The non-empty blocks, ascending, with their members' range in `members`.
+    blocks: Vec<(u32, std::ops::Range<usize>)>,
+}
+
+impl Group {
+    fn new(name: String, tile_size: usize, mut members: Vec<(u64, usize)>) -> Group {
+        members.sort_unstable();
+        let mut blocks: Vec<(u32, std::ops::Range<usize>)> = Vec::new();
+        for (pos, &(o, _)) in members.iter().enumerate() {
+            let b = (o / tile_size as u64) as u32;
+            match blocks.last_mut() {
+                Some((last, range)) if *last == b => range.end = pos + 1,
+                _ => blocks.push((b, pos..pos + 1)),
+            }
+        }
+        Group { name, tile_size, members, blocks }
+    }
 }
 
 /// The comparison groups and each representation's place in them.
@@ -98,13 +115,13 @@ impl Plan {
         let groups = by_group
             .into_iter()
             .enumerate()
-            .map(|(g, (name, mut members))| {
-                members.sort_unstable();
-                for (pos, &(_, r)) in members.iter().enumerate() {
+            .map(|(g, (name, members))| {
+                let tile_size = ordinals.tile_size.get(name).copied().unwrap_or(1).max(1) as usize;
+                let group = Group::new(name.to_string(), tile_size, members);
+                for (pos, &(_, r)) in group.members.iter().enumerate() {
                     slot[r] = (g as u32, pos);
                 }
-                let tile_size = ordinals.tile_size.get(name).copied().unwrap_or(1).max(1) as usize;
-                Group { name: name.to_string(), tile_size, members }
+                group
             })
             .collect();
         Plan { groups, slot, keys: keys.to_vec() }
@@ -151,30 +168,20 @@ impl Plan {
         self.groups[group as usize].tile_size
     }
 
-    /// The non-empty blocks of a group, ascending.
-    fn blocks(&self, group: u32) -> Vec<u32> {
-        let g = &self.groups[group as usize];
-        let mut blocks: Vec<u32> = g.members.iter().map(|&(o, _)| (o / g.tile_size as u64) as u32).collect();
-        blocks.dedup();
-        blocks
-    }
-
     /// Every tile that needs representation `r`.
     pub fn tiles_of(&self, r: usize) -> impl Iterator<Item = TileId> + '_ {
         let (group, pos) = self.slot[r];
         let g = &self.groups[group as usize];
         let b = (g.members[pos].0 / g.tile_size as u64) as u32;
-        self.blocks(group).into_iter().map(move |c| TileId { group, block_a: b.min(c), block_b: b.max(c) })
+        g.blocks.iter().map(move |&(c, _)| TileId { group, block_a: b.min(c), block_b: b.max(c) })
     }
 
     /// Every tile of the plan, group by group.
     pub fn tiles(&self) -> impl Iterator<Item = TileId> + '_ {
-        (0..self.groups.len() as u32).flat_map(move |group| {
-            let blocks = self.blocks(group);
-            let n = blocks.len();
-            (0..n).flat_map(move |i| {
-                let blocks = blocks.clone();
-                (i..n).map(move |j| TileId { group, block_a: blocks[i], block_b: blocks[j] })
+        self.groups.iter().enumerate().flat_map(move |(group, g)| {
+            let group = group as u32;
+            (0..g.blocks.len()).flat_map(move |i| {
+                g.blocks[i..].iter().map(move |(b, _)| TileId { group, block_a: g.blocks[i].0, block_b: *b })
             })
         })
     }
@@ -182,9 +189,10 @@ impl Plan {
     /// The representations of one block of a group, by ordinal.
     pub fn block_members(&self, group: u32, block: u32) -> Vec<usize> {
         let g = &self.groups[group as usize];
-        let (lo, hi) = (block as u64 * g.tile_size as u64, (block as u64 + 1) * g.tile_size as u64);
-        let start = g.members.partition_point(|&(o, _)| o < lo);
-        g.members[start..].iter().take_while(|&&(o, _)| o < hi).map(|&(_, r)| r).collect()
+        match g.blocks.binary_search_by_key(&block, |(b, _)| *b) {
+            Ok(i) => g.members[g.blocks[i].1.clone()].iter().map(|&(_, r)| r).collect(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The pairs (r_a, r_b) of a tile, each oriented by (model_id, layer): r_a's key first.

@@ -153,6 +153,7 @@ pub(crate) fn compute_tiles<'s>(
                 let duplicated: HashSet<String> =
                     counts.into_iter().filter(|(_, n)| *n > 1).map(|(h, _)| h.to_string()).collect();
                 let tiles: Vec<(TileId, Vec<(Task, Decision)>)> = std::mem::take(&mut tasks).into_iter().collect();
+                tracing::debug!(worker = index, tiles = tiles.len(), factors = reps.len(), "tiles start");
                 let (mut cache, mut memo) = (RepCache::default(), Memo::default());
                 for (i, (tile, list)) in tiles.iter().enumerate() {
                     let mut c = sink.borrow_mut();
@@ -188,6 +189,7 @@ pub(crate) fn compute_tiles<'s>(
                 if job.worker_memory_budget.is_some() {
                     tracing::info!(worker = index, loads = cache.loads, peak_bytes = cache.peak_bytes, "budgeted tiles done");
                 }
+                tracing::debug!(worker = index, "tiles done");
                 output.session(&cap).give(());
             }
         }

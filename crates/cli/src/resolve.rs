@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use repspace_pipelines::registry::{Registered, assign};
 use repspace_pipelines::{AllPairsJob, EarlierTiles, GeometryJob, Plan, Reusable};
-use repspace_store::tables::{ModelRow, RepresentationRow};
+use repspace_store::tables::{DistanceRow, ModelRow, RepresentationRow};
 use repspace_store::{Location, Manifest, Output, RunId, Storage};
 
 use crate::config::{Config, validate_embedding};
@@ -88,9 +88,10 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     let output = Output::new(storage.clone(), root.clone());
     // Tiles whose parts the output holds (committed or not: parts are whole files, named by
     // their content's identity) are kept; only their names are listed.
-    let tile_parts = output.tile_parts("distances")?;
+    let listing = output.list("distances")?;
+    let tile_parts = Output::tile_parts_of(listing.clone());
     let committed_tiles: Vec<u128> = tile_parts.iter().map(|(t, _)| t.key).collect();
-    let mut earlier_tiles = EarlierTiles::default();
+    let mut earlier_tiles = EarlierTiles { listing, ..EarlierTiles::default() };
     for (t, loc) in tile_parts {
         earlier_tiles.parts.entry((t.metric, t.group, t.block_a, t.block_b)).or_default().push(loc);
     }
@@ -121,7 +122,7 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     let ordinals = assign(&previous, &keys, config.pairs.scope, config.execution.tile_size, |_| auto);
     // Rows of earlier runs' run parts (within-model path rows; pair rows of versions before
     // tile parts) for the same metric parameters and content hashes are copied.
-    let (earlier, unreadable_parts) = repspace_store::tables::read_reusable_distances(&storage, &root)?;
+    let (earlier, unreadable_parts) = repspace_store::tables::read_run_parts::<DistanceRow>(&storage, &earlier_tiles.listing)?;
     if unreadable_parts > 0 {
         tracing::warn!(parts = unreadable_parts, "earlier distance parts could not be read for reuse; their pairs are recomputed");
     }

@@ -74,7 +74,9 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         }
         return Ok(Outcome::Clean);
     };
+    tracing::debug!("post-steps done");
     commit(&resolved, &mut outcome)?;
+    tracing::debug!("committed");
     let report = outcome.report;
     if !args.quiet {
         let job = &resolved.job;
@@ -135,7 +137,7 @@ fn execute(
 /// Record the run (with the parts it retires), then retire them (`Output::commit`).
 fn commit(resolved: &Resolved, outcome: &mut RunOutcome) -> Result<()> {
     let job = &resolved.job;
-    let retired = job.output.retired_by(&job.run_id, &outcome.tiles)?;
+    let retired = job.output.retired_by(&job.run_id, &outcome.tiles, Some(&job.earlier.listing))?;
     outcome.report.removed = retired.clone();
     let record = RunRecord {
         run_id: job.run_id.as_str(),

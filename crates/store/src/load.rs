@@ -6,7 +6,12 @@ use crate::{LoadError, Location, NdArray, ReasonCode, Storage};
 
 /// Read the array at `loc`: an `.npy` file, or member `key` of an `.npz` archive.
 pub fn read_array(storage: &Storage, loc: &Location, key: Option<&str>) -> Result<NdArray, LoadError> {
-    let bytes = match storage.get(loc) {
+    parse_array(storage.get(loc), loc, key)
+}
+
+/// The array in the bytes read from `loc` (see [`read_array`]).
+pub fn parse_array(read: Result<bytes::Bytes, GetError>, loc: &Location, key: Option<&str>) -> Result<NdArray, LoadError> {
+    let bytes = match read {
         Ok(b) => b,
         Err(GetError::NotFound) => {
             return Err(LoadError::new(ReasonCode::MissingFile, format!("file not found: {loc}")));

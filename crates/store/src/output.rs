@@ -217,12 +217,17 @@ impl Output {
 
     /// The tile parts of `table`.
     pub fn tile_parts(&self, table: &str) -> Result<Vec<(TilePart, Location)>, StoreError> {
-        Ok(self
-            .storage
-            .list(&self.table_dir(table)?)?
-            .into_iter()
-            .filter_map(|p| TilePart::parse(p.file_name()).map(|t| (t, p)))
-            .collect())
+        Ok(Self::tile_parts_of(self.list(table)?))
+    }
+
+    /// The tile parts among `parts`.
+    pub fn tile_parts_of(parts: Vec<Location>) -> Vec<(TilePart, Location)> {
+        parts.into_iter().filter_map(|p| TilePart::parse(p.file_name()).map(|t| (t, p))).collect()
+    }
+
+    /// Every file of `table`.
+    pub fn list(&self, table: &str) -> Result<Vec<Location>, StoreError> {
+        self.storage.list(&self.table_dir(table)?)
     }
 
     /// Every part file of `table` with its parsed name (`None`: a `.parquet` file that is
@@ -271,14 +276,22 @@ impl Output {
 
     /// The parts a commit of `run_id` with the tiles `tiles` retires: every part another run
     /// wrote and every tile part not wanted. Files that are neither are left alone.
+    /// `distances_before` is the `distances` listing taken when the run started (the lock
+    /// kept every other writer out since; the run's own parts are never retired), so the
+    /// largest directory is not listed twice.
     pub fn retired_by(
         &self,
         run_id: &RunId,
         tiles: &std::collections::HashSet<u128>,
+        distances_before: Option<&[Location]>,
     ) -> Result<Vec<Location>, StoreError> {
         let mut out = Vec::new();
         for table in TABLES {
-            for part in self.storage.list(&self.table_dir(table)?)? {
+            let listing = match (table, distances_before) {
+                ("distances", Some(before)) => before.to_vec(),
+                _ => self.list(table)?,
+            };
+            for part in listing {
                 let name = part.file_name();
                 let retire = match parse_tile_part(name) {
                     Some(k) => !tiles.contains(&k),
@@ -357,7 +370,7 @@ mod tests {
         out.publish_tile("errors", &tile(7), &keep).unwrap();
         out.publish_tile("errors", &tile(8), &keep).unwrap();
         let wanted: std::collections::HashSet<u128> = [7].into_iter().collect();
-        let retired = out.retired_by(&r1, &wanted).unwrap();
+        let retired = out.retired_by(&r1, &wanted, None).unwrap();
         assert_eq!(retired.len(), 2, "r10's part and the unwanted tile: {retired:?}");
         assert_eq!(out.current_parts("errors", &r1, &wanted).unwrap().len(), 3);
         out.commit(&r1, b"{}".to_vec(), &retired).unwrap();

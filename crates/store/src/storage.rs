@@ -221,6 +221,25 @@ impl Storage {
     }
 
     /// The whole object.
+    /// Read many objects, up to `concurrency` at a time (a local store reads each on a
+    /// blocking thread: overlapping them hides the hand-off latency); results in order.
+    pub fn get_many(&self, locs: &[Location], concurrency: usize) -> Vec<Result<Bytes, GetError>> {
+        use futures::StreamExt;
+        let fetch = |loc: &Location| {
+            let resolved = self.resolve(loc);
+            let loc = loc.clone();
+            async move {
+                let (store, path) = resolved.map_err(GetError::Other)?;
+                match store.get(&path).await {
+                    Ok(r) => r.bytes().await.map_err(|e| GetError::Other(Self::wrap(&loc, e))),
+                    Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
+                    Err(e) => Err(GetError::Other(Self::wrap(&loc, e))),
+                }
+            }
+        };
+        self.runtime.block_on(futures::stream::iter(locs.iter().map(fetch)).buffered(concurrency.max(1)).collect())
+    }
+
     pub fn get(&self, loc: &Location) -> Result<Bytes, GetError> {
         let (store, path) = self.resolve(loc).map_err(GetError::Other)?;
         self.runtime.block_on(async {

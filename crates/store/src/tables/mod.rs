@@ -195,13 +195,18 @@ pub fn read_tolerant<T: Table>(storage: &Storage, out: &Location) -> Result<(Vec
 /// that cannot be read or decoded (an older schema, damage) is left out with a warning, and
 /// its rows are recomputed by the run.
 fn reusable_rows<T: Table>(storage: &Storage, out: &Location) -> Result<(Vec<T>, usize), StoreError> {
+    read_run_parts(storage, &storage.list(&out.join(&format!("{}/", T::NAME))?)?)
+}
+
+/// The rows of `T` in the run parts among `parts` (tile parts are kept whole by their
+/// identity and never read here), and how many parts could not be read or decoded.
+pub fn read_run_parts<T: Table>(storage: &Storage, parts: &[Location]) -> Result<(Vec<T>, usize), StoreError> {
     let (mut rows, mut skipped) = (Vec::new(), 0);
-    for part in storage.list(&out.join(&format!("{}/", T::NAME))?)? {
-        // tile parts (`tile-<key>.parquet`) are kept whole by their identity, never read here
+    for part in parts {
         if !part.file_name().ends_with(".parquet") || part.file_name().starts_with("tile-") {
             continue;
         }
-        let decoded = storage.get(&part).ok().and_then(|bytes| decode_parquet(bytes).ok());
+        let decoded = storage.get(part).ok().and_then(|bytes| decode_parquet(bytes).ok());
         match decoded.and_then(|batches| batches.iter().map(|b| T::from_batch(b).ok()).collect::<Option<Vec<_>>>()) {
             Some(parts) => rows.extend(parts.into_iter().flatten()),
             None => {
