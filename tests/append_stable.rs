@@ -153,3 +153,43 @@ fn equal_contents_are_compared_once_with_bit_equal_rows() {
         assert_eq!(t[&k], v, "{k:?}");
     }
 }
+
+/// Files older than the run that read them (by more than the clock's resolution) are not
+/// read again while their size, time and e-tag match the registry; a tile to compute still
+/// gets their factors (read then), and the rows equal a fresh run's.
+#[test]
+fn unchanged_old_files_are_not_read_again() {
+    let run = RunDir::new();
+    run.config("within_layer", METRIC);
+    let mut zoo: Vec<(&str, u64)> = (0..5).map(|k| (["m0", "m1", "m2", "m3", "m4"][k], k as u64)).collect();
+    write_zoo(&run, &zoo);
+    let age = |run: &RunDir| {
+        let status = std::process::Command::new("touch")
+            .args(["-d", "2020-01-01 00:00:00"])
+            .args(std::fs::read_dir(run.path("acts")).unwrap().map(|e| e.unwrap().path()))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    age(&run);
+    let r = run_id(&run, "first");
+    assert_eq!(r["unread"], 0);
+    let r = run_id(&run, "again");
+    assert_eq!((r["unread"].as_u64(), r["computed"].as_u64()), (Some(5), Some(0)), "{r}");
+    // a new model: its tiles need the unread files' factors, which are read now
+    zoo.push(("m5", 5));
+    write_zoo(&run, &zoo);
+    age(&run);
+    let r = run_id(&run, "add");
+    assert_eq!((r["unread"].as_u64(), r["computed"].as_u64()), (Some(5), Some(5)), "{r}");
+    let fresh = RunDir::new();
+    fresh.config("within_layer", METRIC);
+    write_zoo(&fresh, &zoo);
+    run_id(&fresh, "fresh");
+    assert_eq!(table(&run), table(&fresh));
+    // a rewritten file has a new time: read again, and its pairs computed
+    run.write("acts/m2.npy", npy(30, 5, &random_matrix(30, 5, 99)));
+    let r = run_id(&run, "rewrite");
+    assert_eq!(r["unread"], 5, "{r}");
+    assert_eq!(r["computed"], 5);
+}

@@ -10,11 +10,7 @@ use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::vec::ToStream;
 use timely::dataflow::operators::{Exchange, Inspect, Probe};
 
-use crate::incremental::TileKey;
-use crate::report::RunReport;
-
-/// A worker's report and the identities of the tiles it wants (kept or computed).
-pub(crate) type WorkerReport = (RunReport, Vec<TileKey>);
+use crate::report::{RunReport, WorkerReport};
 
 type ReportMessage = Result<WorkerReport, String>;
 
@@ -41,11 +37,12 @@ pub(crate) fn gather_reports(
     if worker.index() != 0 {
         return Ok(None);
     }
-    let (mut total, mut tiles) = (RunReport::default(), Vec::new());
+    let (mut total, mut tiles, mut records) = (RunReport::default(), Vec::new(), Vec::new());
     for m in received.borrow_mut().drain(..) {
-        let (report, wanted) = m?;
+        let (report, wanted, read) = m?;
         total.absorb(report);
         tiles.extend(wanted);
+        records.extend(read);
     }
-    Ok(Some((total, tiles)))
+    Ok(Some((total, tiles, records)))
 }

@@ -15,13 +15,14 @@
 use std::collections::HashMap;
 
 use repspace_metrics::{MetricError, MetricSpec, PairScore, Prepared, STACK_BYTES, compare_block};
-use repspace_store::tables::{DistanceRow, ErrorRow, MsaPointRow, Table, decode_parquet};
+use repspace_store::tables::{DistanceRow, MsaPointRow, Table, decode_parquet};
 use repspace_store::{ReasonCode, TilePart};
 
 use crate::incremental::Task;
 use crate::job::AllPairsJob;
 use crate::load::Loaded;
 use crate::plan::Plan;
+use crate::publish::TileRows;
 
 /// What a tile owner knows when it computes a tile.
 #[derive(Clone, Copy)]
@@ -49,19 +50,6 @@ impl Memo {
         }
         self.scores.insert(key, score);
     }
-}
-
-/// The rows of one tile and metric.
-#[derive(Default)]
-pub(crate) struct TileRows {
-    pub distances: Vec<DistanceRow>,
-    pub errors: Vec<ErrorRow>,
-    pub msa_points: Vec<MsaPointRow>,
-    /// Pairs scored by the kernel, copied from a duplicate, copied from an earlier row.
-    pub computed: usize,
-    pub deduplicated: usize,
-    pub reused: usize,
-    pub ambiguous_held_out: usize,
 }
 
 /// The most earlier parts a recomputed tile reads for its unchanged pairs (beyond it, e.g.

@@ -22,13 +22,14 @@ use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::{Inspect, Probe};
 
-use crate::barrier::{WorkerReport, gather_reports};
+use crate::barrier::gather_reports;
 use crate::incremental::{Decision, TileKey, decide};
 use crate::job::{AllPairsJob, NamedMetric};
 use crate::layer_paths::{PathLayer, analyse_paths, model_route};
 use crate::load::load;
 use crate::plan::Plan;
 use crate::publish::Collected;
+use crate::report::{RepRecord, WorkerReport};
 use crate::report::RunReport;
 use crate::sample_counts::refuse_mismatched_counts;
 use crate::tiles::{compute_tiles, route_factors};
@@ -38,6 +39,9 @@ use crate::tiles::{compute_tiles, route_factors};
 pub struct RunOutcome {
     pub report: RunReport,
     pub tiles: HashSet<TileKey>,
+    /// What was read of each loaded representation: (rep, content hash, shape, prepared
+    /// per metric), in manifest order.
+    pub records: Vec<RepRecord>,
 }
 
 /// The number of workers of a timely configuration.
@@ -65,8 +69,9 @@ pub fn run_all_pairs(job: Arc<AllPairsJob>, config: timely::Config) -> Result<Op
     })?;
     let mut total = None;
     for result in guards.join() {
-        if let Some((report, tiles)) = result?? {
-            total = Some(RunOutcome { report, tiles: tiles.into_iter().collect() });
+        if let Some((report, tiles, mut records)) = result?? {
+            records.sort_by_key(|r| r.0);
+            total = Some(RunOutcome { report, tiles: tiles.into_iter().collect(), records });
         }
     }
     Ok(total)
@@ -125,7 +130,7 @@ fn worker_graph(
             decide(scope, known, refusals.clone(), committed, plan.clone(), owners.clone(), fingerprints, index);
         let todo = decisions.clone().flat_map(|(t, d)| (d == Decision::Compute).then_some(t.tile)).broadcast();
 
-        let factors = route_factors(loaded, todo, plan.clone(), owners, job.worker_memory_budget.is_some());
+        let factors = route_factors(loaded, todo, job.clone(), plan.clone(), owners);
         compute_tiles(factors, decisions, refusals, hashes, job.clone(), plan.clone(), index, collected.clone())
             .probe_with(&probe);
     });

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use indicatif::ProgressBar;
-use repspace_metrics::paths::PathSpec;
+use repspace_metrics::Tensor;
+use repspace_metrics::paths::{PathPoint, PathSpec};
 use repspace_metrics::{MetricSpec, Precision};
 use repspace_store::tables::{DistanceRow, ErrorRow, PathRow, PathSummaryRow};
 use repspace_store::{Manifest, ManifestRow, Output, ReasonCode, RunId, Storage};
@@ -45,6 +46,23 @@ impl NamedPath {
     }
 }
 
+/// The points of one layer for every path metric (layers are [samples, units] arrays).
+pub(crate) fn layer_points(paths: &[NamedPath], x: &Tensor) -> Vec<Result<PathPoint, (ReasonCode, String)>> {
+    paths
+        .iter()
+        .map(|p| {
+            if x.shape().len() != 2 {
+                return Err((
+                    ReasonCode::WrongRank,
+                    format!("path {:?}: layers must be 2-D [samples, units], got shape {:?}", p.name, x.shape()),
+                ));
+            }
+            p.spec.point(&x.to_matrix()).map_err(|e| (ReasonCode::PrepareFailed, format!("path {:?}: {e}", p.name)))
+        })
+        .collect()
+}
+
+
 /// Rows of earlier runs that this run may reuse: (metric fingerprint, hash_a, hash_b) → row.
 pub type Reusable = HashMap<(String, String, String), DistanceRow>;
 
@@ -58,6 +76,16 @@ pub struct EarlierTiles {
     pub blocks: HashMap<(String, String), Vec<u32>>,
     /// Every file of `distances/` when the run started.
     pub listing: Vec<repspace_store::Location>,
+}
+
+/// What an earlier run read from a file that has not changed since (same size, time and
+/// e-tag, older than that run by more than the clock's resolution): the load stage takes it
+/// instead of reading the file again, and prepares the representation only if a tile to
+/// compute needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cached {
+    pub hash: String,
+    pub shape: Vec<usize>,
 }
 
 /// Everything a run needs; shared read-only by all workers.
@@ -81,6 +109,8 @@ pub struct AllPairsJob {
     /// and the blocks each content hash sat in (group, content hash → blocks) under the
     /// earlier registry: a recomputed tile copies its unchanged pairs from there.
     pub earlier: EarlierTiles,
+    /// Per manifest row: what an earlier run read from its unchanged file, if trusted.
+    pub cached: Vec<Option<Cached>>,
     /// Reads the inputs (the output has its own handle).
     pub storage: Storage,
     /// Advanced once per pair and metric; `None` for no progress display.

@@ -86,22 +86,6 @@ pub(crate) struct PathLayer {
     pub x: Option<Tensor>,
 }
 
-/// The points of one layer for every path metric (layers are [samples, units] arrays).
-pub(crate) fn layer_points(paths: &[NamedPath], x: &Tensor) -> Vec<Result<PathPoint, (ReasonCode, String)>> {
-    paths
-        .iter()
-        .map(|p| {
-            if x.shape().len() != 2 {
-                return Err((
-                    ReasonCode::WrongRank,
-                    format!("path {:?}: layers must be 2-D [samples, units], got shape {:?}", p.name, x.shape()),
-                ));
-            }
-            p.spec.point(&x.to_matrix()).map_err(|e| (ReasonCode::PrepareFailed, format!("path {:?}: {e}", p.name)))
-        })
-        .collect()
-}
-
 /// The well-mixed route of a model id (FNV-1a then splitmix64).
 pub(crate) fn model_route(model_id: &str) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;

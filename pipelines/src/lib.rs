@@ -36,7 +36,7 @@ pub mod tiles;
 pub use dataflow::{RunOutcome, run_all_pairs, worker_count};
 pub use embeddings::{EmbeddingMethod, EmbeddingSpec, publish_embeddings};
 pub use geometry::GeometryJob;
-pub use job::{AllPairsJob, EarlierTiles, NamedMetric, NamedPath, Reusable, ReusablePaths};
+pub use job::{AllPairsJob, Cached, EarlierTiles, NamedMetric, NamedPath, Reusable, ReusablePaths};
 pub use path_distances::{PostError, publish_path_distances};
 pub use plan::{PairScope, Plan, TileId};
 pub use registry::{Ordinals, Registered};

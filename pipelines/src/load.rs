@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::{Map, ToStream};
 use timely::dataflow::{Scope, StreamVec};
 
-use crate::job::AllPairsJob;
-use crate::layer_paths::layer_points;
+use crate::job::{AllPairsJob, Cached, layer_points};
 
 /// A representation's load outcome, by manifest row.
 pub(crate) type LoadOutcome = (usize, Result<Loaded, LoadError>);
@@ -33,7 +32,8 @@ pub(crate) fn load<'s>(scope: Scope<'s, u64>, job: Arc<AllPairsJob>, index: usiz
     let batches: Vec<Vec<usize>> = mine.chunks(READ_BATCH).map(<[usize]>::to_vec).collect();
     batches.to_stream(scope).flat_map(move |batch| {
         // the activation files of a batch are read together (overlapping their latency)
-        let with_activations: Vec<usize> = batch.iter().copied().filter(|&r| job.manifest.rows[r].activations).collect();
+        let with_activations: Vec<usize> =
+            batch.iter().copied().filter(|&r| job.manifest.rows[r].activations && job.cached[r].is_none()).collect();
         let locs: Vec<Location> = with_activations.iter().map(|&r| job.manifest.rows[r].uri.clone()).collect();
         let mut fetched = with_activations.into_iter().zip(job.storage.get_many(&locs, READ_CONCURRENCY));
         let mut next = fetched.next();
@@ -52,6 +52,9 @@ pub(crate) fn load<'s>(scope: Scope<'s, u64>, job: Arc<AllPairsJob>, index: usiz
             .collect();
         let job = job.clone();
         batch.into_iter().zip(reads).map(move |(rep, read)| {
+            if let Some(cached) = &job.cached[rep] {
+                return (rep, Ok(Loaded::from_cache(&job, rep, cached)));
+            }
             let outcome = match (load_and_prepare_read(&job, rep, read), job.worker_memory_budget) {
                 (Ok(l), Some(_)) => Ok(l.outcomes_only()),
                 (other, _) => other,
@@ -99,6 +102,25 @@ impl Loaded {
     /// Keep whether each metric prepared, not the factors (`Ok(None)`).
     pub fn outcomes_only(self) -> Loaded {
         Loaded { prepared: self.prepared.into_iter().map(|p| p.map(|_| None)).collect(), ..self }
+    }
+
+    /// A representation an earlier run read from its unchanged file: hash and shape, every
+    /// metric prepared (it did then) but no factor held (`Ok(None)`).
+    pub fn from_cache(job: &AllPairsJob, rep: usize, cached: &Cached) -> Loaded {
+        Loaded {
+            rep,
+            hash: cached.hash.clone(),
+            shape: cached.shape.clone(),
+            prepared: job.metrics.iter().map(|_| Ok(None)).collect(),
+            path_points: Vec::new(),
+            path_input: None,
+            geometry: None,
+        }
+    }
+
+    /// Whether every metric's factor is held (or failed): nothing to prepare again.
+    pub fn has_factors(&self) -> bool {
+        self.prepared.iter().all(|p| !matches!(p, Ok(None)))
     }
 
     /// Only what the tiles need: the pair metrics' factors (no path input or geometry).

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::registry;
+pub use crate::registry::PairScope;
 
 /// The largest automatic tile size: a worker holds two blocks of it per tile.
 pub const MAX_AUTO_TILE_SIZE: usize = 32;
@@ -28,16 +29,6 @@ pub const TILES_PER_WORKER: usize = 4;
 
 /// The most blocks the automatic tile size cuts a group into.
 pub const MAX_AUTO_BLOCKS: usize = 64;
-
-/// Which representations are compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PairScope {
-    /// Pairs with equal `layer` name (different models).
-    WithinLayer,
-    /// Every pair of representations.
-    All,
-}
 
 /// (group, block_a, block_b) with block_a ≤ block_b.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -15,11 +15,23 @@ use repspace_store::tables::{
 };
 use repspace_store::{Location, PartName, ReasonCode, StoreError, TilePart, Writer};
 
-use crate::compare_tile::TileRows;
 use crate::incremental::TileKey;
 use crate::job::AllPairsJob;
 use crate::load::LoadOutcome;
-use crate::report::RunReport;
+use crate::report::{RepRecord, RunReport, WorkerReport};
+
+/// The rows of one tile and metric.
+#[derive(Default)]
+pub(crate) struct TileRows {
+    pub distances: Vec<DistanceRow>,
+    pub errors: Vec<ErrorRow>,
+    pub msa_points: Vec<MsaPointRow>,
+    /// Pairs scored by the kernel, copied from a duplicate, copied from an earlier row.
+    pub computed: usize,
+    pub deduplicated: usize,
+    pub reused: usize,
+    pub ambiguous_held_out: usize,
+}
 
 /// Rows a worker publishes when the dataflow is done.
 #[derive(Default)]
@@ -56,7 +68,10 @@ pub(crate) struct Collected {
     pub flush_error: Option<StoreError>,
     /// Representations refused by the group sample-count check: rep → message.
     pub refused: HashMap<usize, String>,
+    /// What was read of each loaded representation, for the registry.
+    pub records: Vec<RepRecord>,
 }
+
 
 impl Collected {
     /// Record one load outcome: its `models` row, geometry rows, and an `errors` row per
@@ -71,6 +86,7 @@ impl Collected {
                 return;
             }
         };
+        self.records.push((*rep, l.hash.clone(), l.shape.clone(), l.prepared.iter().map(Result::is_ok).collect()));
         self.models.push((
             *rep,
             ModelRow {
@@ -155,7 +171,7 @@ impl Collected {
     }
 
     /// Publish this worker's parts of every table the job writes (each one atomic put).
-    pub fn publish(&mut self, worker: usize, job: &AllPairsJob) -> Result<(RunReport, Vec<TileKey>), StoreError> {
+    pub fn publish(&mut self, worker: usize, job: &AllPairsJob) -> Result<WorkerReport, StoreError> {
         self.flush_distances(worker, job, true);
         if let Some(e) = self.flush_error.take() {
             return Err(e);
@@ -214,8 +230,10 @@ impl Collected {
             parts.push(out.publish("path_summary", &name, &tables::path_summary_batch(&self.path_summaries)?)?);
         }
         let wanted = self.kept_tiles.iter().chain(&self.computed_tiles).copied().collect();
+        let records = std::mem::take(&mut self.records);
         Ok((RunReport {
             representations: models.len(),
+            unread: 0,
             pairs: self.flushed_rows + self.tile_rows + self.kept_pairs,
             paths: self.path_summaries.len(),
             ambiguous_held_out: self.ambiguous_held_out,
@@ -228,6 +246,6 @@ impl Collected {
             parts,
             removed: Vec::new(),
             pair_seconds: self.pair_seconds,
-        }, wanted))
+        }, wanted, records))
     }
 }

@@ -12,7 +12,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::plan::PairScope;
+use serde::{Deserialize, Serialize};
+
+/// Which representations are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairScope {
+    /// Pairs with equal `layer` name (different models).
+    WithinLayer,
+    /// Every pair of representations.
+    All,
+}
 
 /// One registered representation, as the `representations` table stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]

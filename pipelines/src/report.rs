@@ -4,10 +4,21 @@
 use repspace_store::Location;
 use serde::{Deserialize, Serialize};
 
+use crate::incremental::TileKey;
+
+/// What a run read of one representation: (rep, content hash, shape, prepared per metric).
+pub type RepRecord = (usize, String, Vec<usize>, Vec<bool>);
+
+/// A worker's report, the identities of the tiles it wants (kept or computed), and what it
+/// read of each representation it loaded.
+pub(crate) type WorkerReport = (RunReport, Vec<TileKey>, Vec<RepRecord>);
+
 /// What one worker (or, summed, the whole run) did.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunReport {
     pub representations: usize,
+    /// Representations taken from the registry without reading their unchanged files.
+    pub unread: usize,
     /// Rows of `distances` published.
     pub pairs: usize,
     /// Pair-metric rows computed by this run, and reused from earlier runs.
@@ -39,6 +50,7 @@ impl RunReport {
     /// as long as its busiest worker (workers run side by side).
     pub fn absorb(&mut self, other: RunReport) {
         self.representations += other.representations;
+        self.unread += other.unread;
         self.pairs += other.pairs;
         self.paths += other.paths;
         self.computed += other.computed;

@@ -26,7 +26,7 @@ use timely::dataflow::operators::vec::Map;
 use crate::compare_tile::{Memo, TileContext, score_tile};
 use crate::incremental::{Decision, Task};
 use crate::job::AllPairsJob;
-use crate::load::{LoadOutcome, Loaded};
+use crate::load::{LoadOutcome, Loaded, load_and_prepare};
 use crate::plan::{Plan, TileId};
 use crate::publish::Collected;
 use crate::rep_cache::RepCache;
@@ -51,10 +51,11 @@ type Factor = (u64, Loaded);
 pub(crate) fn route_factors<'s>(
     loaded: StreamVec<'s, u64, LoadOutcome>,
     todo: StreamVec<'s, u64, TileId>,
+    job: Arc<AllPairsJob>,
     plan: Arc<Plan>,
     owners: Arc<HashMap<TileId, u64>>,
-    budgeted: bool,
 ) -> StreamVec<'s, u64, Factor> {
+    let budgeted = job.worker_memory_budget.is_some();
     loaded.binary_frontier(todo, Pipeline, Pipeline, "RouteFactors", move |cap, _| {
         let mut cap = Some(cap);
         let mut held: Vec<Loaded> = Vec::new();
@@ -81,6 +82,25 @@ pub(crate) fn route_factors<'s>(
                         .filter(|t| todo.contains(t))
                         .map(|t| owners.get(&t).copied().unwrap_or(0))
                         .collect();
+                    if workers.is_empty() {
+                        continue;
+                    }
+                    // a representation taken from the cache is prepared now that a tile needs it
+                    let l = if l.has_factors() {
+                        l
+                    } else {
+                        match load_and_prepare(&job, l.rep) {
+                            Ok(fresh) if fresh.hash == l.hash => fresh.for_tiles(),
+                            Ok(_) => {
+                                tracing::error!(rep = l.rep, "a file changed while the run read it; rerun to compare its new content");
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::error!(rep = l.rep, "a cached representation cannot be read again: {}", e.reason);
+                                continue;
+                            }
+                        }
+                    };
                     let mut workers = workers.into_iter().peekable();
                     while let Some(w) = workers.next() {
                         if workers.peek().is_some() {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo_zoo;
 pub mod lock;
 pub mod report;
+pub mod reread;
 pub mod resolve;
 pub mod run;
 pub mod summary;

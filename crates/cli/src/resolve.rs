@@ -26,6 +26,10 @@ pub struct Resolved {
     /// Held by process 0 from before earlier rows are read until after the commit.
     pub lock: Option<RunLock>,
     pub rejected_rows: usize,
+    /// What the listings said of the activation files, and when the run started (ms since
+    /// the epoch): the registry records them (`reread.rs`).
+    pub file_metas: HashMap<Location, repspace_store::storage::FileMeta>,
+    pub run_started: i64,
 }
 
 /// Read the config at `location` and check it.
@@ -42,6 +46,8 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     if args.workers == 0 {
         bail!("--workers must be at least 1");
     }
+    let run_started =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let storage = Storage::new()?;
     let config_loc = Location::parse(&args.config, None)?;
     let (config, config_text) = read_config(&storage, &config_loc)?;
@@ -98,15 +104,18 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     let keys: Vec<(String, String)> = manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
     let (registry, _) = repspace_store::tables::read_tolerant::<RepresentationRow>(&storage, &root)?;
     let previous: Vec<Registered> = registry
-        .into_iter()
+        .iter()
         .map(|r| Registered {
-            group: r.group,
+            group: r.group.clone(),
             ordinal: r.ordinal.max(0) as u64,
-            model_id: r.model_id,
-            layer: r.layer,
+            model_id: r.model_id.clone(),
+            layer: r.layer.clone(),
             tile_size: r.tile_size.max(1) as u64,
         })
         .collect();
+    let has_paths = !paths.is_empty();
+    let file_metas = crate::reread::file_metas(&storage, &manifest, has_paths)?;
+    let cached = crate::reread::cached_reads(&registry, &manifest, &file_metas, &metrics, has_paths);
     // where each content sat: the earlier registry's blocks joined with the earlier models
     let (models, _) = repspace_store::tables::read_tolerant::<ModelRow>(&storage, &root)?;
     let hashes: HashMap<(&str, &str), &str> =
@@ -146,6 +155,7 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
         ordinals,
         committed_tiles,
         earlier: earlier_tiles,
+        cached,
         storage,
         progress: progress_bar(args.quiet),
         reusable,
@@ -154,7 +164,7 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
         worker_memory_budget: config.execution.memory_budget.map(|b| b.0 / args.workers as u64),
         reusable_paths,
     });
-    Ok(Resolved { config, config_text, job, lock, rejected_rows })
+    Ok(Resolved { config, config_text, job, lock, rejected_rows, file_metas, run_started })
 }
 
 /// A progress bar of (pair, metric)s on a terminal; none when quiet or piped.

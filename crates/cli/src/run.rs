@@ -104,7 +104,10 @@ fn execute(
         bar.finish_and_clear();
     }
     let Some(mut outcome) = report else { return Ok(None) };
+    let registry =
+        crate::reread::registry_rows(job, &job.ordinals, &outcome, &resolved.file_metas, resolved.run_started);
     let report = &mut outcome.report;
+    report.unread = job.cached.iter().filter(|c| c.is_some()).count();
     report.errors += kept_tile_errors(job, &outcome.tiles, &report.parts)?;
     if !job.paths.is_empty() {
         report.parts.push(publish_path_distances(job, &outcome.tiles)?);
@@ -115,20 +118,6 @@ fn execute(
         report.parts.extend(parts);
         embedded = summaries;
     }
-    let keys: Vec<(String, String)> = job.manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
-    let registry: Vec<RepresentationRow> = job
-        .ordinals
-        .rows(&keys)
-        .into_iter()
-        .map(|r| RepresentationRow {
-            group: r.group,
-            ordinal: r.ordinal as i64,
-            model_id: r.model_id,
-            layer: r.layer,
-            tile_size: r.tile_size as i64,
-            run_id: job.run_id.to_string(),
-        })
-        .collect();
     let name = PartName::new(&job.run_id, Writer::Post);
     report.parts.push(job.output.publish("representations", &name, &RepresentationRow::to_batch(&registry)?)?);
     Ok(Some((outcome, embedded)))

@@ -15,11 +15,20 @@ pub fn print_summary(
     let table = |t: &str| output.join(t).map(|l| l.to_string()).unwrap_or_default();
     crate::say!("repspace run {run_id}");
     crate::say!("  manifest         {}", job.manifest.location);
-    crate::say!("  representations  {} loaded, {} rejected by the manifest", report.representations, rejected_rows);
     crate::say!(
-        "  pairs            {} computed, {} reused from earlier runs (same metric parameters and content hashes)",
+        "  representations  {} loaded ({} unchanged files not read again), {} rejected by the manifest",
+        report.representations,
+        report.unread,
+        rejected_rows
+    );
+    crate::say!(
+        "  pairs            {} computed, {} reused from earlier runs (same metric parameters and content hashes), \
+         {} copied from equal contents; tiles: {} computed, {} kept",
         report.computed,
-        report.reused
+        report.reused,
+        report.deduplicated,
+        report.computed_tiles,
+        report.kept_tiles
     );
     crate::say!(
         "  distances        {} rows ({} metric(s): {})",

@@ -172,6 +172,15 @@ impl std::fmt::Display for GetError {
 
 impl std::error::Error for GetError {}
 
+/// What a listing says of an object (no byte of it read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileMeta {
+    pub size: u64,
+    /// Milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+    pub e_tag: Option<String>,
+}
+
 /// Blocking access to object stores, one store per scheme and authority, shared by all
 /// threads of a process.
 #[derive(Clone)]
@@ -270,6 +279,27 @@ impl Storage {
     }
 
     /// Every object under the directory `dir`, recursively, sorted.
+    /// The objects directly under `dir` (not in sub-directories), with what the listing says
+    /// of each: size, modification time and e-tag. No object is read.
+    pub fn list_meta(&self, dir: &Location) -> Result<Vec<(Location, FileMeta)>, StoreError> {
+        let (store, path) = self.resolve(dir)?;
+        let listed = match self.runtime.block_on(store.list_with_delimiter(Some(&path))) {
+            Ok(l) => l.objects,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(Self::wrap(dir, e)),
+        };
+        let root = dir.join("")?;
+        let prefix = path.as_ref().to_string();
+        let mut out = Vec::with_capacity(listed.len());
+        for m in listed {
+            let full = m.location.as_ref();
+            let rel = full.strip_prefix(&prefix).unwrap_or(full).trim_start_matches('/');
+            let meta = FileMeta { size: m.size, modified_ms: m.last_modified.timestamp_millis(), e_tag: m.e_tag };
+            out.push((root.join(rel)?, meta));
+        }
+        Ok(out)
+    }
+
     pub fn list(&self, dir: &Location) -> Result<Vec<Location>, StoreError> {
         let (store, path) = self.resolve(dir)?;
         let metas: Vec<_> =

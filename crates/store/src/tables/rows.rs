@@ -233,6 +233,19 @@ table! {
         model_id: String,
         layer: String,
         tile_size: i64,
+        /// What the run read: the content hash and shape ("40x8"), the fingerprints of the
+        /// metrics it prepared for (space-separated), and where it came from (uri, key,
+        /// held-out uri and key, tab-separated) with the file's size, modification time (ms
+        /// since the epoch) and e-tag when it was read, and when that run started. A later
+        /// run trusts these instead of reading the file again only while all of them match.
+        content_hash: Option<String>,
+        shape: Option<String>,
+        prepared: Option<String>,
+        source: Option<String>,
+        file_size: Option<i64>,
+        file_modified: Option<i64>,
+        file_etag: Option<String>,
+        run_started: Option<i64>,
         run_id: String,
     }
 }
