@@ -2,9 +2,11 @@
 //! representation, what the run read (content hash, shape, the metrics it prepared for),
 //! where from (uri and key) and what the listing said of the file then (size, modification
 //! time, e-tag). A later run lists the files' directories (no file is read) and trusts the
-//! record only when all of it matches and the file was last modified more than
-//! [`RACY_MILLIS`] before that run started (a file written in the same clock tick as the
-//! read could have changed unseen: such files are read again, as git does).
+//! record only when all of it matches and the file was last modified more than one clock
+//! tick of its store before that run started: a file written in the same tick as the read
+//! could have changed unseen, so such files are read again, as git does. The tick is taken
+//! as [`FINE_TICK_MILLIS`] when the recorded time has a sub-second part (the store keeps
+//! fine times), else [`RACY_MILLIS`] (stores with whole-second times).
 //!
 //! Jobs with `[[paths]]`, rows given by weights and rows with held-out files always read.
 
@@ -15,8 +17,10 @@ use repspace_store::storage::FileMeta;
 use repspace_store::tables::RepresentationRow;
 use repspace_store::{Location, Manifest, ManifestRow, Storage, StoreError};
 
-/// How much older than the run that read it a file must be for its record to be trusted.
+/// How much older than the run that read it a file must be for its record to be trusted,
+/// on a store whose times are whole seconds (FAT has 2 s), and on one with finer times.
 pub const RACY_MILLIS: i64 = 2_000;
+pub const FINE_TICK_MILLIS: i64 = 10;
 
 /// Whether a row's record may stand in for reading it.
 fn eligible(row: &ManifestRow, has_paths: bool) -> bool {
@@ -64,7 +68,7 @@ pub fn cached_reads(
                 && old.file_size == Some(meta.size as i64)
                 && old.file_modified == Some(meta.modified_ms)
                 && old.file_etag == meta.e_tag
-                && meta.modified_ms < started - RACY_MILLIS;
+                && meta.modified_ms < started - if meta.modified_ms % 1000 != 0 { FINE_TICK_MILLIS } else { RACY_MILLIS };
             let prepared: BTreeSet<&str> = old.prepared.as_deref()?.split(' ').collect();
             if !fresh || !fingerprints.iter().all(|f| prepared.contains(f.as_str())) {
                 return None;
@@ -160,8 +164,21 @@ mod tests {
         };
         assert_eq!(check(&record, false), Some(Cached { hash: "h".into(), shape: vec![3, 2] }));
         assert_eq!(check(&record, true), None, "jobs with paths read every layer");
-        let racy = RepresentationRow { run_started: Some(meta.modified_ms + 10), ..record.clone() };
+        let racy = RepresentationRow { run_started: Some(meta.modified_ms + 5), ..record.clone() };
         assert_eq!(check(&racy, false), None, "written in the same tick as the read");
+        // a whole-second time: the store may only keep seconds, so the tick is 2 s
+        let whole = FileMeta { modified_ms: 1_600_000_000_000, ..meta.clone() };
+        let metas_whole: HashMap<Location, FileMeta> = [(m.rows[0].uri.clone(), whole.clone())].into_iter().collect();
+        let at = |started: i64| RepresentationRow {
+            file_modified: Some(whole.modified_ms),
+            run_started: Some(started),
+            ..record.clone()
+        };
+        let check_whole = |r: &RepresentationRow| {
+            cached_reads(std::slice::from_ref(r), &m, &metas_whole, std::slice::from_ref(&metric), false)[0].is_some()
+        };
+        assert!(!check_whole(&at(whole.modified_ms + 1_500)));
+        assert!(check_whole(&at(whole.modified_ms + 2_001)));
         let resized = RepresentationRow { file_size: Some(meta.size as i64 + 8), ..record.clone() };
         assert_eq!(check(&resized, false), None);
         let touched = RepresentationRow { file_modified: Some(meta.modified_ms - 1), ..record.clone() };
