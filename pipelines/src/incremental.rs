@@ -87,6 +87,8 @@ pub struct Task {
     pub tile: TileId,
     pub metric: u16,
     pub key: TileKey,
+    /// The tile's pairs whose both sides are usable for the metric.
+    pub pairs: u64,
 }
 
 /// What the tile owner does with a task.
@@ -140,7 +142,7 @@ pub(crate) fn owned_tasks(
                 continue;
             }
             let key = tile_key_of(fingerprint, plan.group_name(tile.group), &da, &db);
-            tasks.push(Task { tile, metric: k as u16, key });
+            tasks.push(Task { tile, metric: k as u16, key, pairs: pairs as u64 });
         }
     }
     tasks

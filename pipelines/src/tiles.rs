@@ -179,10 +179,9 @@ pub(crate) fn compute_tiles<'s>(
                     let mut c = sink.borrow_mut();
                     let compute: Vec<&Task> = list.iter().filter(|(_, d)| *d == Decision::Compute).map(|(t, _)| t).collect();
                     for (t, _) in list.iter().filter(|(_, d)| *d == Decision::Keep) {
-                        let pairs = plan.pair_count_of(t.tile);
-                        c.kept_pairs += pairs;
+                        c.kept_pairs += t.pairs as usize;
                         c.kept_tiles.push(t.key);
-                        job.advance(pairs);
+                        job.advance(t.pairs as usize);
                     }
                     if compute.is_empty() {
                         continue;
