@@ -94,8 +94,8 @@ fn earlier_rows(job: &AllPairsJob, group: &str, fingerprint: &str, a: &[Member],
 
 /// Where a pair's score comes from.
 enum Source {
-    /// A row of an earlier version's pair-level part.
-    Earlier(DistanceRow),
+    /// A row of the tile's earlier version, or of an earlier version's pair-level part.
+    Earlier(Box<DistanceRow>),
     /// Scored earlier in this run on this worker (equal contents).
     Memo(PairScore),
     /// The same contents as pair n of this tile.
@@ -129,9 +129,9 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
     let b = if diagonal { a.clone() } else { usable(task.tile.block_b) };
     // every pair in table orientation: (first, second) as (side a index, side b index, forward)
     let mut pairs: Vec<(usize, usize, bool)> = Vec::new();
-    for i in 0..a.len() {
-        for j in if diagonal { i + 1 } else { 0 }..b.len() {
-            pairs.push((i, j, plan.key(a[i].0) < plan.key(b[j].0)));
+    for (i, x) in a.iter().enumerate() {
+        for (j, y) in b.iter().enumerate().skip(if diagonal { i + 1 } else { 0 }) {
+            pairs.push((i, j, plan.key(x.0) < plan.key(y.0)));
         }
     }
     let oriented = |&(i, j, forward): &(usize, usize, bool)| if forward { (a[i], b[j]) } else { (b[j], a[i]) };
@@ -142,9 +142,9 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
     for (n, p) in pairs.iter().enumerate() {
         let (x, y) = oriented(p);
         let source = if let Some(old) = earlier.get(&(x.2.to_string(), y.2.to_string())) {
-            Source::Earlier(old.clone())
+            Source::Earlier(Box::new(old.clone()))
         } else if let Some(old) = job.reusable.get(&(fingerprint.clone(), x.2.to_string(), y.2.to_string())) {
-            Source::Earlier(old.clone())
+            Source::Earlier(Box::new(old.clone()))
         } else if let Some(s) = memo.scores.get(&(task.metric, x.2.to_string(), y.2.to_string())) {
             Source::Memo(*s)
         } else if let Some(&first) = first_of.get(&(x.2, y.2)) {
@@ -183,7 +183,7 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
                     layer_a: ra.layer.clone(),
                     model_b: rb.model_id.clone(),
                     layer_b: rb.layer.clone(),
-                    ..old.clone()
+                    ..(**old).clone()
                 });
                 continue;
             }

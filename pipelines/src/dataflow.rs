@@ -23,7 +23,7 @@ use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::{Inspect, Probe};
 
 use crate::barrier::gather_reports;
-use crate::incremental::{Decision, TileKey, decide};
+use crate::incremental::{Decision, Planner, TileKey, decide};
 use crate::job::{AllPairsJob, NamedMetric};
 use crate::layer_paths::{PathLayer, analyse_paths, model_route};
 use crate::load::load;
@@ -32,7 +32,7 @@ use crate::publish::Collected;
 use crate::report::{RepRecord, WorkerReport};
 use crate::report::RunReport;
 use crate::sample_counts::refuse_mismatched_counts;
-use crate::tiles::{compute_tiles, route_factors};
+use crate::tiles::{TileStage, compute_tiles, route_factors};
 
 /// What the committing process learns from a run: the summed report and the identities of
 /// every tile the run wants (the current tile parts).
@@ -126,13 +126,13 @@ fn worker_graph(
         let hashes = known.clone().map(|(rep, hash, _)| (rep, hash));
         let fingerprints = job.metrics.iter().map(NamedMetric::fingerprint).collect();
         let committed = committed_shard(&job, index, peers);
-        let decisions =
-            decide(scope, known, refusals.clone(), committed, plan.clone(), owners.clone(), fingerprints, index);
+        let planner = Planner { plan: plan.clone(), owners: owners.clone(), fingerprints, index };
+        let decisions = decide(scope, known, refusals.clone(), committed, planner);
         let todo = decisions.clone().flat_map(|(t, d)| (d == Decision::Compute).then_some(t.tile)).broadcast();
 
         let factors = route_factors(loaded, todo, job.clone(), plan.clone(), owners);
-        compute_tiles(factors, decisions, refusals, hashes, job.clone(), plan.clone(), index, collected.clone())
-            .probe_with(&probe);
+        let stage = TileStage { job: job.clone(), plan: plan.clone(), index, sink: collected.clone() };
+        compute_tiles(factors, decisions, refusals, hashes, stage).probe_with(&probe);
     });
 
     while !probe.done() {

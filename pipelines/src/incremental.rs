@@ -148,6 +148,16 @@ pub(crate) fn owned_tasks(
     tasks
 }
 
+/// What the planning stage knows besides its streams.
+pub(crate) struct Planner {
+    pub plan: Arc<Plan>,
+    pub owners: Arc<HashMap<TileId, u64>>,
+    /// The job's metrics' fingerprints.
+    pub fingerprints: Vec<String>,
+    /// This worker's index.
+    pub index: usize,
+}
+
 /// The planning stage. `known` and `refusals` are complete on every worker; `committed`
 /// holds the identities of this worker's shard (`key % peers == index`). Returns every
 /// decision on its tile's owner.
@@ -156,11 +166,9 @@ pub(crate) fn decide<'s>(
     known: StreamVec<'s, u64, Known>,
     refusals: StreamVec<'s, u64, (usize, String)>,
     committed: Vec<TileKey>,
-    plan: Arc<Plan>,
-    owners: Arc<HashMap<TileId, u64>>,
-    fingerprints: Vec<String>,
-    index: usize,
+    planner: Planner,
 ) -> StreamVec<'s, u64, (Task, Decision)> {
+    let Planner { plan, owners, fingerprints, index } = planner;
     let want_owners = owners.clone();
     let wanted = known
         .binary_frontier(refusals, Pipeline, Pipeline, "WantedTiles", move |cap, _| {
@@ -238,7 +246,8 @@ mod tests {
             worker.dataflow::<u64, _, _>(|scope| {
                 let known: Vec<Known> = (0..3).map(|r| (r, format!("h{r}"), vec![true, r != 2])).collect();
                 let refusals: Vec<(usize, String)> = Vec::new();
-                decide(scope, known.to_stream(scope), refusals.to_stream(scope), committed, plan, owners, fingerprints, 0)
+                let planner = Planner { plan, owners, fingerprints, index: 0 };
+                decide(scope, known.to_stream(scope), refusals.to_stream(scope), committed, planner)
                     .inspect(move |(t, d)| {
                         let fresh = sink.borrow_mut().insert((t.tile.block_a, t.tile.block_b, t.metric), *d).is_none();
                         assert!(fresh, "one decision per task");

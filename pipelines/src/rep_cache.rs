@@ -45,7 +45,7 @@ impl RepCache {
                 break;
             }
             let drop: Vec<usize> =
-                reps.keys().filter(|r| !now.contains(r) && !(keep_later && later.contains(r))).copied().collect();
+                reps.keys().filter(|r| !(now.contains(r) || keep_later && later.contains(r))).copied().collect();
             for r in drop {
                 reps.remove(&r);
                 self.held -= self.bytes.remove(&r).unwrap_or(0);

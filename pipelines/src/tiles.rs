@@ -42,6 +42,15 @@ pub(crate) enum Control {
     Hash(usize, String),
 }
 
+/// What the tile operator knows besides its streams: the job, the plan, this worker's
+/// index, and the worker's sink.
+pub(crate) struct TileStage {
+    pub job: Arc<AllPairsJob>,
+    pub plan: Arc<Plan>,
+    pub index: usize,
+    pub sink: Rc<RefCell<Collected>>,
+}
+
 /// A prepared representation on its way to a tile owner.
 type Factor = (u64, Loaded);
 
@@ -124,11 +133,9 @@ pub(crate) fn compute_tiles<'s>(
     decisions: StreamVec<'s, u64, (Task, Decision)>,
     refusals: StreamVec<'s, u64, (usize, String)>,
     hashes: StreamVec<'s, u64, (usize, String)>,
-    job: Arc<AllPairsJob>,
-    plan: Arc<Plan>,
-    index: usize,
-    sink: Rc<RefCell<Collected>>,
+    stage: TileStage,
 ) -> StreamVec<'s, u64, ()> {
+    let TileStage { job, plan, index, sink } = stage;
     let control = decisions
         .map(|(t, d)| Control::Decide(t, d))
         .concat(refusals.map(|(rep, message)| Control::Refused(rep, message)))
