@@ -60,7 +60,8 @@ fn changes(before: &BTreeMap<String, Vec<u8>>, after: &BTreeMap<String, Vec<u8>>
 fn adding_changing_removing_and_renaming_touch_only_their_blocks() {
     let run = RunDir::new();
     run.config("within_layer", METRIC); // tile_size = 2
-    let mut zoo: Vec<(&str, u64)> = vec![("m0", 0), ("m1", 1), ("m2", 2), ("m3", 3), ("m4", 4), ("m5", 5), ("m6", 6), ("m7", 7)];
+    let mut zoo: Vec<(&str, u64)> =
+        vec![("m0", 0), ("m1", 1), ("m2", 2), ("m3", 3), ("m4", 4), ("m5", 5), ("m6", 6), ("m7", 7)];
     write_zoo(&run, &zoo);
     let r = run_id(&run, "first");
     let first = tile_parts(&run);

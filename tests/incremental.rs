@@ -177,6 +177,9 @@ fn runs_r10_then_r1_leave_each_pair_once() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(parts.iter().all(|p| p.starts_with("tile-") || p.starts_with("part-r1-")), "no part of r10 remains: {parts:?}");
+    assert!(
+        parts.iter().all(|p| p.starts_with("tile-") || p.starts_with("part-r1-")),
+        "no part of r10 remains: {parts:?}"
+    );
     assert!(run.path("out/_runs/r1.json").exists());
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
-use repspace_store::tables::read_table;
 use repspace_store::Storage;
+use repspace_store::tables::read_table;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
@@ -43,19 +43,15 @@ fn rows_of_repspace_0_1_are_reused_bit_for_bit() {
     let run = RunDir::new();
     copy_dir(&repo_dir().join("tests/data/legacy_v0_1"), run.dir.path());
     let before = distance_table(&run);
-    let paths_before: usize = read_table(&Storage::new().unwrap(), &run.out(), "path_summary")
-        .unwrap()
-        .iter()
-        .map(|b| b.num_rows())
-        .sum();
+    let paths_before: usize =
+        read_table(&Storage::new().unwrap(), &run.out(), "path_summary").unwrap().iter().map(|b| b.num_rows()).sum();
     assert!(before.len() > 300 && paths_before == 5 * 4, "the committed output is whole");
 
     let out = run.run(&["--run-id", "after-versioning"]);
     assert_success(&out);
-    let record: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(run.path("out/_runs/after-versioning.json")).expect("the run record"),
-    )
-    .expect("json");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.path("out/_runs/after-versioning.json")).expect("the run record"))
+            .expect("json");
     assert_eq!(record["computed"], 0, "every pair is reused: {record}");
     assert!(record["reused"].as_u64().unwrap_or(0) as usize >= 10 * 3 * 10, "{record}");
     assert_eq!(distance_table(&run), before, "the same rows, bit for bit, with the same fingerprints");
@@ -64,7 +60,14 @@ fn rows_of_repspace_0_1_are_reused_bit_for_bit() {
         use arrow_array::cast::AsArray;
         let mut k: Vec<String> = batches
             .iter()
-            .flat_map(|b| b.column_by_name("run_id").unwrap().as_string::<i32>().iter().map(|v| v.unwrap().to_string()).collect::<Vec<_>>())
+            .flat_map(|b| {
+                b.column_by_name("run_id")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         k.sort();
         k

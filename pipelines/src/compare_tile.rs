@@ -58,13 +58,21 @@ pub const MAX_EARLIER_PARTS: usize = 16;
 
 /// Rows of the earlier tiles that held pairs of this tile's members, by (hash_a, hash_b):
 /// the places come from the earlier registry, so only those parts are read.
-fn earlier_rows(job: &AllPairsJob, group: &str, fingerprint: &str, a: &[Member], b: &[Member]) -> HashMap<(String, String), DistanceRow> {
+fn earlier_rows(
+    job: &AllPairsJob,
+    group: &str,
+    fingerprint: &str,
+    a: &[Member],
+    b: &[Member],
+) -> HashMap<(String, String), DistanceRow> {
     let mut rows = HashMap::new();
     if job.earlier.blocks.is_empty() {
         return rows;
     }
     let blocks = |side: &[Member]| -> std::collections::BTreeSet<u32> {
-        side.iter().flat_map(|m| job.earlier.blocks.get(&(group.to_string(), m.2.to_string())).into_iter().flatten().copied()).collect()
+        side.iter()
+            .flat_map(|m| job.earlier.blocks.get(&(group.to_string(), m.2.to_string())).into_iter().flatten().copied())
+            .collect()
     };
     let (olds_a, olds_b) = (blocks(a), blocks(b));
     let places: std::collections::BTreeSet<(u32, u32)> =
@@ -138,7 +146,8 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
     let earlier = earlier_rows(job, plan.group_name(task.tile.group), &fingerprint, &a, &b);
     let mut sources = Vec::with_capacity(pairs.len());
     let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
-    let (mut forward, mut reverse): (Vec<(usize, (usize, usize))>, Vec<(usize, (usize, usize))>) = (Vec::new(), Vec::new());
+    let (mut forward, mut reverse): (Vec<(usize, (usize, usize))>, Vec<(usize, (usize, usize))>) =
+        (Vec::new(), Vec::new());
     for (n, p) in pairs.iter().enumerate() {
         let (x, y) = oriented(p);
         let source = if let Some(old) = earlier.get(&(x.2.to_string(), y.2.to_string())) {
@@ -152,7 +161,11 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
         } else {
             first_of.insert((x.2, y.2), n);
             let (i, j, fwd) = *p;
-            if fwd { forward.push((n, (i, j))) } else { reverse.push((n, (j, i))) }
+            if fwd {
+                forward.push((n, (i, j)))
+            } else {
+                reverse.push((n, (j, i)))
+            }
             Source::Kernel
         };
         sources.push(source);
@@ -193,11 +206,15 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
             }
             Source::Same(first) => {
                 out.deduplicated += 1;
-                scores[*first].clone().unwrap_or(Err(MetricError::Parameter { key: "pair", reason: "not scored".into() }))
+                scores[*first]
+                    .clone()
+                    .unwrap_or(Err(MetricError::Parameter { key: "pair", reason: "not scored".into() }))
             }
             Source::Kernel => {
                 out.computed += 1;
-                let s = scores[n].clone().unwrap_or(Err(MetricError::Parameter { key: "pair", reason: "not scored".into() }));
+                let s = scores[n]
+                    .clone()
+                    .unwrap_or(Err(MetricError::Parameter { key: "pair", reason: "not scored".into() }));
                 if let Ok(score) = &s
                     && (ctx.duplicated.contains(x.2) || ctx.duplicated.contains(y.2))
                 {

@@ -41,7 +41,11 @@ pub fn visit_current_distances(
 
 /// The pair errors of wanted tiles that this run did not compute (kept tiles keep their
 /// `errors` parts): how many rows they hold.
-pub fn kept_tile_errors(job: &AllPairsJob, tiles: &HashSet<TileKey>, published: &[Location]) -> Result<usize, StoreError> {
+pub fn kept_tile_errors(
+    job: &AllPairsJob,
+    tiles: &HashSet<TileKey>,
+    published: &[Location],
+) -> Result<usize, StoreError> {
     let published: HashSet<&Location> = published.iter().collect();
     let kept: Vec<Location> = job
         .output

@@ -29,8 +29,8 @@ use crate::layer_paths::{PathLayer, analyse_paths, model_route};
 use crate::load::load;
 use crate::plan::Plan;
 use crate::publish::Collected;
-use crate::report::{RepRecord, WorkerReport};
 use crate::report::RunReport;
+use crate::report::{RepRecord, WorkerReport};
 use crate::sample_counts::refuse_mismatched_counts;
 use crate::tiles::{TileStage, compute_tiles, route_factors};
 
@@ -100,10 +100,9 @@ fn worker_graph(
 
         let counts = loaded.clone().flat_map(|(rep, outcome)| outcome.ok().map(|l| (rep, l.n_samples())));
         let refused_sink = collected.clone();
-        let refusals = refuse_mismatched_counts(counts, plan.clone())
-            .inspect(move |(rep, message)| {
-                refused_sink.borrow_mut().refused.insert(*rep, message.clone());
-            });
+        let refusals = refuse_mismatched_counts(counts, plan.clone()).inspect(move |(rep, message)| {
+            refused_sink.borrow_mut().refused.insert(*rep, message.clone());
+        });
 
         if !job.paths.is_empty() {
             let layer_job = job.clone();

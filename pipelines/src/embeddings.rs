@@ -17,10 +17,10 @@ use repspace_store::tables;
 use repspace_store::{Location, PartName, Writer};
 use serde::Deserialize;
 
-use crate::fingerprint::fnv_hex;
-use crate::job::AllPairsJob;
 use crate::current::visit_current_distances;
+use crate::fingerprint::fnv_hex;
 use crate::incremental::TileKey;
+use crate::job::AllPairsJob;
 use crate::path_distances::PostError;
 use crate::plan::PairScope;
 
@@ -85,7 +85,10 @@ pub fn publish_embeddings(
     for metric in job.metrics.iter().map(|m| &m.name) {
         for (group, list) in &items {
             let n = list.len();
-            matrices.insert((metric.clone(), group.clone()), faer::Mat::from_fn(n, n, |i, j| if i == j { 0.0 } else { f64::NAN }));
+            matrices.insert(
+                (metric.clone(), group.clone()),
+                faer::Mat::from_fn(n, n, |i, j| if i == j { 0.0 } else { f64::NAN }),
+            );
         }
     }
     visit_current_distances(job, tiles, |d| {
@@ -281,7 +284,8 @@ fn tangent(job: &AllPairsJob, items: &[Item], dims: usize) -> Result<Embedded, P
         let row = rows[&(model.as_str(), layer.as_str())];
         let a = repspace_store::load::read_array(&job.storage, &row.uri, row.key.as_deref())
             .map_err(|e| PostError::Input(format!("tangent embedding: {model}/{layer}: {e}")))?;
-        let (m, n) = a.expect_matrix().map_err(|e| PostError::Input(format!("tangent embedding: {model}/{layer}: {e}")))?;
+        let (m, n) =
+            a.expect_matrix().map_err(|e| PostError::Input(format!("tangent embedding: {model}/{layer}: {e}")))?;
         mats.push(Matrix::from_row_major(m, n, &a.data));
     }
     let width = mats.iter().map(Matrix::cols).max().unwrap_or(0);

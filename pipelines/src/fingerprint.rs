@@ -116,7 +116,11 @@ mod tests {
         let cases: [(MetricSpec, &str); 9] = [
             (MetricSpec::shape(1.0, Score::Angular), "Shape { alpha: 1.0, score: Angular, whitening: Netrep }"),
             (
-                MetricSpec::Shape { alpha: 0.5, score: Score::Euclidean, whitening: Whitening::Relative { rank_tol: 1e-7 } },
+                MetricSpec::Shape {
+                    alpha: 0.5,
+                    score: Score::Euclidean,
+                    whitening: Whitening::Relative { rank_tol: 1e-7 },
+                },
                 "Shape { alpha: 0.5, score: Euclidean, whitening: Relative { rank_tol: 1e-7 } }",
             ),
             (
@@ -126,14 +130,20 @@ mod tests {
             (MetricSpec::Permutation { score: Score::Angular }, "Permutation { score: Angular }"),
             (MetricSpec::linear_cka(), "Cka { estimator: Biased, kernel: Linear }"),
             (
-                MetricSpec::Cka { estimator: CkaEstimator::Debiased, kernel: Kernel::Rbf { length_scale: LengthScale::Fixed(2.0) } },
+                MetricSpec::Cka {
+                    estimator: CkaEstimator::Debiased,
+                    kernel: Kernel::Rbf { length_scale: LengthScale::Fixed(2.0) },
+                },
                 "Cka { estimator: Debiased, kernel: Rbf { length_scale: Fixed(2.0) } }",
             ),
             (
                 MetricSpec::GaussianStochastic { alpha: 1.0, max_iter: 1000, tol: 1e-8, cov_eps: 1e-6 },
                 "GaussianStochastic { alpha: 1.0, max_iter: 1000, tol: 1e-8, cov_eps: 1e-6 }",
             ),
-            (MetricSpec::EnergyStochastic { max_iter: 100, tol: 1e-6 }, "EnergyStochastic { max_iter: 100, tol: 1e-6 }"),
+            (
+                MetricSpec::EnergyStochastic { max_iter: 100, tol: 1e-6 },
+                "EnergyStochastic { max_iter: 100, tol: 1e-6 }",
+            ),
             (MetricSpec::Msa { eps: 1e-6 }, "Msa { eps: 1e-6 }"),
         ];
         for (spec, text) in cases {
@@ -157,7 +167,10 @@ mod tests {
     fn precision_and_parameters_separate_fingerprints_and_names_do_not_enter() {
         let s = MetricSpec::shape(1.0, Score::Angular);
         assert_ne!(metric_fingerprint(&s, Precision::F64), metric_fingerprint(&s, Precision::F32));
-        assert_ne!(metric_fingerprint(&s, Precision::F64), metric_fingerprint(&MetricSpec::shape(0.5, Score::Angular), Precision::F64));
+        assert_ne!(
+            metric_fingerprint(&s, Precision::F64),
+            metric_fingerprint(&MetricSpec::shape(0.5, Score::Angular), Precision::F64)
+        );
         // FNV-1a 64 of the empty text is its offset basis
         assert_eq!(fnv_hex(""), "cbf29ce484222325");
     }

@@ -238,7 +238,12 @@ mod tests {
         let plan = Arc::new(Plan::new(&keys, crate::plan::PairScope::All, 2));
         let owners = Arc::new(plan.owners(1));
         let fingerprints = vec!["spec0".to_string(), "spec1".to_string()];
-        let committed = vec![tile_key("spec0", "", [("m0", "fc", "h0"), ("m1", "fc", "h1")], [("m0", "fc", "h0"), ("m1", "fc", "h1")])];
+        let committed = vec![tile_key(
+            "spec0",
+            "",
+            [("m0", "fc", "h0"), ("m1", "fc", "h1")],
+            [("m0", "fc", "h0"), ("m1", "fc", "h1")],
+        )];
         let got = timely::execute_directly(move |worker| {
             let got: Rc<RefCell<BTreeMap<(u32, u32, u16), Decision>>> = Rc::default();
             let sink = got.clone();

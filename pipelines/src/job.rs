@@ -62,7 +62,6 @@ pub(crate) fn layer_points(paths: &[NamedPath], x: &Tensor) -> Vec<Result<PathPo
         .collect()
 }
 
-
 /// Rows of earlier runs that this run may reuse: (metric fingerprint, hash_a, hash_b) → row.
 pub type Reusable = HashMap<(String, String, String), DistanceRow>;
 

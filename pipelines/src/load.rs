@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use repspace_metrics::{MetricError, MetricSpec, Prepared, Tensor, prepare_with_precision};
-use repspace_store::hash::content_hash;
 use repspace_store::Location;
+use repspace_store::hash::content_hash;
 use repspace_store::load::{parse_array, read_array};
 use repspace_store::storage::GetError;
 use repspace_store::tables::{GeometryPointRow, GeometrySummaryRow};
@@ -27,7 +27,12 @@ pub(crate) type LoadOutcome = (usize, Result<Loaded, LoadError>);
 /// Load and prepare this worker's share of the manifest (rows `r` with `r mod peers ==
 /// index`). With a memory budget the factors are dropped after preparing (the tile owners
 /// prepare again what they compare), so the loaded zoo is never held at once.
-pub(crate) fn load<'s>(scope: Scope<'s, u64>, job: Arc<AllPairsJob>, index: usize, peers: usize) -> StreamVec<'s, u64, LoadOutcome> {
+pub(crate) fn load<'s>(
+    scope: Scope<'s, u64>,
+    job: Arc<AllPairsJob>,
+    index: usize,
+    peers: usize,
+) -> StreamVec<'s, u64, LoadOutcome> {
     let mine: Vec<usize> = (0..job.manifest.rows.len()).filter(|r| r % peers == index).collect();
     let batches: Vec<Vec<usize>> = mine.chunks(READ_BATCH).map(<[usize]>::to_vec).collect();
     batches.to_stream(scope).flat_map(move |batch| {

@@ -150,7 +150,8 @@ impl Plan {
 
     /// Number of pairs of one tile.
     pub fn pair_count_of(&self, tile: TileId) -> usize {
-        let (a, b) = (self.block_members(tile.group, tile.block_a).len(), self.block_members(tile.group, tile.block_b).len());
+        let (a, b) =
+            (self.block_members(tile.group, tile.block_a).len(), self.block_members(tile.group, tile.block_b).len());
         if tile.block_a == tile.block_b { a * a.saturating_sub(1) / 2 } else { a * b }
     }
 
@@ -272,7 +273,8 @@ mod tests {
     #[test]
     fn blocks_with_holes_and_new_blocks_keep_tiles_exact() {
         // ordinals 0, 1, 3 (2 was removed) and 6, 7 (new, block 3) with B = 2
-        let keys: Vec<(String, String)> = ["e", "a", "c", "b", "d"].iter().map(|m| (m.to_string(), "fc".into())).collect();
+        let keys: Vec<(String, String)> =
+            ["e", "a", "c", "b", "d"].iter().map(|m| (m.to_string(), "fc".into())).collect();
         let ordinals = registry::Ordinals {
             of: vec![("fc".into(), 0), ("fc".into(), 1), ("fc".into(), 3), ("fc".into(), 6), ("fc".into(), 7)],
             tile_size: [("fc".to_string(), 2u64)].into_iter().collect(),

@@ -72,7 +72,6 @@ pub(crate) struct Collected {
     pub records: Vec<RepRecord>,
 }
 
-
 impl Collected {
     /// Record one load outcome: its `models` row, geometry rows, and an `errors` row per
     /// failure (the whole representation, or one metric or path that cannot use it).
@@ -132,7 +131,11 @@ impl Collected {
                 self.tile_parts.push(out.publish_tile("errors", tile, &tables::errors_batch(&rows.errors)?)?);
             }
             if !rows.msa_points.is_empty() {
-                self.tile_parts.push(out.publish_tile("msa_points", tile, &tables::msa_points_batch(&rows.msa_points)?)?);
+                self.tile_parts.push(out.publish_tile(
+                    "msa_points",
+                    tile,
+                    &tables::msa_points_batch(&rows.msa_points)?,
+                )?);
             }
             // the distances part last: its presence marks the tile as done
             self.tile_parts.push(out.publish_tile("distances", tile, &tables::distances_batch(&rows.distances)?)?);
@@ -219,7 +222,11 @@ impl Collected {
                 .filter(|(rep, _)| !self.refused.contains_key(rep))
                 .map(|(_, s)| s.clone())
                 .collect();
-            parts.push(out.publish("geometry_points", &name, &tables::geometry_points_batch(&self.geometry_points)?)?);
+            parts.push(out.publish(
+                "geometry_points",
+                &name,
+                &tables::geometry_points_batch(&self.geometry_points)?,
+            )?);
             parts.push(out.publish("geometry_summary", &name, &tables::geometry_summary_batch(&summaries)?)?);
             if g.per_point {
                 parts.push(out.publish("msa_points", &name, &tables::msa_points_batch(&self.msa_points)?)?);
@@ -231,21 +238,25 @@ impl Collected {
         }
         let wanted = self.kept_tiles.iter().chain(&self.computed_tiles).copied().collect();
         let records = std::mem::take(&mut self.records);
-        Ok((RunReport {
-            representations: models.len(),
-            unread: 0,
-            pairs: self.flushed_rows + self.tile_rows + self.kept_pairs,
-            paths: self.path_summaries.len(),
-            ambiguous_held_out: self.ambiguous_held_out,
-            computed: self.computed,
-            reused: self.reused + self.kept_pairs,
-            deduplicated: self.deduplicated,
-            computed_tiles: self.computed_tiles.len(),
-            kept_tiles: self.kept_tiles.len(),
-            errors: errors.len() + self.tile_errors,
-            parts,
-            removed: Vec::new(),
-            pair_seconds: self.pair_seconds,
-        }, wanted, records))
+        Ok((
+            RunReport {
+                representations: models.len(),
+                unread: 0,
+                pairs: self.flushed_rows + self.tile_rows + self.kept_pairs,
+                paths: self.path_summaries.len(),
+                ambiguous_held_out: self.ambiguous_held_out,
+                computed: self.computed,
+                reused: self.reused + self.kept_pairs,
+                deduplicated: self.deduplicated,
+                computed_tiles: self.computed_tiles.len(),
+                kept_tiles: self.kept_tiles.len(),
+                errors: errors.len() + self.tile_errors,
+                parts,
+                removed: Vec::new(),
+                pair_seconds: self.pair_seconds,
+            },
+            wanted,
+            records,
+        ))
     }
 }

@@ -142,10 +142,8 @@ mod tests {
 
     #[test]
     fn groups_are_independent_and_a_new_tile_size_recuts_the_group() {
-        let k: Vec<(String, String)> = [("a", "l1"), ("b", "l1"), ("a", "l2")]
-            .iter()
-            .map(|(m, l)| (m.to_string(), l.to_string()))
-            .collect();
+        let k: Vec<(String, String)> =
+            [("a", "l1"), ("b", "l1"), ("a", "l2")].iter().map(|(m, l)| (m.to_string(), l.to_string())).collect();
         let o = assign(&[], &k, PairScope::WithinLayer, Some(4), |_| 1);
         assert_eq!(o.of, vec![("l1".into(), 0), ("l1".into(), 1), ("l2".into(), 0)]);
         let all = assign(&o.rows(&k), &k, PairScope::All, None, |_| 8);

@@ -72,7 +72,9 @@ pub(crate) fn route_factors<'s>(
         move |(in_loaded, f1), (in_todo, f2), output| {
             in_loaded.for_each_stamp(|_, data| {
                 for batch in data {
-                    held.extend(batch.drain(..).filter_map(|(_, o)| o.ok()).filter(|_| !budgeted).map(Loaded::for_tiles));
+                    held.extend(
+                        batch.drain(..).filter_map(|(_, o)| o.ok()).filter(|_| !budgeted).map(Loaded::for_tiles),
+                    );
                 }
             });
             in_todo.for_each_stamp(|_, data| {
@@ -101,11 +103,18 @@ pub(crate) fn route_factors<'s>(
                         match load_and_prepare(&job, l.rep) {
                             Ok(fresh) if fresh.hash == l.hash => fresh.for_tiles(),
                             Ok(_) => {
-                                tracing::error!(rep = l.rep, "a file changed while the run read it; rerun to compare its new content");
+                                tracing::error!(
+                                    rep = l.rep,
+                                    "a file changed while the run read it; rerun to compare its new content"
+                                );
                                 continue;
                             }
                             Err(e) => {
-                                tracing::error!(rep = l.rep, "a cached representation cannot be read again: {}", e.reason);
+                                tracing::error!(
+                                    rep = l.rep,
+                                    "a cached representation cannot be read again: {}",
+                                    e.reason
+                                );
                                 continue;
                             }
                         }
@@ -184,7 +193,8 @@ pub(crate) fn compute_tiles<'s>(
                 let (mut cache, mut memo) = (RepCache::default(), Memo::default());
                 for (i, (tile, list)) in tiles.iter().enumerate() {
                     let mut c = sink.borrow_mut();
-                    let compute: Vec<&Task> = list.iter().filter(|(_, d)| *d == Decision::Compute).map(|(t, _)| t).collect();
+                    let compute: Vec<&Task> =
+                        list.iter().filter(|(_, d)| *d == Decision::Compute).map(|(t, _)| t).collect();
                     for (t, _) in list.iter().filter(|(_, d)| *d == Decision::Keep) {
                         c.kept_pairs += t.pairs as usize;
                         c.kept_tiles.push(t.key);
@@ -194,7 +204,10 @@ pub(crate) fn compute_tiles<'s>(
                         continue;
                     }
                     if let Some(budget) = job.worker_memory_budget {
-                        let next = tiles[i + 1..].iter().find(|(_, l)| l.iter().any(|(_, d)| *d == Decision::Compute)).map(|t| t.0);
+                        let next = tiles[i + 1..]
+                            .iter()
+                            .find(|(_, l)| l.iter().any(|(_, d)| *d == Decision::Compute))
+                            .map(|t| t.0);
                         cache.prepare_for(&job, &plan, *tile, next, budget, &mut reps);
                     }
                     let ctx = TileContext { reps: &reps, refused: &refused, duplicated: &duplicated };
@@ -213,7 +226,12 @@ pub(crate) fn compute_tiles<'s>(
                     }
                 }
                 if job.worker_memory_budget.is_some() {
-                    tracing::info!(worker = index, loads = cache.loads, peak_bytes = cache.peak_bytes, "budgeted tiles done");
+                    tracing::info!(
+                        worker = index,
+                        loads = cache.loads,
+                        peak_bytes = cache.peak_bytes,
+                        "budgeted tiles done"
+                    );
                 }
                 tracing::debug!(worker = index, "tiles done");
                 output.session(&cap).give(());

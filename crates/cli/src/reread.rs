@@ -33,7 +33,11 @@ fn source(row: &ManifestRow) -> String {
 }
 
 /// What the listings say of the eligible rows' files (one listing per directory).
-pub fn file_metas(storage: &Storage, manifest: &Manifest, has_paths: bool) -> Result<HashMap<Location, FileMeta>, StoreError> {
+pub fn file_metas(
+    storage: &Storage,
+    manifest: &Manifest,
+    has_paths: bool,
+) -> Result<HashMap<Location, FileMeta>, StoreError> {
     let dirs: BTreeSet<Location> =
         manifest.rows.iter().filter(|r| eligible(r, has_paths)).map(|r| r.uri.parent()).collect();
     let mut metas = HashMap::new();
@@ -68,7 +72,8 @@ pub fn cached_reads(
                 && old.file_size == Some(meta.size as i64)
                 && old.file_modified == Some(meta.modified_ms)
                 && old.file_etag == meta.e_tag
-                && meta.modified_ms < started - if meta.modified_ms % 1000 != 0 { FINE_TICK_MILLIS } else { RACY_MILLIS };
+                && meta.modified_ms
+                    < started - if meta.modified_ms % 1000 != 0 { FINE_TICK_MILLIS } else { RACY_MILLIS };
             let prepared: BTreeSet<&str> = old.prepared.as_deref()?.split(' ').collect();
             if !fresh || !fingerprints.iter().all(|f| prepared.contains(f.as_str())) {
                 return None;
@@ -107,7 +112,13 @@ pub fn registry_rows(
                 content_hash: record.map(|x| x.1.clone()),
                 shape: record.map(|x| x.2.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("x")),
                 prepared: record.map(|x| {
-                    fingerprints.iter().zip(&x.3).filter(|(_, ok)| **ok).map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(" ")
+                    fingerprints
+                        .iter()
+                        .zip(&x.3)
+                        .filter(|(_, ok)| **ok)
+                        .map(|(f, _)| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 }),
                 source: Some(source(row)),
                 file_size: meta.map(|m| m.size as i64),
@@ -128,8 +139,11 @@ mod tests {
     use repspace_metrics::{MetricSpec, Precision, Score};
 
     fn manifest(dir: &std::path::Path) -> Manifest {
-        std::fs::write(dir.join("a.npy"), repspace_store::npy::write_npy(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0], false))
-            .unwrap();
+        std::fs::write(
+            dir.join("a.npy"),
+            repspace_store::npy::write_npy(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0], false),
+        )
+        .unwrap();
         std::fs::write(dir.join("m.csv"), "model_id,layer,uri\nm0,fc,a.npy\n").unwrap();
         let loc = Location::from_path(&dir.join("m.csv")).unwrap();
         Manifest::load(&Storage::new().unwrap(), &loc).unwrap()
@@ -142,7 +156,8 @@ mod tests {
         let storage = Storage::new().unwrap();
         let metas = file_metas(&storage, &m, false).unwrap();
         let meta = metas[&m.rows[0].uri].clone();
-        let metric = NamedMetric { name: "p".into(), spec: MetricSpec::shape(1.0, Score::Angular), precision: Precision::F64 };
+        let metric =
+            NamedMetric { name: "p".into(), spec: MetricSpec::shape(1.0, Score::Angular), precision: Precision::F64 };
         let record = RepresentationRow {
             group: "fc".into(),
             ordinal: 0,

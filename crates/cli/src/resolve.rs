@@ -131,9 +131,13 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     let ordinals = assign(&previous, &keys, config.pairs.scope, config.execution.tile_size, |_| auto);
     // Rows of earlier runs' run parts (within-model path rows; pair rows of versions before
     // tile parts) for the same metric parameters and content hashes are copied.
-    let (earlier, unreadable_parts) = repspace_store::tables::read_run_parts::<DistanceRow>(&storage, &earlier_tiles.listing)?;
+    let (earlier, unreadable_parts) =
+        repspace_store::tables::read_run_parts::<DistanceRow>(&storage, &earlier_tiles.listing)?;
     if unreadable_parts > 0 {
-        tracing::warn!(parts = unreadable_parts, "earlier distance parts could not be read for reuse; their pairs are recomputed");
+        tracing::warn!(
+            parts = unreadable_parts,
+            "earlier distance parts could not be read for reuse; their pairs are recomputed"
+        );
     }
     let reusable: Reusable =
         earlier.into_iter().map(|r| ((r.metric_spec.clone(), r.hash_a.clone(), r.hash_b.clone()), r)).collect();

@@ -10,7 +10,11 @@ pub fn read_array(storage: &Storage, loc: &Location, key: Option<&str>) -> Resul
 }
 
 /// The array in the bytes read from `loc` (see [`read_array`]).
-pub fn parse_array(read: Result<bytes::Bytes, GetError>, loc: &Location, key: Option<&str>) -> Result<NdArray, LoadError> {
+pub fn parse_array(
+    read: Result<bytes::Bytes, GetError>,
+    loc: &Location,
+    key: Option<&str>,
+) -> Result<NdArray, LoadError> {
     let bytes = match read {
         Ok(b) => b,
         Err(GetError::NotFound) => {

@@ -366,7 +366,8 @@ mod tests {
         assert_eq!(out.run_parts("errors", &r1).unwrap().len(), 2);
         assert_eq!(out.run_parts("errors", &r10).unwrap().len(), 1);
         let keep = crate::tables::errors_batch(&[]).unwrap();
-        let tile = |key| TilePart { key, metric: "00ff".into(), group: TilePart::group_hash("fc"), block_a: 0, block_b: 2 };
+        let tile =
+            |key| TilePart { key, metric: "00ff".into(), group: TilePart::group_hash("fc"), block_a: 0, block_b: 2 };
         out.publish_tile("errors", &tile(7), &keep).unwrap();
         out.publish_tile("errors", &tile(8), &keep).unwrap();
         let wanted: std::collections::HashSet<u128> = [7].into_iter().collect();
@@ -380,7 +381,11 @@ mod tests {
         assert!(left.iter().all(|n| n.starts_with("tile-") || PartName::parse(n).unwrap().run_id == r1), "{left:?}");
         let t = TilePart { key: u128::MAX, metric: "cbf29ce484222325".into(), group: 1, block_a: 3, block_b: 40 };
         assert_eq!(TilePart::parse(&t.file_name()), Some(t));
-        for bad in ["tile-12.parquet", "tile-00000000000000000000000000000007-ab-0000000000000001-1.parquet", "part-r1-w0000.parquet"] {
+        for bad in [
+            "tile-12.parquet",
+            "tile-00000000000000000000000000000007-ab-0000000000000001-1.parquet",
+            "part-r1-w0000.parquet",
+        ] {
             assert_eq!(TilePart::parse(bad), None, "{bad}");
         }
         assert!(dir.path().join("errors/notes.txt").exists());

@@ -243,7 +243,11 @@ impl MetricConfig {
                         return Err(("precision", "only the plug-in estimator takes precision".into()));
                     }
                     (ShapeEstimator::BiasCorrected, moments) => (
-                        MetricSpec::BiasCorrectedShape { alpha: c.alpha, score: c.score, moments: moments.unwrap_or(4) },
+                        MetricSpec::BiasCorrectedShape {
+                            alpha: c.alpha,
+                            score: c.score,
+                            moments: moments.unwrap_or(4),
+                        },
                         Precision::F64,
                     ),
                     (ShapeEstimator::Plugin, Some(_)) => {

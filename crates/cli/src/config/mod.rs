@@ -201,7 +201,10 @@ pub struct EntryError {
 
 impl EntryError {
     fn unknown_kind(kind: &str, kinds: &[&str]) -> EntryError {
-        EntryError { field: Some("kind".into()), reason: format!("unknown kind {kind:?}; expected one of {}", kinds.join(", ")) }
+        EntryError {
+            field: Some("kind".into()),
+            reason: format!("unknown kind {kind:?}; expected one of {}", kinds.join(", ")),
+        }
     }
 }
 
@@ -214,7 +217,8 @@ fn typed<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, EntryError> {
             let line = &text[line_start..];
             line.split_once('=').map(|(key, _)| key.trim().trim_matches('"').to_string())
         });
-        let named = e.message().split('`').nth(1).filter(|_| e.message().starts_with("unknown field")).map(String::from);
+        let named =
+            e.message().split('`').nth(1).filter(|_| e.message().starts_with("unknown field")).map(String::from);
         EntryError { field: named.or(at_span).filter(|f| !f.is_empty()), reason: e.message().trim().to_string() }
     })
 }
@@ -241,7 +245,12 @@ where
         };
         let kind = match table.remove("kind") {
             Some(toml::Value::String(k)) => k,
-            Some(other) => return Err(fail(EntryError { field: Some("kind".into()), reason: format!("must be a string, got {other}") })),
+            Some(other) => {
+                return Err(fail(EntryError {
+                    field: Some("kind".into()),
+                    reason: format!("must be a string, got {other}"),
+                }));
+            }
             None => return Err(fail(EntryError { field: Some("kind".into()), reason: "missing".into() })),
         };
         let text = toml::to_string(&table).map_err(D::Error::custom)?;
@@ -369,7 +378,10 @@ mod tests {
         assert_eq!(specs[1].spec, MetricSpec::shape(1.0, Score::Euclidean));
         assert_eq!(c.path_specs().unwrap()[0].spec, repspace_metrics::paths::PathSpec::Air { eps: 0.1 });
         // a key of another kind is refused by name, with the table's index and name
-        let e = Config::parse(&format!("{BASE}[[metrics]]\nname = \"x\"\nkind = \"cka\"\n[[metrics]]\nname = \"y\"\nkind = \"msa\"\nalpha = 1.0\n")).unwrap_err();
+        let e = Config::parse(&format!(
+            "{BASE}[[metrics]]\nname = \"x\"\nkind = \"cka\"\n[[metrics]]\nname = \"y\"\nkind = \"msa\"\nalpha = 1.0\n"
+        ))
+        .unwrap_err();
         assert!(e.contains("metrics[1].alpha (metric \"y\")"), "{e}");
         let e = Config::parse(&format!("{BASE}[[paths]]\nname = \"q\"\nkind = \"stress\"\neps = 1.0\n")).unwrap_err();
         assert!(e.contains("paths[0].eps"), "{e}");
