@@ -267,6 +267,17 @@ fn path_tables<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathConfig>
     typed_tables(d, "paths", "path", PathConfig::parse)
 }
 
+/// A `name` must be non-empty and not taken yet (`names` holds those taken).
+fn unique_name(names: &mut HashSet<String>, name: &str, taken: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if !names.insert(name.to_string()) {
+        return Err(taken.into());
+    }
+    Ok(())
+}
+
 impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         toml::from_str(text).map_err(|e| e.to_string())
@@ -281,15 +292,8 @@ impl Config {
                 key: format!("metrics[{i}].{field} (metric {:?})", m.name()),
                 reason,
             };
-            if m.name().trim().is_empty() {
-                return Err(err("name", "must not be empty".into()));
-            }
-            if !names.insert(m.name().to_string()) {
-                return Err(err(
-                    "name",
-                    "two metrics have this name; names label table rows and must be unique".into(),
-                ));
-            }
+            unique_name(&mut names, m.name(), "two metrics have this name; names label table rows and must be unique")
+                .map_err(|reason| err("name", reason))?;
             let (spec, precision) = m.spec().map_err(|(field, reason)| err(field, reason))?;
             if matches!(spec, MetricSpec::Msa { .. }) && self.geometry.is_none() {
                 return Err(err(
@@ -328,12 +332,8 @@ impl Config {
                 key: format!("paths[{i}].{field} (path {:?})", p.name()),
                 reason,
             };
-            if p.name().trim().is_empty() {
-                return Err(err("name", "must not be empty".into()));
-            }
-            if !names.insert(p.name().to_string()) {
-                return Err(err("name", "another [[metrics]] or [[paths]] entry has this name".into()));
-            }
+            unique_name(&mut names, p.name(), "another [[metrics]] or [[paths]] entry has this name")
+                .map_err(|reason| err("name", reason))?;
             let spec = p.spec().map_err(|(field, reason)| err(field, reason))?;
             out.push(NamedPath { name: p.name().to_string(), spec });
         }
