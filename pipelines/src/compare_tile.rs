@@ -31,6 +31,9 @@ pub(crate) struct TileContext<'a> {
     pub refused: &'a HashMap<usize, String>,
     /// Content hashes that more than one representation of the run has.
     pub duplicated: &'a std::collections::HashSet<String>,
+    /// The fingerprints of which `job.reusable` holds pair rows (outputs written before
+    /// tile parts): only their metrics look pairs up there.
+    pub legacy: &'a std::collections::HashSet<String>,
 }
 
 /// Scores of pairs whose contents recur in the run, by (metric, hash of the first side,
@@ -148,13 +151,22 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
     let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
     let (mut forward, mut reverse): (Vec<(usize, (usize, usize))>, Vec<(usize, (usize, usize))>) =
         (Vec::new(), Vec::new());
+    // the per-pair lookups below allocate their keys: only look where something can be found
+    let legacy = ctx.legacy.contains(&fingerprint);
+    let repeated = |x: &Member, y: &Member| ctx.duplicated.contains(x.2) || ctx.duplicated.contains(y.2);
     for (n, p) in pairs.iter().enumerate() {
         let (x, y) = oriented(p);
-        let source = if let Some(old) = earlier.get(&(x.2.to_string(), y.2.to_string())) {
+        let source = if let Some(old) =
+            (!earlier.is_empty()).then(|| earlier.get(&(x.2.to_string(), y.2.to_string()))).flatten()
+        {
             Source::Earlier(Box::new(old.clone()))
-        } else if let Some(old) = job.reusable.get(&(fingerprint.clone(), x.2.to_string(), y.2.to_string())) {
+        } else if let Some(old) =
+            legacy.then(|| job.reusable.get(&(fingerprint.clone(), x.2.to_string(), y.2.to_string()))).flatten()
+        {
             Source::Earlier(Box::new(old.clone()))
-        } else if let Some(s) = memo.scores.get(&(task.metric, x.2.to_string(), y.2.to_string())) {
+        } else if let Some(s) =
+            repeated(&x, &y).then(|| memo.scores.get(&(task.metric, x.2.to_string(), y.2.to_string()))).flatten()
+        {
             Source::Memo(*s)
         } else if let Some(&first) = first_of.get(&(x.2, y.2)) {
             Source::Same(first)
@@ -216,7 +228,7 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
                     .clone()
                     .unwrap_or(Err(MetricError::Parameter { key: "pair", reason: "not scored".into() }));
                 if let Ok(score) = &s
-                    && (ctx.duplicated.contains(x.2) || ctx.duplicated.contains(y.2))
+                    && repeated(&x, &y)
                 {
                     memo.insert((task.metric, x.2.to_string(), y.2.to_string()), *score);
                 }

@@ -188,6 +188,7 @@ pub(crate) fn compute_tiles<'s>(
                 }
                 let duplicated: HashSet<String> =
                     counts.into_iter().filter(|(_, n)| *n > 1).map(|(h, _)| h.to_string()).collect();
+                let legacy: HashSet<String> = job.reusable.keys().map(|k| k.0.clone()).collect();
                 let tiles: Vec<(TileId, Vec<(Task, Decision)>)> = std::mem::take(&mut tasks).into_iter().collect();
                 tracing::debug!(worker = index, tiles = tiles.len(), factors = reps.len(), "tiles start");
                 let (mut cache, mut memo) = (RepCache::default(), Memo::default());
@@ -210,7 +211,7 @@ pub(crate) fn compute_tiles<'s>(
                             .map(|t| t.0);
                         cache.prepare_for(&job, &plan, *tile, next, budget, &mut reps);
                     }
-                    let ctx = TileContext { reps: &reps, refused: &refused, duplicated: &duplicated };
+                    let ctx = TileContext { reps: &reps, refused: &refused, duplicated: &duplicated, legacy: &legacy };
                     for task in compute {
                         let started = std::time::Instant::now();
                         let rows = score_tile(&job, &plan, task, &ctx, &mut memo);
