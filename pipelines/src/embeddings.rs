@@ -163,8 +163,8 @@ pub fn publish_embeddings(
     }
     let name = PartName::new(&job.run_id, Writer::Post);
     let parts = vec![
-        job.output.publish("embeddings", &name, &tables::embeddings_batch(&rows, dims)?)?,
-        job.output.publish("embedding_summary", &name, &tables::embedding_summary_batch(&summaries)?)?,
+        job.output.publish_rows_with(&name, &rows, &tables::EmbeddingRow::dim_columns(dims))?,
+        job.output.publish_rows(&name, &summaries)?,
     ];
     Ok((parts, summaries))
 }

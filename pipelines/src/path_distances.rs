@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use repspace_store::tables::{self, PathDistanceRow};
+use repspace_store::tables::PathDistanceRow;
 use repspace_store::{Location, PartName, StoreError, Writer};
 
 use crate::current::visit_current_distances;
@@ -55,5 +55,5 @@ pub fn publish_path_distances(job: &AllPairsJob, tiles: &HashSet<TileKey>) -> Re
         })
         .collect();
     let name = PartName::new(&job.run_id, Writer::Post);
-    Ok(job.output.publish("path_distances", &name, &tables::path_distances_batch(&rows)?)?)
+    Ok(job.output.publish_rows(&name, &rows)?)
 }

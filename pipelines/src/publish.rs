@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use repspace_store::tables::{
-    self, DistanceRow, ErrorRow, GeometryPointRow, GeometrySummaryRow, ModelRow, MsaPointRow, PathRow, PathSummaryRow,
+    DistanceRow, ErrorRow, GeometryPointRow, GeometrySummaryRow, ModelRow, MsaPointRow, PathRow, PathSummaryRow,
 };
 use repspace_store::{Location, PartName, ReasonCode, StoreError, TilePart, Writer};
 
@@ -128,17 +128,13 @@ impl Collected {
         let out = &job.output;
         let mut publish = || -> Result<(), StoreError> {
             if !rows.errors.is_empty() {
-                self.tile_parts.push(out.publish_tile("errors", tile, &tables::errors_batch(&rows.errors)?)?);
+                self.tile_parts.push(out.publish_tile_rows(tile, &rows.errors)?);
             }
             if !rows.msa_points.is_empty() {
-                self.tile_parts.push(out.publish_tile(
-                    "msa_points",
-                    tile,
-                    &tables::msa_points_batch(&rows.msa_points)?,
-                )?);
+                self.tile_parts.push(out.publish_tile_rows(tile, &rows.msa_points)?);
             }
             // the distances part last: its presence marks the tile as done
-            self.tile_parts.push(out.publish_tile("distances", tile, &tables::distances_batch(&rows.distances)?)?);
+            self.tile_parts.push(out.publish_tile_rows(tile, &rows.distances)?);
             Ok(())
         };
         match publish() {
@@ -163,7 +159,7 @@ impl Collected {
             return;
         }
         let name = PartName::new(&job.run_id, Writer::Flush(worker as u32, self.flushed_parts.len() as u32));
-        match tables::distances_batch(&self.distances).and_then(|b| job.output.publish("distances", &name, &b)) {
+        match job.output.publish_rows(&name, &self.distances) {
             Ok(loc) => {
                 self.flushed_parts.push(loc);
                 self.flushed_rows += self.distances.len();
@@ -210,8 +206,8 @@ impl Collected {
         let name = PartName::new(&job.run_id, Writer::Worker(worker as u32));
         let out = &job.output;
         let mut parts = vec![
-            out.publish("models", &name, &tables::models_batch(&models, &job.manifest.metadata_columns)?)?,
-            out.publish("errors", &name, &tables::errors_batch(&errors)?)?,
+            out.publish_rows_with(&name, &models, &job.manifest.metadata_columns)?,
+            out.publish_rows(&name, &errors)?,
         ];
         parts.extend(self.flushed_parts.iter().cloned());
         parts.extend(self.tile_parts.iter().cloned());
@@ -222,19 +218,15 @@ impl Collected {
                 .filter(|(rep, _)| !self.refused.contains_key(rep))
                 .map(|(_, s)| s.clone())
                 .collect();
-            parts.push(out.publish(
-                "geometry_points",
-                &name,
-                &tables::geometry_points_batch(&self.geometry_points)?,
-            )?);
-            parts.push(out.publish("geometry_summary", &name, &tables::geometry_summary_batch(&summaries)?)?);
+            parts.push(out.publish_rows(&name, &self.geometry_points)?);
+            parts.push(out.publish_rows(&name, &summaries)?);
             if g.per_point {
-                parts.push(out.publish("msa_points", &name, &tables::msa_points_batch(&self.msa_points)?)?);
+                parts.push(out.publish_rows(&name, &self.msa_points)?);
             }
         }
         if !job.paths.is_empty() {
-            parts.push(out.publish("paths", &name, &tables::paths_batch(&self.paths)?)?);
-            parts.push(out.publish("path_summary", &name, &tables::path_summary_batch(&self.path_summaries)?)?);
+            parts.push(out.publish_rows(&name, &self.paths)?);
+            parts.push(out.publish_rows(&name, &self.path_summaries)?);
         }
         let wanted = self.kept_tiles.iter().chain(&self.computed_tiles).copied().collect();
         let records = std::mem::take(&mut self.records);

@@ -5,7 +5,6 @@ use std::time::Instant;
 use anyhow::Result;
 use repspace_pipelines::current::kept_tile_errors;
 use repspace_pipelines::{RunOutcome, RunReport, publish_embeddings, publish_path_distances, run_all_pairs};
-use repspace_store::tables::{RepresentationRow, Table};
 use repspace_store::{PartName, Writer};
 use serde::Serialize;
 
@@ -119,7 +118,7 @@ fn execute(
         embedded = summaries;
     }
     let name = PartName::new(&job.run_id, Writer::Post);
-    report.parts.push(job.output.publish("representations", &name, &RepresentationRow::to_batch(&registry)?)?);
+    report.parts.push(job.output.publish_rows(&name, &registry)?);
     Ok(Some((outcome, embedded)))
 }
 

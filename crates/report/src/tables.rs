@@ -116,7 +116,7 @@ impl Models {
 
 #[cfg(test)]
 mod tests {
-    use repspace_store::tables::{models_batch, publish_part};
+    use repspace_store::tables::{ModelRow, Table, publish_part};
 
     use super::*;
 
@@ -137,8 +137,14 @@ mod tests {
         };
         let rows = [row("a", "l1", Some(1), Some("2")), row("a", "l2", None, Some("9")), row("b", "l1", Some(1), None)];
         let columns = ["depth".to_string(), "epoch".to_string()];
-        publish_part(&storage, &out, "models", "part-r-w0000.parquet", &models_batch(&rows, &columns).unwrap())
-            .unwrap();
+        publish_part(
+            &storage,
+            &out,
+            "models",
+            "part-r-w0000.parquet",
+            &ModelRow::to_batch_with(&rows, &columns).unwrap(),
+        )
+        .unwrap();
         let (models, tables) = Tables::read(&storage, &out).unwrap();
         assert_eq!(models.metadata_columns, columns);
         assert_eq!(models.order, ["a", "b"]);

@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+use crate::tables::Table;
 use crate::{Location, Storage, StoreError};
 
 /// Every table a run may write, in the order a reader meets them.
@@ -205,6 +206,26 @@ impl Output {
         crate::tables::publish_part(&self.storage, &self.root, table, &name.to_string(), batch)
     }
 
+    /// Publish `rows` as the part `name` of their table (one atomic put).
+    pub fn publish_rows<T: Table>(&self, name: &PartName, rows: &[T]) -> Result<Location, StoreError> {
+        self.publish_rows_with(name, rows, &[])
+    }
+
+    /// [`Output::publish_rows`] for a table with dynamic columns named `dynamic`.
+    pub fn publish_rows_with<T: Table>(
+        &self,
+        name: &PartName,
+        rows: &[T],
+        dynamic: &[String],
+    ) -> Result<Location, StoreError> {
+        self.publish(T::NAME, name, &T::to_batch_with(rows, dynamic)?)
+    }
+
+    /// Publish a tile's `rows` as the tile part of their table (one atomic put).
+    pub fn publish_tile_rows<T: Table>(&self, tile: &TilePart, rows: &[T]) -> Result<Location, StoreError> {
+        self.publish_tile(T::NAME, tile, &T::to_batch(rows)?)
+    }
+
     /// Publish a tile's rows of `table` (one atomic put).
     pub fn publish_tile(
         &self,
@@ -357,7 +378,7 @@ mod tests {
     fn a_commit_keeps_exactly_the_committed_run_and_no_prefix_of_it() {
         let dir = tempfile::tempdir().unwrap();
         let out = Output::new(Storage::new().unwrap(), Location::from_path(dir.path()).unwrap());
-        let batch = crate::tables::errors_batch(&[]).unwrap();
+        let batch = crate::tables::ErrorRow::to_batch(&[]).unwrap();
         let (r1, r10) = (RunId::parse("r1").unwrap(), RunId::parse("r10").unwrap());
         out.publish("errors", &PartName::new(&r10, Writer::Worker(0)), &batch).unwrap();
         out.publish("errors", &PartName::new(&r1, Writer::Worker(0)), &batch).unwrap();
@@ -365,7 +386,7 @@ mod tests {
         std::fs::write(dir.path().join("errors/notes.txt"), b"kept").unwrap();
         assert_eq!(out.run_parts("errors", &r1).unwrap().len(), 2);
         assert_eq!(out.run_parts("errors", &r10).unwrap().len(), 1);
-        let keep = crate::tables::errors_batch(&[]).unwrap();
+        let keep = crate::tables::ErrorRow::to_batch(&[]).unwrap();
         let tile =
             |key| TilePart { key, metric: "00ff".into(), group: TilePart::group_hash("fc"), block_a: 0, block_b: 2 };
         out.publish_tile("errors", &tile(7), &keep).unwrap();

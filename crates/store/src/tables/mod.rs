@@ -13,7 +13,6 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -28,65 +27,6 @@ pub use rows::{
 
 use crate::storage::GetError;
 use crate::{Location, Storage, StoreError};
-
-// Schemas and encoders by table, as thin wrappers over the declarations.
-
-pub fn models_schema(metadata_columns: &[String]) -> SchemaRef {
-    ModelRow::schema_with(metadata_columns)
-}
-
-pub fn distances_schema() -> SchemaRef {
-    DistanceRow::schema()
-}
-
-pub fn errors_schema() -> SchemaRef {
-    ErrorRow::schema()
-}
-
-pub fn models_batch(rows: &[ModelRow], metadata_columns: &[String]) -> Result<RecordBatch, StoreError> {
-    ModelRow::to_batch_with(rows, metadata_columns)
-}
-
-pub fn distances_batch(rows: &[DistanceRow]) -> Result<RecordBatch, StoreError> {
-    DistanceRow::to_batch(rows)
-}
-
-pub fn errors_batch(rows: &[ErrorRow]) -> Result<RecordBatch, StoreError> {
-    ErrorRow::to_batch(rows)
-}
-
-pub fn paths_batch(rows: &[PathRow]) -> Result<RecordBatch, StoreError> {
-    PathRow::to_batch(rows)
-}
-
-pub fn path_summary_batch(rows: &[PathSummaryRow]) -> Result<RecordBatch, StoreError> {
-    PathSummaryRow::to_batch(rows)
-}
-
-pub fn path_distances_batch(rows: &[PathDistanceRow]) -> Result<RecordBatch, StoreError> {
-    PathDistanceRow::to_batch(rows)
-}
-
-/// `dims` coordinate columns (a row's missing coordinates are written as 0).
-pub fn embeddings_batch(rows: &[EmbeddingRow], dims: usize) -> Result<RecordBatch, StoreError> {
-    EmbeddingRow::to_batch_with(rows, &EmbeddingRow::dim_columns(dims))
-}
-
-pub fn embedding_summary_batch(rows: &[EmbeddingSummaryRow]) -> Result<RecordBatch, StoreError> {
-    EmbeddingSummaryRow::to_batch(rows)
-}
-
-pub fn geometry_points_batch(rows: &[GeometryPointRow]) -> Result<RecordBatch, StoreError> {
-    GeometryPointRow::to_batch(rows)
-}
-
-pub fn geometry_summary_batch(rows: &[GeometrySummaryRow]) -> Result<RecordBatch, StoreError> {
-    GeometrySummaryRow::to_batch(rows)
-}
-
-pub fn msa_points_batch(rows: &[MsaPointRow]) -> Result<RecordBatch, StoreError> {
-    MsaPointRow::to_batch(rows)
-}
 
 /// Encode one batch as a complete Parquet file (zstd).
 pub fn encode_parquet(table: &str, batch: &RecordBatch) -> Result<Bytes, StoreError> {

@@ -79,7 +79,7 @@ fn models_round_trip_with_their_metadata_columns() {
     round_trip(&rows, &meta);
     round_trip(&[model("m1", Some(1), vec![])], &[]);
     // a row with fewer metadata values than columns is written with nulls
-    let batch = models_batch(&[model("m4", None, vec![Some(s("5"))])], &meta).unwrap();
+    let batch = ModelRow::to_batch_with(&[model("m4", None, vec![Some(s("5"))])], &meta).unwrap();
     assert_eq!(ModelRow::from_batch(&batch).unwrap()[0].metadata, vec![Some(s("5")), None]);
 }
 
@@ -175,7 +175,8 @@ fn embeddings_round_trip_with_their_coordinate_columns() {
     assert_eq!(order, ["metric", "group", "model_id", "layer", "method", "dim_0", "dim_1", "landmark_set", "run_id"]);
     assert_eq!(EmbeddingRow::dynamic_columns(&schema), names(&["dim_0", "dim_1"]));
     // missing coordinates are written as 0
-    let batch = embeddings_batch(&[embedding("tangent", vec![7.0], None)], 2).unwrap();
+    let batch =
+        EmbeddingRow::to_batch_with(&[embedding("tangent", vec![7.0], None)], &EmbeddingRow::dim_columns(2)).unwrap();
     assert_eq!(EmbeddingRow::from_batch(&batch).unwrap()[0].coordinates, vec![7.0, 0.0]);
 }
 
@@ -259,17 +260,17 @@ fn the_schemas_are_those_written_before_the_declarations() {
     let meta = names(&["depth", "seed"]);
     let expected = [
         (
-            signature(&models_schema(&meta)),
+            signature(&ModelRow::schema_with(&meta)),
             "model_id:Utf8 layer:Utf8 layer_index:Int64? uri:Utf8 content_hash:Utf8 n_samples:Int64 \
              n_features:Int64 shape:Utf8 depth:Utf8? seed:Utf8?",
         ),
         (
-            signature(&distances_schema()),
+            signature(&DistanceRow::schema()),
             "metric:Utf8 metric_spec:Utf8 model_a:Utf8 layer_a:Utf8 model_b:Utf8 layer_b:Utf8 distance:Float64 \
              distance_test:Float64? shift_y:Int64? shift_x:Int64? hash_a:Utf8 hash_b:Utf8 run_id:Utf8",
         ),
         (
-            signature(&errors_schema()),
+            signature(&ErrorRow::schema()),
             "model_id:Utf8 layer:Utf8 uri:Utf8? reason:Utf8 message:Utf8 metric:Utf8? model_b:Utf8? layer_b:Utf8? \
              run_id:Utf8",
         ),
@@ -289,7 +290,7 @@ fn the_schemas_are_those_written_before_the_declarations() {
             "metric:Utf8 model_a:Utf8 model_b:Utf8 n_layers:Int64 path_distance:Float64 run_id:Utf8",
         ),
         (
-            signature(&embeddings_batch(&[], 2).unwrap().schema()),
+            signature(&EmbeddingRow::to_batch_with(&[], &EmbeddingRow::dim_columns(2)).unwrap().schema()),
             "metric:Utf8 group:Utf8 model_id:Utf8 layer:Utf8 method:Utf8 dim_0:Float64 dim_1:Float64 \
              landmark_set:Utf8? run_id:Utf8",
         ),
@@ -351,7 +352,7 @@ fn replaced(batch: &RecordBatch, column: &str, array: ArrayRef) -> RecordBatch {
 
 #[test]
 fn a_batch_that_does_not_fit_the_declaration_is_an_error_naming_table_and_column() {
-    let batch = distances_batch(&[distance("cka", None, None)]).unwrap();
+    let batch = DistanceRow::to_batch(&[distance("cka", None, None)]).unwrap();
     let e = DistanceRow::from_batch(&without(&batch, "metric_spec")).unwrap_err().to_string();
     assert!(e.contains("distances") && e.contains("\"metric_spec\" is missing"), "{e}");
     let e = DistanceRow::from_batch(&replaced(&batch, "shift_y", Arc::new(StringArray::from(vec!["1"])))).unwrap_err();
@@ -360,12 +361,15 @@ fn a_batch_that_does_not_fit_the_declaration_is_an_error_naming_table_and_column
         .unwrap_err()
         .to_string();
     assert!(e.contains("\"metric\" has nulls"), "{e}");
-    let e = ModelRow::from_batch(&without(&models_batch(&[model("m", None, vec![])], &[]).unwrap(), "n_features"))
-        .unwrap_err()
-        .to_string();
+    let e = ModelRow::from_batch(&without(
+        &ModelRow::to_batch_with(&[model("m", None, vec![])], &[]).unwrap(),
+        "n_features",
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("models") && e.contains("n_features"), "{e}");
     let e = EmbeddingSummaryRow::from_batch(&replaced(
-        &embedding_summary_batch(&[]).unwrap(),
+        &EmbeddingSummaryRow::to_batch(&[]).unwrap(),
         "eigenvalues",
         Arc::new(Int64Array::from(Vec::<i64>::new())),
     ))
@@ -379,7 +383,7 @@ fn a_batch_that_does_not_fit_the_declaration_is_an_error_naming_table_and_column
 #[test]
 fn columns_are_read_by_name_in_any_order_and_undeclared_ones_are_ignored() {
     let rows = [distance("cka", Some(0.1), Some((0, 3)))];
-    let batch = distances_batch(&rows).unwrap();
+    let batch = DistanceRow::to_batch(&rows).unwrap();
     let reversed = batch.project(&(0..batch.num_columns()).rev().collect::<Vec<_>>()).unwrap();
     assert_eq!(DistanceRow::from_batch(&reversed).unwrap(), rows);
     let extra = replaced(&batch, "hash_a", Arc::new(StringArray::from(vec!["ha"])));
@@ -391,7 +395,7 @@ fn reuse_skips_and_counts_the_parts_it_cannot_decode() {
     let dir = tempfile::tempdir().unwrap();
     let (storage, out) = (Storage::new().unwrap(), Location::from_path(dir.path()).unwrap());
     let rows = vec![distance("cka", None, None), distance("cka", Some(0.3), None)];
-    let good = distances_batch(&rows).unwrap();
+    let good = DistanceRow::to_batch(&rows).unwrap();
     publish_part(&storage, &out, "distances", "part-r1-w0000.parquet", &good).unwrap();
     publish_part(&storage, &out, "distances", "part-r0-w0000.parquet", &without(&good, "metric_spec")).unwrap();
     storage.put(&out.join("distances/part-r2-w0000.parquet").unwrap(), Bytes::from_static(b"not parquet")).unwrap();
@@ -411,7 +415,14 @@ fn landmark_sets_come_from_the_landmark_rows() {
         EmbeddingRow { model_id: s("m2"), ..embedding("landmark", vec![1.0, 0.0], Some("set1")) },
         embedding("placed", vec![0.5, 0.5], Some("set1")),
     ];
-    publish_part(&storage, &out, "embeddings", "part-r1-post.parquet", &embeddings_batch(&rows, 2).unwrap()).unwrap();
+    publish_part(
+        &storage,
+        &out,
+        "embeddings",
+        "part-r1-post.parquet",
+        &EmbeddingRow::to_batch_with(&rows, &EmbeddingRow::dim_columns(2)).unwrap(),
+    )
+    .unwrap();
     let sets = read_landmark_sets(&storage, &out).unwrap();
     let want = (s("set1"), vec![(s("m"), s("l")), (s("m2"), s("l"))]);
     assert_eq!(sets.into_iter().collect::<Vec<_>>(), vec![((s("cka"), s("all")), want)]);
