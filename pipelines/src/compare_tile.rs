@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use repspace_metrics::{MetricError, MetricSpec, PairScore, Prepared, STACK_BYTES, compare_block};
-use repspace_store::tables::{DistanceRow, MsaPointRow, Table, decode_parquet};
+use repspace_store::tables::{DistanceRow, MsaPointRow, Table};
 use repspace_store::{ReasonCode, TilePart};
 
 use crate::incremental::Task;
@@ -80,7 +80,7 @@ fn earlier_rows(
     let (olds_a, olds_b) = (blocks(a), blocks(b));
     let places: std::collections::BTreeSet<(u32, u32)> =
         olds_a.iter().flat_map(|&x| olds_b.iter().map(move |&y| (x.min(y), x.max(y)))).collect();
-    let parts: Vec<&repspace_store::Location> = places
+    let parts: Vec<&repspace_store::bundle::RowSource> = places
         .iter()
         .filter_map(|&(x, y)| job.earlier.parts.get(&(fingerprint.to_string(), TilePart::group_hash(group), x, y)))
         .flatten()
@@ -89,10 +89,12 @@ fn earlier_rows(
         return rows;
     }
     for part in parts {
-        let decoded = job.output.storage.get(part).ok().and_then(|bytes| decode_parquet(bytes).ok());
-        let Some(batches) = decoded else {
-            tracing::warn!(part = %part, "an earlier tile part cannot be read; its pairs are recomputed");
-            continue;
+        let batches = match part.read(&job.output.storage, DistanceRow::NAME) {
+            Ok(batches) => batches,
+            Err(e) => {
+                tracing::warn!(part = %part, "an earlier tile cannot be read; its pairs are recomputed: {e}");
+                continue;
+            }
         };
         for batch in &batches {
             for row in DistanceRow::from_batch(batch).unwrap_or_default() {

@@ -71,7 +71,7 @@ pub type ReusablePaths = HashMap<String, (PathSummaryRow, Vec<PathRow>)>;
 /// Where the rows of an earlier run's tiles are, for pair-level reuse inside changed tiles.
 #[derive(Clone, Debug, Default)]
 pub struct EarlierTiles {
-    pub parts: HashMap<(String, u64, u32, u32), Vec<repspace_store::Location>>,
+    pub parts: HashMap<(String, u64, u32, u32), Vec<repspace_store::bundle::RowSource>>,
     pub blocks: HashMap<(String, String), Vec<u32>>,
     /// Every file of `distances/` when the run started.
     pub listing: Vec<repspace_store::Location>,
@@ -104,7 +104,7 @@ pub struct AllPairsJob {
     /// The identities of the tile parts the output holds (listed by name): such tiles are
     /// kept, not recomputed.
     pub committed_tiles: Vec<TileKey>,
-    /// The earlier tiles' `distances` parts by place (metric fingerprint, group hash, blocks),
+    /// The earlier tiles' `distances` rows (tile parts or bundle members) by place (metric fingerprint, group hash, blocks),
     /// and the blocks each content hash sat in (group, content hash → blocks) under the
     /// earlier registry: a recomputed tile copies its unchanged pairs from there.
     pub earlier: EarlierTiles,

@@ -6,6 +6,7 @@
 //! manifest, output not writable).
 
 pub mod cluster;
+pub mod compact;
 pub mod config;
 pub mod demo_zoo;
 pub mod lock;
@@ -47,6 +48,9 @@ pub enum Command {
     Zoo(zoo::ZooArgs),
     /// Draw the figures and index.html of a run's output (the config's [report] section).
     Report(report::ReportArgs),
+    /// Pack an output's many small tile parts into a few large Parquet files (bundles);
+    /// the tables keep exactly their rows.
+    Compact(compact::CompactArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -57,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::DemoZoo(args) => demo_zoo::write_demo_zoo(&args).map(|()| run::Outcome::Clean),
         Command::Zoo(args) => zoo::run(&args).map(|()| run::Outcome::Clean),
         Command::Report(args) => report::run(&args).map(|()| run::Outcome::Clean),
+        Command::Compact(args) => compact::run(&args).map(|()| run::Outcome::Clean),
     };
     match result {
         Ok(run::Outcome::Clean) => ExitCode::SUCCESS,

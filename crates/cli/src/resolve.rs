@@ -94,12 +94,13 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     let output = Output::new(storage.clone(), root.clone());
     // Tiles whose parts the output holds (committed or not: parts are whole files, named by
     // their content's identity) are kept; only their names are listed.
+    // Bundles (`repspace compact`) are known by their footers; their members count as parts.
     let listing = output.list("distances")?;
-    let tile_parts = Output::tile_parts_of(listing.clone());
-    let committed_tiles: Vec<u128> = tile_parts.iter().map(|(t, _)| t.key).collect();
+    let tile_sources = output.tile_sources("distances", Some(&listing))?;
+    let committed_tiles: Vec<u128> = tile_sources.keys().into_iter().collect();
     let mut earlier_tiles = EarlierTiles { listing, ..EarlierTiles::default() };
-    for (t, loc) in tile_parts {
-        earlier_tiles.parts.entry((t.metric, t.group, t.block_a, t.block_b)).or_default().push(loc);
+    for (t, source) in tile_sources.sources() {
+        earlier_tiles.parts.entry((t.metric, t.group, t.block_a, t.block_b)).or_default().push(source);
     }
     let keys: Vec<(String, String)> = manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
     let (registry, _) = repspace_store::tables::read_tolerant::<RepresentationRow>(&storage, &root)?;

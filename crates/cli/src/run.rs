@@ -122,10 +122,17 @@ fn execute(
     Ok(Some((outcome, embedded)))
 }
 
-/// Record the run (with the parts it retires), then retire them (`Output::commit`).
+/// Write back the wanted members of bundles it retires, record the run (with the parts it
+/// added and retires), then retire them (`Output::settle`, `Output::commit`).
 fn commit(resolved: &Resolved, outcome: &mut RunOutcome) -> Result<()> {
     let job = &resolved.job;
-    let retired = job.output.retired_by(&job.run_id, &outcome.tiles, Some(&job.earlier.listing))?;
+    let commitment = job.output.settle(&job.run_id, &outcome.tiles, Some(&job.earlier.listing))?;
+    let unbundled = job.output.unbundle(&commitment)?;
+    if !unbundled.is_empty() {
+        tracing::info!(tiles = unbundled.len(), "tiles of retired bundles written back as tile parts");
+    }
+    outcome.report.parts.extend(unbundled);
+    let retired = commitment.retired;
     outcome.report.removed = retired.clone();
     let record = RunRecord {
         run_id: job.run_id.as_str(),

@@ -4,6 +4,7 @@
 //! Nothing here knows any metric math or the dataflow.
 
 pub mod array;
+pub mod bundle;
 pub mod error;
 pub mod hash;
 pub mod load;

@@ -14,12 +14,18 @@
 //!   is a function of its key, so a later run that wants the same identity keeps the part
 //!   without reading it; the place lets a run that recomputes a changed tile find the rows
 //!   of its unchanged pairs in the tile's earlier version.
+//! - `repspace compact` packs tile parts into bundles ([`crate::bundle`]): one Parquet file,
+//!   one tile per run of row groups, its members listed in its footer. A bundle's member is
+//!   kept, read and retired like the tile part it replaced; a commit that no longer wants a
+//!   member writes the bundle's other members back as tile parts and retires the bundle.
 //! - After [`Output::commit`], each table holds exactly the current rows: this run's parts
-//!   and the tile parts it wants. The run record (`_runs/<run_id>.json`, listing what was
-//!   added and removed) is written first, then every other part is retired.
+//!   and the tiles it wants, each in one place. The run record (`_runs/<run_id>.json`,
+//!   listing what was added and removed) is written first, then every other part is retired.
 
+use std::collections::HashSet;
 use std::fmt;
 
+use crate::bundle::{RowSource, TileSources};
 use crate::tables::Table;
 use crate::{Location, Storage, StoreError};
 
@@ -41,6 +47,15 @@ pub const TABLES: [&str; 12] = [
 
 /// The tables whose pair rows live in tile parts.
 pub const TILE_TABLES: [&str; 3] = ["distances", "errors", "msa_points"];
+
+/// What committing a run does to the files of the output ([`Output::settle`]).
+#[derive(Debug, Default)]
+pub struct Commitment {
+    /// Files the commit deletes.
+    pub retired: Vec<Location>,
+    /// Bundle members to write back as tile parts first: (table, member).
+    pub unbundle: Vec<(&'static str, RowSource)>,
+}
 
 /// A tile part: the identity of its rows, and where the tile sits (the metric's
 /// fingerprint, a hash of the group name, the two blocks).
@@ -276,58 +291,87 @@ impl Output {
             .collect())
     }
 
-    /// The parts of `table` that hold its current rows for run `run_id` with the tiles
-    /// `tiles`: the run's own parts and the wanted tile parts.
-    pub fn current_parts(
+    /// The tile parts and bundles of `table` ([`TileSources`]), from `listing` when given
+    /// (a listing of the table taken earlier), listed now otherwise.
+    pub fn tile_sources(&self, table: &str, listing: Option<&[Location]>) -> Result<TileSources, StoreError> {
+        match listing {
+            Some(listing) => TileSources::open(&self.storage, table, listing),
+            None => TileSources::open(&self.storage, table, &self.list(table)?),
+        }
+    }
+
+    /// Where the current rows of `table` are for run `run_id` with the tiles `tiles`: the
+    /// run's own parts and one source of each wanted tile (a tile part or a bundle member).
+    pub fn current_sources(
         &self,
         table: &str,
         run_id: &RunId,
-        tiles: &std::collections::HashSet<u128>,
-    ) -> Result<Vec<Location>, StoreError> {
-        Ok(self
-            .storage
-            .list(&self.table_dir(table)?)?
-            .into_iter()
-            .filter(|p| match parse_tile_part(p.file_name()) {
-                Some(k) => tiles.contains(&k),
-                None => PartName::parse(p.file_name()).is_some_and(|n| &n.run_id == run_id),
-            })
-            .collect())
+        tiles: &HashSet<u128>,
+    ) -> Result<Vec<RowSource>, StoreError> {
+        let listing = self.list(table)?;
+        let own = listing
+            .iter()
+            .filter(|p| PartName::parse(p.file_name()).is_some_and(|n| &n.run_id == run_id))
+            .map(|p| RowSource::File(p.clone()));
+        let mut sources: Vec<RowSource> = own.collect();
+        sources.extend(TileSources::open(&self.storage, table, &listing)?.wanted_sources(tiles));
+        Ok(sources)
     }
 
-    /// The parts a commit of `run_id` with the tiles `tiles` retires: every part another run
-    /// wrote and every tile part not wanted. Files that are neither are left alone.
+    /// What a commit of `run_id` with the tiles `tiles` does ([`Commitment`]): it retires
+    /// every part another run wrote and every tile file not wanted or held twice
+    /// ([`TileSources::settle`]), after writing back the wanted members of the bundles it
+    /// retires. Files that are neither parts, tile parts nor bundles are left alone.
     /// `distances_before` is the `distances` listing taken when the run started (the lock
     /// kept every other writer out since; the run's own parts are never retired), so the
     /// largest directory is not listed twice.
-    pub fn retired_by(
+    pub fn settle(
         &self,
         run_id: &RunId,
-        tiles: &std::collections::HashSet<u128>,
+        tiles: &HashSet<u128>,
         distances_before: Option<&[Location]>,
-    ) -> Result<Vec<Location>, StoreError> {
-        let mut out = Vec::new();
+    ) -> Result<Commitment, StoreError> {
+        let mut commitment = Commitment::default();
         for table in TABLES {
             let listing = match (table, distances_before) {
                 ("distances", Some(before)) => before.to_vec(),
                 _ => self.list(table)?,
             };
-            for part in listing {
-                let name = part.file_name();
-                let retire = match parse_tile_part(name) {
-                    Some(k) => !tiles.contains(&k),
-                    None => name.starts_with("part-") && PartName::parse(name).is_none_or(|n| &n.run_id != run_id),
-                };
-                if retire {
-                    out.push(part);
+            let foreign = listing.iter().filter(|p| {
+                let name = p.file_name();
+                name.starts_with("part-") && PartName::parse(name).is_none_or(|n| &n.run_id != run_id)
+            });
+            commitment.retired.extend(foreign.cloned());
+            if TILE_TABLES.contains(&table) {
+                let sources = TileSources::open(&self.storage, table, &listing)?;
+                let settlement = sources.settle(tiles);
+                commitment.retired.extend(settlement.retired);
+                for (b, m) in settlement.unbundle {
+                    commitment.unbundle.push((table, RowSource::Member(sources.bundles[b].clone(), m)));
                 }
             }
         }
-        Ok(out)
+        Ok(commitment)
+    }
+
+    /// Write the members `commitment.unbundle` back as tile parts (their rows, copied), before
+    /// the bundles that hold them are retired; returns the parts written.
+    pub fn unbundle(&self, commitment: &Commitment) -> Result<Vec<Location>, StoreError> {
+        let mut written = Vec::with_capacity(commitment.unbundle.len());
+        for (table, source) in &commitment.unbundle {
+            let RowSource::Member(bundle, m) = source else { continue };
+            let Some(member) = bundle.members.get(*m) else { continue };
+            let batches = bundle.read_member(&self.storage, *m)?;
+            let bytes = crate::tables::encode_batches(table, bundle.schema(), &batches)?;
+            let loc = self.table_dir(table)?.join(&member.tile.file_name())?;
+            self.storage.put(&loc, bytes)?;
+            written.push(loc);
+        }
+        Ok(written)
     }
 
     /// Commit run `run_id`: write its record `_runs/<run_id>.json`, then delete `retired`
-    /// (from [`Output::retired_by`]), so each table holds exactly the current rows.
+    /// (from [`Output::settle`]), so each table holds exactly the current rows.
     pub fn commit(&self, run_id: &RunId, record_json: Vec<u8>, retired: &[Location]) -> Result<(), StoreError> {
         self.storage.put(&self.root.join(&format!("_runs/{run_id}.json"))?, record_json.into())?;
         for part in retired {
@@ -392,9 +436,9 @@ mod tests {
         out.publish_tile("errors", &tile(7), &keep).unwrap();
         out.publish_tile("errors", &tile(8), &keep).unwrap();
         let wanted: std::collections::HashSet<u128> = [7].into_iter().collect();
-        let retired = out.retired_by(&r1, &wanted, None).unwrap();
+        let retired = out.settle(&r1, &wanted, None).unwrap().retired;
         assert_eq!(retired.len(), 2, "r10's part and the unwanted tile: {retired:?}");
-        assert_eq!(out.current_parts("errors", &r1, &wanted).unwrap().len(), 3);
+        assert_eq!(out.current_sources("errors", &r1, &wanted).unwrap().len(), 3);
         out.commit(&r1, b"{}".to_vec(), &retired).unwrap();
         assert_eq!(out.tile_parts("errors").unwrap().iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), vec![tile(7)]);
         let left: Vec<String> = out.parts("errors").unwrap().iter().map(|(p, _)| p.file_name().to_string()).collect();

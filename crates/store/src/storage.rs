@@ -8,9 +8,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryFutureExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::{AsyncFileReader, MetadataSuffixFetch};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use url::Url;
 
 use crate::StoreError;
@@ -319,11 +324,112 @@ impl Storage {
         Ok(out)
     }
 
+    /// The Parquet metadata of the object at `loc`: its footer only, read by a suffix range.
+    /// The table named in errors is `table`.
+    pub fn parquet_metadata(&self, loc: &Location, table: &str) -> Result<ArrowReaderMetadata, StoreError> {
+        let (store, path) = self.resolve(loc)?;
+        let mut reader = RangeReader { store, path };
+        self.runtime
+            .block_on(ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()))
+            .map_err(|e| Self::parquet_error(loc, table, e))
+    }
+
+    /// The rows of `row_groups` of the Parquet object at `loc` whose metadata is `metadata`:
+    /// only those row groups' bytes are read.
+    pub fn parquet_row_groups(
+        &self,
+        loc: &Location,
+        metadata: &ArrowReaderMetadata,
+        row_groups: Vec<usize>,
+        table: &str,
+    ) -> Result<Vec<arrow_array::RecordBatch>, StoreError> {
+        if row_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (store, path) = self.resolve(loc)?;
+        let reader = RangeReader { store, path };
+        self.runtime
+            .block_on(async {
+                ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata.clone())
+                    .with_row_groups(row_groups)
+                    .build()?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .map_err(|e| Self::parquet_error(loc, table, e))
+    }
+
+    /// An object store failure stays one (the file may be fine); anything else is the file's.
+    fn parquet_error(loc: &Location, table: &str, e: parquet::errors::ParquetError) -> StoreError {
+        match e {
+            parquet::errors::ParquetError::External(source) => match source.downcast::<object_store::Error>() {
+                Ok(source) => Self::wrap(loc, *source),
+                Err(other) => {
+                    StoreError::Parquet { table: table.into(), source: parquet::errors::ParquetError::External(other) }
+                }
+            },
+            source => StoreError::Parquet { table: table.into(), source },
+        }
+    }
+
     pub fn delete(&self, loc: &Location) -> Result<(), StoreError> {
         let (store, path) = self.resolve(loc)?;
         match self.runtime.block_on(store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Self::wrap(loc, e)),
         }
+    }
+}
+
+/// Parquet's view of one object: byte ranges and the footer by suffix, so a reader fetches
+/// only the footer and the row groups it decodes (the pattern of parquet's
+/// `examples/object_store.rs`).
+struct RangeReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+}
+
+fn to_parquet_error(e: object_store::Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for RangeReader {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        self.store.get_range(&self.path, range).map_err(to_parquet_error).boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(to_parquet_error) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_via_suffix_and_finish(self)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+impl MetadataSuffixFetch for &mut RangeReader {
+    fn fetch_suffix(&mut self, suffix: usize) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        let options = object_store::GetOptions {
+            range: Some(object_store::GetRange::Suffix(suffix as u64)),
+            ..Default::default()
+        };
+        async move {
+            let got = self.store.get_opts(&self.path, options).await.map_err(to_parquet_error)?;
+            got.bytes().await.map_err(to_parquet_error)
+        }
+        .boxed()
     }
 }

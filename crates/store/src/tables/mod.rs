@@ -28,14 +28,40 @@ pub use rows::{
 use crate::storage::GetError;
 use crate::{Location, Storage, StoreError};
 
+/// The declared columns of a table whose pair rows live in tile parts
+/// ([`crate::output::TILE_TABLES`]).
+pub fn tile_table_schema(table: &str) -> Option<arrow_schema::SchemaRef> {
+    match table {
+        DistanceRow::NAME => Some(DistanceRow::schema()),
+        ErrorRow::NAME => Some(ErrorRow::schema()),
+        MsaPointRow::NAME => Some(MsaPointRow::schema()),
+        _ => None,
+    }
+}
+
+/// How every part is written: zstd level 3, the crate's defaults otherwise.
+pub fn writer_properties(table: &str) -> Result<WriterProperties, StoreError> {
+    let level = ZstdLevel::try_new(3).map_err(|source| StoreError::Parquet { table: table.into(), source })?;
+    Ok(WriterProperties::builder().set_compression(Compression::ZSTD(level)).build())
+}
+
 /// Encode one batch as a complete Parquet file (zstd).
 pub fn encode_parquet(table: &str, batch: &RecordBatch) -> Result<Bytes, StoreError> {
+    encode_batches(table, batch.schema(), std::slice::from_ref(batch))
+}
+
+/// Encode batches of one schema as a complete Parquet file (zstd).
+pub fn encode_batches(
+    table: &str,
+    schema: arrow_schema::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Bytes, StoreError> {
     let err = |source| StoreError::Parquet { table: table.into(), source };
-    let props =
-        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(err)?)).build();
     let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(err)?;
-    writer.write(batch).map_err(err)?;
+    let mut writer = ArrowWriter::try_new(&mut buf, schema, Some(writer_properties(table)?)).map_err(err)?;
+    for batch in batches {
+        writer.write(batch).map_err(err)?;
+    }
     writer.close().map_err(err)?;
     Ok(Bytes::from(buf))
 }
@@ -76,7 +102,8 @@ pub fn read_table_parts(
     let mut batches = Vec::new();
     for part in storage.list(&dir)? {
         let name = part.file_name();
-        if !name.ends_with(".parquet") || run_id.is_some_and(|r| !name.contains(r)) {
+        let of_run = |r: &str| crate::PartName::parse(name).is_some_and(|n| n.run_id.as_str() == r);
+        if !name.ends_with(".parquet") || run_id.is_some_and(|r| !of_run(r)) {
             continue;
         }
         let bytes = storage.get(&part).map_err(|e| match e {
@@ -138,12 +165,12 @@ fn reusable_rows<T: Table>(storage: &Storage, out: &Location) -> Result<(Vec<T>,
     read_run_parts(storage, &storage.list(&out.join(&format!("{}/", T::NAME))?)?)
 }
 
-/// The rows of `T` in the run parts among `parts` (tile parts are kept whole by their
-/// identity and never read here), and how many parts could not be read or decoded.
+/// The rows of `T` in the run parts among `parts` (tile parts and bundles are kept whole by
+/// their identity and never read here; other files are not the output's), and how many parts could not be read or decoded.
 pub fn read_run_parts<T: Table>(storage: &Storage, parts: &[Location]) -> Result<(Vec<T>, usize), StoreError> {
     let (mut rows, mut skipped) = (Vec::new(), 0);
     for part in parts {
-        if !part.file_name().ends_with(".parquet") || part.file_name().starts_with("tile-") {
+        if crate::PartName::parse(part.file_name()).is_none() {
             continue;
         }
         let decoded = storage.get(part).ok().and_then(|bytes| decode_parquet(bytes).ok());

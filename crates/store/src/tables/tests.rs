@@ -427,3 +427,10 @@ fn landmark_sets_come_from_the_landmark_rows() {
     let want = (s("set1"), vec![(s("m"), s("l")), (s("m2"), s("l"))]);
     assert_eq!(sets.into_iter().collect::<Vec<_>>(), vec![((s("cka"), s("all")), want)]);
 }
+
+#[test]
+fn every_tile_table_has_declared_columns() {
+    for table in crate::output::TILE_TABLES {
+        assert!(tile_table_schema(table).is_some(), "{table}");
+    }
+}
