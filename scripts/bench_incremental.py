@@ -8,6 +8,9 @@ small:  3,000 representations × 40 stimuli × 8 units (4.5 M pairs): first run,
 medium: 2,000 × 500 × 64 (2 M pairs): the full run, then ten models added.
 large:  20,000 × 100 × 16 (2·10⁸ pairs): the full run (pairs/s, peak memory, bytes on disk
         per row), then one model added.
+Then each case compacts its output (`repspace compact`: wall time, files before and after),
+and runs again after it: nothing new, one more model added, and (small) one model removed,
+which writes back the members of the bundles that held its tiles.
 
 The zoos are trained-network-like: every representation is a shared low-dimensional signal
 seen through its own random readout, plus noise, so the shape distances are far from both
@@ -109,6 +112,32 @@ def main():
         add_models(workdir, count, added, m, n, signal)
         wall, rec = run(args.repspace, workdir, args.workers, "added")
         line(f"{added} model(s) added", wall, rec, first)
+        compacted(args, workdir, first, count + added, m, n, signal, case == "small")
+
+
+def compacted(args, workdir, first, count, m, n, signal, remove):
+    size, parts = table_bytes(workdir)
+    t = time.perf_counter()
+    subprocess.run([args.repspace, "compact", os.path.join(workdir, "out"), "--quiet"], check=True)
+    wall = time.perf_counter() - t
+    after, files = table_bytes(workdir)
+    print(f"  {'compact':<28} {wall:8.2f} s  {parts} files ({size / 1e6:.1f} MB) -> {files} files "
+          f"({after / 1e6:.1f} MB){'':<9}  {100 * wall / first:6.2f} % of the first run", flush=True)
+    wall, rec = run(args.repspace, workdir, args.workers, "compacted-rerun")
+    line("after compact: rerun", wall, rec, first)
+    add_models(workdir, count, 1, m, n, signal)
+    wall, rec = run(args.repspace, workdir, args.workers, "compacted-added")
+    line("after compact: 1 model added", wall, rec, first)
+    if remove:
+        with open(os.path.join(workdir, "zoo", "manifest.csv")) as f:
+            rows = f.read().splitlines()
+        with open(os.path.join(workdir, "zoo", "manifest.csv"), "w") as f:
+            f.write("\n".join(r for r in rows if not r.startswith("m00007,")) + "\n")
+        wall, rec = run(args.repspace, workdir, args.workers, "compacted-removed")
+        size, files = table_bytes(workdir)
+        line("after compact: 1 removed", wall, rec, first)
+        print(f"  {'':<28} {len(rec['parts'])} parts written back or added, {len(rec['removed'])} files retired; "
+              f"now {files} files ({size / 1e6:.1f} MB)", flush=True)
 
 
 if __name__ == "__main__":
