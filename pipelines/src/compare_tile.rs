@@ -97,7 +97,8 @@ fn earlier_rows(
             }
         };
         for batch in &batches {
-            for row in DistanceRow::from_batch(batch).unwrap_or_default() {
+            for row in DistanceRow::from_batch(batch).unwrap_or_default().into_iter().filter(DistanceRow::reusable_now)
+            {
                 rows.insert((row.hash_a.clone(), row.hash_b.clone()), row);
             }
         }
@@ -237,13 +238,13 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
                 s
             }
         };
-        match outcome {
+        match outcome.and_then(finite) {
             Ok(score) => {
-                if score.held_out_ambiguous {
-                    out.ambiguous_held_out += 1;
+                if score.test_underdetermined {
+                    out.test_underdetermined += 1;
                     tracing::debug!(metric = %metric.name, model_a = %ra.model_id, layer_a = %ra.layer,
                         model_b = %rb.model_id, layer_b = %rb.layer,
-                        "the fitted cross-covariance is rank deficient: distance_test depends on the SVD's null-space completion and may differ from netrep's");
+                        "the fitted cross-covariance is rank deficient: distance_test is the average over the fitted map's completions (test_underdetermined)");
                 }
                 if let (MetricSpec::Msa { eps }, Prepared::Msa(pa), Prepared::Msa(pb), Some(true)) =
                     (&metric.spec, x.1, y.1, job.geometry.as_ref().map(|g| g.per_point))
@@ -269,6 +270,7 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
                     layer_b: rb.layer.clone(),
                     distance: score.distance,
                     distance_test: score.distance_test,
+                    test_underdetermined: score.distance_test.map(|_| score.test_underdetermined),
                     shift_y: score.shift.map(|s| s.0),
                     shift_x: score.shift.map(|s| s.1),
                     hash_a: x.2.to_string(),
@@ -289,4 +291,18 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
         }
     }
     out
+}
+
+/// A score whose distance (or held-out distance) is not a finite number is no score: the pair
+/// becomes a `pair_failed` row, never a NaN in `distances`.
+fn finite(score: PairScore) -> Result<PairScore, MetricError> {
+    if score.distance.is_finite() && score.distance_test.is_none_or(f64::is_finite) {
+        Ok(score)
+    } else {
+        Err(MetricError::NotFinite(format!(
+            "the score is not a finite number (distance {}, distance_test {:?}); a constant or nearly constant \
+             representation can cause this",
+            score.distance, score.distance_test
+        )))
+    }
 }

@@ -35,8 +35,14 @@ use crate::plan::{Plan, TileId};
 /// The identity of one metric's rows of one tile: 128 bits of BLAKE3.
 pub type TileKey = u128;
 
-/// The version of the identity's layout; part of every key.
-const TILE_KEY_VERSION: &str = "repspace-tile/1";
+/// The version of the identity's layout and of the rows it names; part of every key.
+/// 1: repspace 0.1's tiles. 2: `distances` rows carry `test_underdetermined`, and an
+/// underdetermined `distance_test` is the average completion (a run of this version
+/// recomputes every tile of an older output once, copying its rows pair by pair where
+/// [`DistanceRow::reusable_now`] allows).
+///
+/// [`DistanceRow::reusable_now`]: repspace_store::tables::DistanceRow::reusable_now
+const TILE_KEY_VERSION: &str = "repspace-tile/2";
 
 /// A field of a hashed record: its length, then its bytes (so no two records collide by
 /// moving bytes between fields).

@@ -194,6 +194,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
                     layer_b: rows[b.rep].layer.clone(),
                     distance: analysis.distances[i][j],
                     distance_test: None,
+                    test_underdetermined: None,
                     shift_y: None,
                     shift_x: None,
                     hash_a: a.hash.clone(),

@@ -179,6 +179,9 @@ fn load_and_prepare_read(
                 format!("expected at least a 2-D array [samples, ...], got shape {:?}", train.shape),
             ));
         }
+        if let Some(reason) = train.degeneracy() {
+            return Err(LoadError::new(ReasonCode::Degenerate, format!("{}: {reason}", row.uri)));
+        }
         if let Some(t) = &test {
             t.check_finite().map_err(|e| LoadError::new(e.code, format!("held-out rows: {}", e.reason)))?;
             if t.shape.len() != train.shape.len() || t.shape[1..] != train.shape[1..] {

@@ -30,7 +30,7 @@ pub(crate) struct TileRows {
     pub computed: usize,
     pub deduplicated: usize,
     pub reused: usize,
-    pub ambiguous_held_out: usize,
+    pub test_underdetermined: usize,
 }
 
 /// Rows a worker publishes when the dataflow is done.
@@ -45,7 +45,7 @@ pub(crate) struct Collected {
     pub msa_points: Vec<MsaPointRow>,
     pub errors: Vec<ErrorRow>,
     /// Pairs whose held-out score depends on the SVD's null-space completion.
-    pub ambiguous_held_out: usize,
+    pub test_underdetermined: usize,
     pub computed: usize,
     pub reused: usize,
     /// Pairs copied from an equal-content pair scored in this run.
@@ -142,7 +142,7 @@ impl Collected {
                 self.computed += rows.computed;
                 self.reused += rows.reused;
                 self.deduplicated += rows.deduplicated;
-                self.ambiguous_held_out += rows.ambiguous_held_out;
+                self.test_underdetermined += rows.test_underdetermined;
                 self.tile_rows += rows.distances.len();
                 self.tile_errors += rows.errors.len();
                 self.computed_tiles.push(tile.key);
@@ -236,7 +236,7 @@ impl Collected {
                 unread: 0,
                 pairs: self.flushed_rows + self.tile_rows + self.kept_pairs,
                 paths: self.path_summaries.len(),
-                ambiguous_held_out: self.ambiguous_held_out,
+                test_underdetermined: self.test_underdetermined,
                 computed: self.computed,
                 reused: self.reused + self.kept_pairs,
                 deduplicated: self.deduplicated,

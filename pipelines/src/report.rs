@@ -31,9 +31,10 @@ pub struct RunReport {
     pub kept_tiles: usize,
     /// (model, path metric) paths analysed.
     pub paths: usize,
-    /// Pairs whose `distance_test` depends on how the SVD completes a genuine null space
-    /// (rank-deficient cross-covariance, e.g. dead ReLU units): it may differ from netrep's.
-    pub ambiguous_held_out: usize,
+    /// Pairs computed by this run whose `distance_test` is underdetermined (rank-deficient
+    /// fitted cross-covariance: fewer training rows than units, dead ReLU units): the
+    /// `test_underdetermined` rows, scored with the average completion.
+    pub test_underdetermined: usize,
     pub errors: usize,
     /// Every part the run published, as URLs.
     pub parts: Vec<Location>,
@@ -58,7 +59,7 @@ impl RunReport {
         self.deduplicated += other.deduplicated;
         self.computed_tiles += other.computed_tiles;
         self.kept_tiles += other.kept_tiles;
-        self.ambiguous_held_out += other.ambiguous_held_out;
+        self.test_underdetermined += other.test_underdetermined;
         self.errors += other.errors;
         self.parts.extend(other.parts);
         self.removed.extend(other.removed);

@@ -140,8 +140,11 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
             "earlier distance parts could not be read for reuse; their pairs are recomputed"
         );
     }
-    let reusable: Reusable =
-        earlier.into_iter().map(|r| ((r.metric_spec.clone(), r.hash_a.clone(), r.hash_b.clone()), r)).collect();
+    let reusable: Reusable = earlier
+        .into_iter()
+        .filter(DistanceRow::reusable_now)
+        .map(|r| ((r.metric_spec.clone(), r.hash_a.clone(), r.hash_b.clone()), r))
+        .collect();
     let reusable_paths = if config.paths.is_empty() {
         Default::default()
     } else {

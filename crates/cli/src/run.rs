@@ -107,6 +107,13 @@ fn execute(
         crate::reread::registry_rows(job, &job.ordinals, &outcome, &resolved.file_metas, resolved.run_started);
     let report = &mut outcome.report;
     report.unread = job.cached.iter().filter(|c| c.is_some()).count();
+    if report.test_underdetermined > 0 {
+        tracing::warn!(
+            pairs = report.test_underdetermined,
+            "held-out scores underdetermined by the training rows (fewer rows than units, or dependent units): \
+             distance_test is the average over the fitted map's completions; these rows have test_underdetermined = true"
+        );
+    }
     report.errors += kept_tile_errors(job, &outcome.tiles, &report.parts)?;
     if !job.paths.is_empty() {
         report.parts.push(publish_path_distances(job, &outcome.tiles)?);

@@ -43,11 +43,11 @@ pub fn print_summary(
             job.paths.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
-    if report.ambiguous_held_out > 0 {
+    if report.test_underdetermined > 0 {
         crate::say!(
-            "  note             {} pair(s) have a rank-deficient fitted cross-covariance: their distance_test \
-             depends on the SVD's null-space completion (RUST_LOG=debug lists them)",
-            report.ambiguous_held_out
+            "  note             {} pair(s) have an underdetermined distance_test (rank-deficient fitted \
+             cross-covariance): scored with the average completion, test_underdetermined = true",
+            report.test_underdetermined
         );
     }
     crate::say!(

@@ -73,9 +73,10 @@ pub struct PairScore {
     pub distance: f64,
     pub distance_test: Option<f64>,
     /// The fitted cross-covariance is genuinely rank deficient (not from padding), so the
-    /// held-out score depends on how the SVD completes its null space, which no port can
-    /// pin to netrep's (§1.3 caution). Only set when a held-out score was computed.
-    pub held_out_ambiguous: bool,
+    /// training rows do not determine the fitted map on its null space and the held-out
+    /// score is the average over every completion (§1.3); netrep's value there is LAPACK's
+    /// arbitrary choice. Only set when a held-out score was computed.
+    pub test_underdetermined: bool,
     /// Convolutional metric: the circular shift (dy, dx) of the first representation at
     /// which the minimum over the shift grid was reached (§1.7).
     pub shift: Option<(i64, i64)>,

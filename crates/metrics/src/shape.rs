@@ -261,23 +261,28 @@ pub(crate) fn compare_with_cross(
     let rank = a.n_features().min(b.n_features());
     let sigma = svd.S().column_vector();
     let nuclear: f64 = (0..rank).map(|k| sigma[k]).sum();
-    let held_out_ambiguous = rank > 0 && sigma[rank - 1] <= RANK_TOL * sigma[0];
+    // The numerical rank: singular directions past it are not determined by the training
+    // rows (§1.3, "underdetermined held-out scores").
+    let determined = (0..rank).take_while(|&k| sigma[k] > RANK_TOL * sigma[0]).count();
+    let test_underdetermined = determined < rank;
     let distance = score_from_inner(score, sa * sb * nuclear, sa * a.norm_xw, sb * b.norm_xw);
     // Held-out: A = s_a T_a U, B = s_b T_b V (§1.3). Columns past `rank` of the narrower
     // side are zero padding, so ⟨A,B⟩ = s_a s_b Σ_{k<rank} u_kᵀ (T_aᵀT_b) v_k and the
-    // norms are those of the mapped rows (U, V orthogonal).
+    // norms are those of the mapped rows (U, V orthogonal). Past the numerical rank, any
+    // orthogonal completion fits the training rows equally well; ⟨A,B⟩ is its average over
+    // all of them (Haar), whose null-space terms vanish: the sum stops at `determined`.
     let u = svd.U();
     let v = svd.V();
     let g = ta.view().transpose() * tb.view();
-    let gv = &g * v.get(.., ..rank);
+    let gv = &g * v.get(.., ..determined);
     let mut inner = 0.0;
-    for k in 0..rank {
+    for k in 0..determined {
         for i in 0..u.nrows() {
             inner += u[(i, k)] * gv[(i, k)];
         }
     }
     let distance_test = score_from_inner(score, sa * sb * inner, sa * ta.view().norm_l2(), sb * tb.view().norm_l2());
-    Ok(PairScore { distance, distance_test: Some(distance_test), held_out_ambiguous, ..PairScore::default() })
+    Ok(PairScore { distance, distance_test: Some(distance_test), test_underdetermined, ..PairScore::default() })
 }
 
 #[cfg(test)]

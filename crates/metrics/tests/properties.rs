@@ -166,7 +166,7 @@ fn procrustes_angle_has_its_closed_form_for_orthonormal_columns() {
 }
 
 #[test]
-fn genuine_rank_deficiency_is_flagged_but_padding_is_not() {
+fn genuine_rank_deficiency_is_underdetermined_but_padding_is_not() {
     let mut rng = Rng(6);
     let spec = MetricSpec::shape(1.0, Score::Angular);
     let (x, y) = (rng.matrix(30, 3), rng.matrix(30, 5));
@@ -174,10 +174,10 @@ fn genuine_rank_deficiency_is_flagged_but_padding_is_not() {
     let score = |x: &Matrix, tx: &Matrix, y: &Matrix, ty: &Matrix| {
         compare(&spec, &prepare(&spec, x, Some(tx)).unwrap(), &prepare(&spec, y, Some(ty)).unwrap()).unwrap()
     };
-    assert!(!score(&x, &tx, &y, &ty).held_out_ambiguous, "unequal widths (padding) alone are harmless");
+    assert!(!score(&x, &tx, &y, &ty).test_underdetermined, "unequal widths (padding) alone are harmless");
     // a duplicated unit makes X̃ rank 2 < 3 = min(n_x, n_y)
     let collinear = Matrix::from_fn(30, 3, |i, j| if j == 2 { 2.0 * x.get(i, 0) } else { x.get(i, j) });
-    assert!(score(&collinear, &tx, &y, &ty).held_out_ambiguous);
+    assert!(score(&collinear, &tx, &y, &ty).test_underdetermined);
 }
 
 #[test]
@@ -203,6 +203,31 @@ fn with_more_units_than_stimuli_shape_metrics_keep_their_identities() {
             let rotated = d(&spec, &x, &times(&y, &q));
             assert!((rotated - xy).abs() < 1e-9, "{spec:?}: {xy} vs {rotated} after rotating y's units");
             assert!(d(&spec, &x, &x) < 1e-6, "{spec:?}: self-distance");
+        }
+    }
+}
+
+/// With fewer training rows than units the fitted rotation is not determined on the null
+/// space; the held-out score averages over its completions, so it keeps the metric's
+/// invariance: rotating one side's units (training and held-out rows alike) changes nothing.
+#[test]
+fn underdetermined_held_out_scores_are_invariant_to_rotating_units() {
+    let mut rng = Rng(11);
+    for (alpha, score) in [(1.0, Score::Angular), (0.0, Score::Angular), (1.0, Score::Euclidean), (0.5, Score::Angular)]
+    {
+        let spec = MetricSpec::shape(alpha, score);
+        let (x, y) = (rng.matrix(6, 9), rng.matrix(6, 7));
+        let (tx, ty) = (rng.matrix(12, 9), rng.matrix(12, 7));
+        let fit = |x: &Matrix, tx: &Matrix| prepare(&spec, x, Some(tx)).unwrap();
+        let base = compare(&spec, &fit(&x, &tx), &fit(&y, &ty)).unwrap();
+        assert!(base.test_underdetermined, "6 rows, 7 and 9 units");
+        for trial in 0..4 {
+            let r = rng.orthogonal(9);
+            let (xr, txr) = (times(&x, &r), times(&tx, &r));
+            let turned = compare(&spec, &fit(&xr, &txr), &fit(&y, &ty)).unwrap();
+            let (d0, d1) = (base.distance_test.unwrap(), turned.distance_test.unwrap());
+            assert!((d0 - d1).abs() < 1e-9, "alpha {alpha} {score:?} trial {trial}: {d0} vs {d1}");
+            assert!((base.distance - turned.distance).abs() < 1e-9);
         }
     }
 }

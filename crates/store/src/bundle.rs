@@ -390,6 +390,7 @@ mod tests {
                 layer_b: "fc".into(),
                 distance: i as f64 / 7.0,
                 distance_test: None,
+                test_underdetermined: None,
                 shift_y: None,
                 shift_x: None,
                 hash_a: "x".into(),

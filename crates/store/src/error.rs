@@ -12,6 +12,7 @@ pub enum ReasonCode {
     InvalidRow,
     PairFailed,
     PrepareFailed,
+    Degenerate,
 }
 
 impl ReasonCode {
@@ -26,6 +27,7 @@ impl ReasonCode {
             ReasonCode::InvalidRow => "invalid_row",
             ReasonCode::PairFailed => "pair_failed",
             ReasonCode::PrepareFailed => "prepare_failed",
+            ReasonCode::Degenerate => "degenerate",
         }
     }
 }

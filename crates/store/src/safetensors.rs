@@ -3,13 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use crate::npy::Dtype;
 use crate::{LoadError, NdArray, ReasonCode};
 
 fn unreadable(msg: impl Into<String>) -> LoadError {
     LoadError::new(ReasonCode::Unreadable, msg)
 }
 
-/// Every F32/F64 tensor of a safetensors file, by name (as f64, row-major).
+/// Every tensor of a safetensors file, by name (as f64, row-major): floats (F16, BF16, F32,
+/// F64), integers and BOOL upcast; a tensor whose bytes are not exactly its shape's is refused.
 pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, NdArray>, LoadError> {
     if bytes.len() < 8 {
         return Err(unreadable("not a safetensors file (shorter than its 8-byte header length)"));
@@ -43,19 +45,20 @@ pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, NdArray>, Load
             _ => return Err(unreadable(format!("tensor {name:?}: data offsets outside the file (truncated?)"))),
         };
         let raw = &data[a..b];
-        let count: usize = shape.iter().product();
-        let values: Vec<f64> = match dtype {
-            "F64" if raw.len() == count * 8 => {
-                raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))).collect()
-            }
-            "F32" if raw.len() == count * 4 => {
-                raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4")) as f64).collect()
-            }
-            "F64" | "F32" => {
-                return Err(unreadable(format!("tensor {name:?}: {} bytes for shape {shape:?}", raw.len())));
-            }
-            other => return Err(unreadable(format!("tensor {name:?}: unsupported dtype {other:?} (F32 or F64)"))),
-        };
+        let dtype = Dtype::from_safetensors(dtype).ok_or_else(|| {
+            unreadable(format!(
+                "tensor {name:?}: unsupported dtype {dtype:?} (floats F16, BF16, F32, F64; integers; BOOL)"
+            ))
+        })?;
+        // checked before decoding: the declared shape must be exactly the stored bytes
+        let needed = dtype.bytes_for(&shape)?;
+        if raw.len() != needed {
+            return Err(unreadable(format!(
+                "tensor {name:?}: {} bytes for shape {shape:?} ({needed} expected)",
+                raw.len()
+            )));
+        }
+        let values = dtype.decode(raw, true);
         out.insert(name.clone(), NdArray { shape, data: values });
     }
     Ok(out)
@@ -103,5 +106,30 @@ mod tests {
         let err = parse_safetensors(&bytes[..bytes.len() - 4]).unwrap_err();
         assert_eq!(err.code, ReasonCode::Unreadable);
         assert!(err.reason.contains("outside the file"), "{}", err.reason);
+    }
+
+    /// A safetensors file of one tensor with a raw dtype and bytes.
+    fn one(dtype: &str, shape: &[u64], raw: &[u8]) -> Vec<u8> {
+        let header = serde_json::json!({ "t": { "dtype": dtype, "shape": shape, "data_offsets": [0, raw.len()] } });
+        let text = header.to_string().into_bytes();
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend(text);
+        out.extend_from_slice(raw);
+        out
+    }
+
+    #[test]
+    fn half_precision_and_integers_are_upcast_and_sizes_checked() {
+        let f16: Vec<u8> = [0.5f64, -3.0].iter().flat_map(|v| half::f16::from_f64(*v).to_le_bytes()).collect();
+        assert_eq!(parse_safetensors(&one("F16", &[2], &f16)).unwrap()["t"].data, vec![0.5, -3.0]);
+        let bf16: Vec<u8> = [1.0f64, -256.0].iter().flat_map(|v| half::bf16::from_f64(*v).to_le_bytes()).collect();
+        assert_eq!(parse_safetensors(&one("BF16", &[1, 2], &bf16)).unwrap()["t"].data, vec![1.0, -256.0]);
+        assert_eq!(parse_safetensors(&one("I8", &[2], &[0xfe, 5])).unwrap()["t"].data, vec![-2.0, 5.0]);
+        let e = parse_safetensors(&one("F16", &[3], &f16)).unwrap_err();
+        assert!(e.reason.contains("4 bytes for shape [3] (6 expected)"), "{}", e.reason);
+        let e = parse_safetensors(&one("F32", &[1 << 40, 1 << 40], &[0; 8])).unwrap_err();
+        assert!(e.reason.contains("more elements than any file can hold"), "{}", e.reason);
+        let e = parse_safetensors(&one("C64", &[1], &[0; 8])).unwrap_err();
+        assert!(e.reason.contains("unsupported dtype \"C64\""), "{}", e.reason);
     }
 }

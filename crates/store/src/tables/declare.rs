@@ -196,13 +196,17 @@ fn bad_column(table: &str, column: &str, reason: impl std::fmt::Display) -> Stor
     StoreError::Arrow { table: table.into(), source: ArrowError::SchemaError(format!("column {column:?} {reason}")) }
 }
 
-/// Column `name` of `batch` as kind `C`'s array, checked against the declaration.
+/// Column `name` of `batch` as kind `C`'s array, checked against the declaration. A
+/// nullable column a part does not have (written before the column was declared) is
+/// `None`: every row reads null there.
 pub(crate) fn column<'a, C: Column>(
     table: &str,
     batch: &'a RecordBatch,
     name: &str,
-) -> Result<&'a C::Array, StoreError> {
-    let array = batch.column_by_name(name).ok_or_else(|| bad_column(table, name, "is missing"))?;
+) -> Result<Option<&'a C::Array>, StoreError> {
+    let Some(array) = batch.column_by_name(name) else {
+        return if C::NULLABLE { Ok(None) } else { Err(bad_column(table, name, "is missing")) };
+    };
     let typed = array
         .as_any()
         .downcast_ref::<C::Array>()
@@ -211,7 +215,7 @@ pub(crate) fn column<'a, C: Column>(
         return Err(bad_column(table, name, "has nulls but is declared not nullable"));
     }
     C::check(typed).map_err(|reason| bad_column(table, name, reason))?;
-    Ok(typed)
+    Ok(Some(typed))
 }
 
 /// The dynamic group's columns of `batch`, in the order of `names`.
@@ -220,7 +224,10 @@ pub(crate) fn group<'a, G: Group>(
     batch: &'a RecordBatch,
     names: &[String],
 ) -> Result<Vec<&'a <G::Item as Column>::Array>, StoreError> {
-    names.iter().map(|n| column::<G::Item>(table, batch, n)).collect()
+    names
+        .iter()
+        .map(|n| column::<G::Item>(table, batch, n)?.ok_or_else(|| bad_column(table, n, "is missing")))
+        .collect()
 }
 
 /// Row `i` of the dynamic group's columns `arrays`.
@@ -344,7 +351,11 @@ macro_rules! table {
     };
 
     (@value column $field:ident $ty:ty, $i:ident) => {
-        <$ty as $crate::tables::declare::Column>::value($field, $i)
+        match $field {
+            Some(array) => <$ty as $crate::tables::declare::Column>::value(array, $i),
+            // only a nullable column may be absent (`column`): its default is null
+            None => <$ty as ::std::default::Default>::default(),
+        }
     };
     (@value group $field:ident $ty:ty, $i:ident) => {
         <$ty as $crate::tables::declare::Group>::from_items($crate::tables::declare::group_values::<$ty>(&$field, $i))

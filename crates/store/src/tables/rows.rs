@@ -37,12 +37,26 @@ table! {
         layer_b: String,
         distance: f64,
         distance_test: Option<f64>,
+        /// True when `distance_test` depends on how the fitted map is completed where the
+        /// training rows do not determine it (README, "Held-out scores"); then the documented
+        /// deterministic completion is used. Null without a held-out score.
+        test_underdetermined: Option<bool>,
         /// Convolutional metrics: the circular shift of the first representation at the minimum.
         shift_y: Option<i64>,
         shift_x: Option<i64>,
         hash_a: String,
         hash_b: String,
         run_id: String,
+    }
+}
+
+impl DistanceRow {
+    /// Whether this version may copy the row as it is: a row with a held-out score written
+    /// before `test_underdetermined` existed may hold an arbitrary completion, so it is
+    /// scored again; every other row is copied (its new column stays null without a
+    /// held-out score).
+    pub fn reusable_now(&self) -> bool {
+        self.distance_test.is_none() || self.test_underdetermined.is_some()
     }
 }
 

@@ -60,6 +60,7 @@ fn distance(metric: &str, test: Option<f64>, shift: Option<(i64, i64)>) -> Dista
         layer_b: s("l2"),
         distance: 0.25,
         distance_test: test,
+        test_underdetermined: test.map(|_| false),
         shift_y: shift.map(|s| s.0),
         shift_x: shift.map(|s| s.1),
         hash_a: s("ha"),
@@ -267,7 +268,7 @@ fn the_schemas_are_those_written_before_the_declarations() {
         (
             signature(&DistanceRow::schema()),
             "metric:Utf8 metric_spec:Utf8 model_a:Utf8 layer_a:Utf8 model_b:Utf8 layer_b:Utf8 distance:Float64 \
-             distance_test:Float64? shift_y:Int64? shift_x:Int64? hash_a:Utf8 hash_b:Utf8 run_id:Utf8",
+             distance_test:Float64? test_underdetermined:Boolean? shift_y:Int64? shift_x:Int64? hash_a:Utf8 hash_b:Utf8 run_id:Utf8",
         ),
         (
             signature(&ErrorRow::schema()),
