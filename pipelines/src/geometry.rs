@@ -93,9 +93,20 @@ pub fn load_network(storage: &Storage, row: &ManifestRow) -> Result<Mlp, LoadErr
     let (Some(weights), Some(spec_loc)) = (&row.weights_uri, &row.spec_uri) else {
         return Err(LoadError::new(ReasonCode::InvalidRow, "the row has no weights_uri/spec_uri"));
     };
-    let tensors = parse_safetensors(&fetch(storage, weights)?)
-        .map_err(|e| LoadError::new(e.code, format!("{weights}: {}", e.reason)))?;
-    let text = String::from_utf8(fetch(storage, spec_loc)?)
+    parse_network(weights, &fetch(storage, weights)?, spec_loc, fetch(storage, spec_loc)?)
+}
+
+/// Build an MLP from the bytes of its weights (safetensors, read from `weights`) and of its
+/// spec (TOML, or JSON when `spec_loc` ends in `.json`).
+pub fn parse_network(
+    weights: &Location,
+    weight_bytes: &[u8],
+    spec_loc: &Location,
+    spec_bytes: Vec<u8>,
+) -> Result<Mlp, LoadError> {
+    let tensors =
+        parse_safetensors(weight_bytes).map_err(|e| LoadError::new(e.code, format!("{weights}: {}", e.reason)))?;
+    let text = String::from_utf8(spec_bytes)
         .map_err(|_| LoadError::new(ReasonCode::Unreadable, format!("{spec_loc}: not UTF-8 text")))?;
     let spec: NetworkSpec = if spec_loc.file_name().ends_with(".json") {
         serde_json::from_str(&text).map_err(|e| LoadError::new(ReasonCode::Unreadable, format!("{spec_loc}: {e}")))?

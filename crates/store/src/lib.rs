@@ -6,6 +6,7 @@
 pub mod array;
 pub mod bundle;
 pub mod error;
+pub mod faults;
 pub mod hash;
 pub mod load;
 pub mod manifest;

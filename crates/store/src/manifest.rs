@@ -69,6 +69,12 @@ impl Manifest {
             Err(GetError::NotFound) => return Err(fail("file not found".into())),
             Err(GetError::Other(e)) => return Err(e),
         };
+        Manifest::from_bytes(location, bytes)
+    }
+
+    /// Parse and validate the bytes of the manifest at `location` (its name says the format).
+    pub fn from_bytes(location: &Location, bytes: bytes::Bytes) -> Result<Manifest, StoreError> {
+        let fail = |reason: String| StoreError::Manifest { uri: location.to_string(), reason };
         let name = location.file_name().to_ascii_lowercase();
         let table = if name.ends_with(".csv") {
             read_csv(&bytes).map_err(fail)?

@@ -194,6 +194,8 @@ pub struct Storage {
     stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
     /// `AWS_*` settings that take precedence over the environment's.
     overrides: Arc<Vec<(String, String)>>,
+    /// Faults to inject into every store (tests only: [`crate::faults`]).
+    faults: Option<Arc<crate::faults::FaultPlan>>,
 }
 
 impl Storage {
@@ -204,7 +206,8 @@ impl Storage {
             .thread_name("repspace-io")
             .build()
             .map_err(|e| StoreError::Other { uri: String::new(), reason: format!("cannot start I/O runtime: {e}") })?;
-        Ok(Storage { runtime: Arc::new(runtime), stores: Arc::default(), overrides: Arc::default() })
+        let faults = crate::faults::FaultPlan::from_env()?.map(Arc::new);
+        Ok(Storage { runtime: Arc::new(runtime), stores: Arc::default(), overrides: Arc::default(), faults })
     }
 
     /// Storage whose `s3://` stores also use these `AWS_*` settings (over the environment's).
@@ -226,6 +229,10 @@ impl Storage {
         let (store, path) = object_store::parse_url_opts(url, store_options(url, &self.overrides))
             .map_err(|source| StoreError::ObjectStore { uri: loc.to_string(), source })?;
         let store: Arc<dyn ObjectStore> = Arc::from(store);
+        let store = match &self.faults {
+            Some(plan) => plan.wrap(store),
+            None => store,
+        };
         stores.insert(key, store.clone());
         Ok((store, path))
     }
@@ -244,8 +251,8 @@ impl Storage {
             let loc = loc.clone();
             async move {
                 let (store, path) = resolved.map_err(GetError::Other)?;
-                match store.get(&path).await {
-                    Ok(r) => r.bytes().await.map_err(|e| GetError::Other(Self::wrap(&loc, e))),
+                match retried(|| async { store.get(&path).await?.bytes().await }).await {
+                    Ok(bytes) => Ok(bytes),
                     Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
                     Err(e) => Err(GetError::Other(Self::wrap(&loc, e))),
                 }
@@ -257,8 +264,8 @@ impl Storage {
     pub fn get(&self, loc: &Location) -> Result<Bytes, GetError> {
         let (store, path) = self.resolve(loc).map_err(GetError::Other)?;
         self.runtime.block_on(async {
-            match store.get(&path).await {
-                Ok(r) => r.bytes().await.map_err(|e| GetError::Other(Self::wrap(loc, e))),
+            match retried(|| async { store.get(&path).await?.bytes().await }).await {
+                Ok(bytes) => Ok(bytes),
                 Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
                 Err(e) => Err(GetError::Other(Self::wrap(loc, e))),
             }
@@ -268,7 +275,8 @@ impl Storage {
     /// Write the whole object atomically: readers see all of it or none of it.
     pub fn put(&self, loc: &Location, bytes: Bytes) -> Result<(), StoreError> {
         let (store, path) = self.resolve(loc)?;
-        self.runtime.block_on(store.put(&path, PutPayload::from(bytes))).map(|_| ()).map_err(|e| Self::wrap(loc, e))
+        let payload = PutPayload::from(bytes);
+        self.runtime.block_on(retried(|| store.put(&path, payload.clone()))).map(|_| ()).map_err(|e| Self::wrap(loc, e))
     }
 
     /// Create the object only if nothing is there yet (atomic on every backend:
@@ -276,7 +284,8 @@ impl Storage {
     pub fn put_if_absent(&self, loc: &Location, bytes: Bytes) -> Result<bool, StoreError> {
         let (store, path) = self.resolve(loc)?;
         let opts = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
-        match self.runtime.block_on(store.put_opts(&path, PutPayload::from(bytes), opts)) {
+        let payload = PutPayload::from(bytes);
+        match self.runtime.block_on(retried(|| store.put_opts(&path, payload.clone(), opts.clone()))) {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(Self::wrap(loc, e)),
@@ -288,7 +297,7 @@ impl Storage {
     /// of each: size, modification time and e-tag. No object is read.
     pub fn list_meta(&self, dir: &Location) -> Result<Vec<(Location, FileMeta)>, StoreError> {
         let (store, path) = self.resolve(dir)?;
-        let listed = match self.runtime.block_on(store.list_with_delimiter(Some(&path))) {
+        let listed = match self.runtime.block_on(retried(|| store.list_with_delimiter(Some(&path)))) {
             Ok(l) => l.objects,
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(Self::wrap(dir, e)),
@@ -307,8 +316,10 @@ impl Storage {
 
     pub fn list(&self, dir: &Location) -> Result<Vec<Location>, StoreError> {
         let (store, path) = self.resolve(dir)?;
-        let metas: Vec<_> =
-            self.runtime.block_on(store.list(Some(&path)).try_collect::<Vec<_>>()).or_else(|e| match e {
+        let metas: Vec<_> = self
+            .runtime
+            .block_on(retried(|| store.list(Some(&path)).try_collect::<Vec<_>>()))
+            .or_else(|e| match e {
                 object_store::Error::NotFound { .. } => Ok(Vec::new()),
                 e => Err(Self::wrap(dir, e)),
             })?;
@@ -329,9 +340,10 @@ impl Storage {
     pub fn parquet_metadata(&self, loc: &Location, table: &str) -> Result<ArrowReaderMetadata, StoreError> {
         let (store, path) = self.resolve(loc)?;
         let mut reader = RangeReader { store, path };
-        self.runtime
-            .block_on(ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()))
-            .map_err(|e| Self::parquet_error(loc, table, e))
+        crate::tables::guarded(|| {
+            self.runtime.block_on(ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new()))
+        })
+        .map_err(|e| Self::parquet_error(loc, table, e))
     }
 
     /// The rows of `row_groups` of the Parquet object at `loc` whose metadata is `metadata`:
@@ -348,15 +360,16 @@ impl Storage {
         }
         let (store, path) = self.resolve(loc)?;
         let reader = RangeReader { store, path };
-        self.runtime
-            .block_on(async {
+        crate::tables::guarded(|| {
+            self.runtime.block_on(async {
                 ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata.clone())
                     .with_row_groups(row_groups)
                     .build()?
                     .try_collect::<Vec<_>>()
                     .await
             })
-            .map_err(|e| Self::parquet_error(loc, table, e))
+        })
+        .map_err(|e| Self::parquet_error(loc, table, e))
     }
 
     /// An object store failure stays one (the file may be fine); anything else is the file's.
@@ -431,5 +444,33 @@ impl MetadataSuffixFetch for &mut RangeReader {
             got.bytes().await.map_err(to_parquet_error)
         }
         .boxed()
+    }
+}
+
+/// Attempts of a call that fails with a transient error.
+const ATTEMPTS: u32 = 4;
+
+/// `call`, again (after 20 ms, 80 ms, 320 ms) while it fails with a transient error: a
+/// generic store error (an I/O error, a dropped connection, an injected fault). Answers
+/// (not found, already exists, a precondition, permissions) are returned at once. Every call
+/// retried is idempotent: reads, lists, and puts of a whole object (a conditional put that
+/// failed did not create it).
+async fn retried<T, F, Fut>(mut call: F) -> object_store::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = object_store::Result<T>>,
+{
+    let mut wait = std::time::Duration::from_millis(20);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e @ object_store::Error::Generic { .. }) if attempt < ATTEMPTS => {
+                tracing::debug!(attempt, "storage call failed, retrying: {e}");
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+                attempt += 1;
+            }
+            result => return result,
+        }
     }
 }

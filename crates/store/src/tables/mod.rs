@@ -68,8 +68,26 @@ pub fn encode_batches(
 
 /// Decode a whole Parquet file.
 pub fn decode_parquet(bytes: Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
-    reader.collect::<Result<Vec<_>, _>>().map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+    guarded(|| {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+        reader.collect::<Result<Vec<_>, _>>().map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+    })
+}
+
+/// `decode`, with a panic of the Parquet reader turned into an error: parquet 60 asserts on
+/// some malformed footers (e.g. negative column offsets, found by `tests/fuzz.rs`), and a
+/// damaged or hostile file must be an error naming it, never a crash.
+pub fn guarded<T>(
+    decode: impl FnOnce() -> Result<T, parquet::errors::ParquetError>,
+) -> Result<T, parquet::errors::ParquetError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(parquet::errors::ParquetError::General(format!("malformed Parquet file ({message})")))
+    })
 }
 
 /// Publish one part of `table` under `out/<table>/<name>` with a single atomic put.
