@@ -141,7 +141,14 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
         if points.len() != usable.len() {
             continue;
         }
-        let analysis = match analyse_path(&path.spec, &points) {
+        let finite = |a: repspace_metrics::paths::PathAnalysis| {
+            if a.distances.iter().flatten().all(|d| d.is_finite()) && a.path_length.is_finite() {
+                Ok(a)
+            } else {
+                Err(MetricError::NotFinite("the path's layer distances are not all finite numbers".into()))
+            }
+        };
+        let analysis = match analyse_path(&path.spec, &points).and_then(finite) {
             Ok(a) => a,
             Err(e) => {
                 let code = match e {

@@ -227,7 +227,10 @@ fn underdetermined_held_out_scores_are_invariant_to_rotating_units() {
             let turned = compare(&spec, &fit(&xr, &txr), &fit(&y, &ty)).unwrap();
             let (d0, d1) = (base.distance_test.unwrap(), turned.distance_test.unwrap());
             assert!((d0 - d1).abs() < 1e-9, "alpha {alpha} {score:?} trial {trial}: {d0} vs {d1}");
-            assert!((base.distance - turned.distance).abs() < 1e-9);
+            // (alpha 0 with m < n: every canonical correlation is 1 and the training distance is
+            // arccos(1 − O(ε)), which rounding moves by up to √ε)
+            let (t0, t1) = (base.distance, turned.distance);
+            assert!((t0 - t1).abs() < 3e-8, "alpha {alpha} {score:?}: {t0} vs {t1}");
         }
     }
 }
