@@ -136,6 +136,11 @@ fn compaction_keeps_the_rows_and_later_runs_keep_reuse_and_settle_bundles() {
     for (name, bytes) in &after {
         assert_eq!(Some(bytes), bundles.get(name), "{name}: a kept bundle keeps its bytes");
     }
+    // the written-back parts are tile parts like any other (not carrying the bundle's index)
+    let largest = parts.values().map(Vec::len).max().unwrap();
+    for (name, bytes) in files(&run, "tile-") {
+        assert!(bytes.len() < 2 * largest, "{name}: {} bytes, tile parts are at most {largest}", bytes.len());
+    }
     let f = fresh(&zoo);
     assert_eq!(table(&run), table(&f));
     assert_eq!(embedding(&run), embedding(&f));

@@ -126,9 +126,10 @@ impl Bundle {
         Ok(Bundle { location: location.clone(), table: table.to_string(), members, metadata })
     }
 
-    /// The Arrow schema of every member's rows.
+    /// The Arrow schema of every member's rows, without the file's key-value metadata (the
+    /// reader copies the member index into the schema; a member written back must not carry it).
     pub fn schema(&self) -> arrow_schema::SchemaRef {
-        self.metadata.schema().clone()
+        Arc::new(self.metadata.schema().as_ref().clone().with_metadata(std::collections::HashMap::new()))
     }
 
     /// The rows of member `m`.
@@ -448,6 +449,7 @@ mod tests {
             let got: Vec<DistanceRow> = batches.iter().flat_map(|b| DistanceRow::from_batch(b).unwrap()).collect();
             assert_eq!(got, rows(key, n), "member {m}");
         }
+        assert!(b.schema().metadata().is_empty(), "the member index stays in the bundle's footer");
         // the whole file is the members' rows, in order, for a reader of the directory
         let all = crate::tables::read_distances(&storage, &root).unwrap();
         assert_eq!(all, [rows(1, 3), rows(3, 5)].concat());

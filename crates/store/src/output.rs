@@ -361,8 +361,14 @@ impl Output {
         for (table, source) in &commitment.unbundle {
             let RowSource::Member(bundle, m) = source else { continue };
             let Some(member) = bundle.members.get(*m) else { continue };
-            let batches = bundle.read_member(&self.storage, *m)?;
-            let bytes = crate::tables::encode_batches(table, bundle.schema(), &batches)?;
+            let schema = bundle.schema();
+            let batches = bundle
+                .read_member(&self.storage, *m)?
+                .into_iter()
+                .map(|b| arrow_array::RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| StoreError::Arrow { table: table.to_string(), source })?;
+            let bytes = crate::tables::encode_batches(table, schema, &batches)?;
             let loc = self.table_dir(table)?.join(&member.tile.file_name())?;
             self.storage.put(&loc, bytes)?;
             written.push(loc);
