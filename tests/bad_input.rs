@@ -144,6 +144,7 @@ fn a_zip_bomb_member_is_refused_without_inflating_it() {
     run.write("manifest.csv", manifest);
     expect_rejected(&run, "bomb", "unreadable", "trailing data", 3);
     let peak = peak_rss(&run);
+    eprintln!("zip bomb: peak RSS {:.1} MB", peak as f64 / 1e6);
     assert!(peak < 150 << 20, "peak {peak} bytes, the member inflates to 512 MiB");
 }
 
@@ -157,6 +158,7 @@ fn a_header_claiming_a_huge_array_fails_fast() {
     let run = zoo_with(&[("acts/huge.npy", header)], "huge,fc,acts/huge.npy\n");
     expect_rejected(&run, "huge", "unreadable", "needs 8000000000000 bytes, the file has 800", 3);
     let peak = peak_rss(&run);
+    eprintln!("huge header: peak RSS {:.1} MB", peak as f64 / 1e6);
     assert!(peak < 150 << 20, "peak {peak} bytes, the header claims 8 TB");
 }
 
