@@ -42,6 +42,32 @@ pub struct RunArgs {
     pub reembed: bool,
 }
 
+impl RunArgs {
+    /// The arguments of `repspace run CONFIG -w WORKERS --run-id RUN_ID [--quiet]` on one
+    /// process (the Python bindings' `repspace.run`).
+    pub fn new(config: String, workers: usize, run_id: String, quiet: bool) -> RunArgs {
+        RunArgs {
+            config,
+            workers,
+            processes: 1,
+            process: 0,
+            hostfile: None,
+            run_id: Some(run_id),
+            help: None,
+            quiet,
+            reembed: false,
+        }
+    }
+}
+
+/// The output location a config names (`output.uri`, relative to the config's directory).
+pub fn output_location(config: &str) -> Result<String> {
+    let storage = repspace_store::Storage::new()?;
+    let config_loc = repspace_store::Location::parse(config, None)?;
+    let (parsed, _) = crate::resolve::read_config(&storage, &config_loc)?;
+    Ok(repspace_store::Location::parse(&parsed.output.uri, Some(&config_loc.parent()))?.to_string())
+}
+
 /// How a run ended when it did end.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {

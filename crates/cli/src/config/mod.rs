@@ -7,7 +7,7 @@ pub mod paths;
 
 use std::collections::HashSet;
 
-use repspace_metrics::MetricSpec;
+use repspace_metrics::{MetricSpec, Precision};
 use repspace_pipelines::{EmbeddingMethod, EmbeddingSpec, NamedMetric, NamedPath, PairScope};
 use serde::Deserialize;
 
@@ -257,6 +257,20 @@ where
         out.push(parse(&kind, &text).map_err(fail)?);
     }
     Ok(out)
+}
+
+/// One `[[metrics]]` table given as TOML text (its keys, `name` and `kind` included), as the
+/// Python bindings build it: the metric and its precision, checked exactly as a config's
+/// tables are, or the error naming the offending key.
+pub fn metric_from_table(text: &str) -> Result<(MetricSpec, Precision), String> {
+    #[derive(Deserialize)]
+    struct One {
+        #[serde(deserialize_with = "metric_tables")]
+        metrics: Vec<MetricConfig>,
+    }
+    let one: One = toml::from_str(&format!("[[metrics]]\n{text}")).map_err(|e| e.message().trim().to_string())?;
+    let metric = one.metrics.into_iter().next().ok_or("no metric table")?;
+    metric.spec().map_err(|(key, reason)| format!("{key}: {reason}"))
 }
 
 fn metric_tables<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<MetricConfig>, D::Error> {
