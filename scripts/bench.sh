@@ -2,9 +2,10 @@
 # Build the release binary and run one benchmark against its baseline, measured in the
 # same run:  bash scripts/bench.sh pairs [--alpha 0.5] [--scaling]  |  conv  |  memory [--set-budget]
 #   |  incremental [--case small|medium|large|all] (reruns against the first run of the same zoo)
+#   |  python --netrep PATH (the Python package against netrep's pairwise_distances)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name="${1:?usage: bash scripts/bench.sh pairs|conv|memory|incremental [options]}"
+name="${1:?usage: bash scripts/bench.sh pairs|conv|memory|incremental|python [options]}"
 shift
 cargo build --release --locked --quiet
 PY=$(bash scripts/python_env.sh)
@@ -13,5 +14,10 @@ if [ "$name" = pairs ]; then
   # faer's own GEMM rate on this machine, measured in the same run
   cargo build --release --locked --quiet -p repspace-metrics --example bench_pair_kernel
   extra=(--gemm-bench target/release/examples/bench_pair_kernel)
+fi
+if [ "$name" = python ]; then
+  # the package in release, and what netrep imports
+  "$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
+  "$PY" -m pip install --quiet --disable-pip-version-check scipy scikit-learn tqdm
 fi
 "$PY" "scripts/bench_${name}.py" --repspace target/release/repspace "${extra[@]}" "$@"
