@@ -52,7 +52,8 @@ def main():
     from netrep.multiset import pairwise_distances as netrep_pairwise
 
     t = time.perf_counter()
-    D_netrep, _ = netrep_pairwise(NetrepLinear(alpha=args.alpha, score_method="angular"), data, verbose=False)
+    D_netrep = netrep_pairwise(NetrepLinear(alpha=args.alpha, score_method="angular"), data, verbose=False)
+    D_netrep = D_netrep[0] if isinstance(D_netrep, tuple) else D_netrep
     netrep_s = time.perf_counter() - t
     print(f"  netrep pairwise_distances        {netrep_s:8.2f} s  {pairs / netrep_s:9.1f} pairs/s", flush=True)
 
