@@ -10,4 +10,4 @@ py=$(bash scripts/python_env.sh)
 cargo test --workspace --locked
 MATURIN_PEP517_ARGS="--profile dev --locked" "$py" -m pip install --quiet --disable-pip-version-check \
   --force-reinstall --no-deps ./python
-(cd python && "$py" -m pytest -q tests)
+"$py" -m pytest -q -p no:cacheprovider python/tests
