@@ -104,3 +104,109 @@ fn two_processes_write_the_tables_of_one() {
     assert!(run.path("out/embeddings").exists() && run.path("out/path_summary").exists());
     assert!(!run.path("out/_lock").exists());
 }
+
+/// `repspace run` as process `p` of a two-process cluster on `hostfile`, with `extra` args.
+fn spawn(run: &RunDir, hostfile: &std::path::Path, p: &str, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_repspace"))
+        .args(["run", path_str(&run.path("config.toml")), "-w", "1", "-n", "2", "-p", p])
+        .args(["-h", path_str(hostfile)])
+        .args(extra)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn hosts(run: &RunDir) -> std::path::PathBuf {
+    run.write("hosts.txt", format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()))
+}
+
+#[test]
+fn a_cluster_agrees_on_a_run_id_without_being_given_one() {
+    let single = RunDir::new();
+    zoo(&single);
+    assert_success(&single.run(&["-w", "2"]));
+    let run = RunDir::new();
+    zoo(&run);
+    let hostfile = hosts(&run);
+    let (p1, p0) = (spawn(&run, &hostfile, "1", &[]), spawn(&run, &hostfile, "0", &[]));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (o0, o1) = (wait_with_deadline(p0, deadline), wait_with_deadline(p1, deadline));
+    assert_success(&o0);
+    assert_success(&o1);
+    // process 1 names the run process 0 made, and committed under
+    let said = String::from_utf8_lossy(&o1.stdout).into_owned();
+    let line = said.lines().find(|l| l.starts_with("repspace run ")).unwrap_or_default();
+    let id = line.split_whitespace().nth(2).unwrap_or_default().trim_end_matches(':').to_string();
+    assert!(said.contains("process 1 of 2 done") && !id.is_empty(), "{said}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.path(&format!("out/_runs/{id}.json"))).expect("the record")).unwrap();
+    assert_eq!(
+        (record["run_id"].as_str(), record["workers"].as_u64(), record["processes"].as_u64()),
+        (Some(id.as_str()), Some(1), Some(2))
+    );
+    assert!(String::from_utf8_lossy(&o0.stdout).contains("workers          1 thread(s) in each of 2 processes"));
+    assert_eq!(table(&run), table(&single), "same rows, bit for bit");
+}
+
+/// A zoo that takes a few seconds, so a process can be killed mid-run.
+fn slow_zoo(run: &RunDir) {
+    let mut manifest = String::from("model_id,layer,uri\n");
+    for k in 0..240u64 {
+        run.write(&format!("acts/m{k}.npy"), npy(200, 48, &random_matrix(200, 48, k)));
+        manifest.push_str(&format!("m{k},fc,acts/m{k}.npy\n"));
+    }
+    run.write("manifest.csv", manifest);
+    run.write(
+        "config.toml",
+        "[input]\nmanifest = \"manifest.csv\"\n[output]\nuri = \"out\"\n[execution]\ntile_size = 8\n\
+         [[metrics]]\nname = \"shape\"\nkind = \"shape\"\nalpha = 0.5\n",
+    );
+}
+
+#[test]
+fn a_lost_peer_ends_the_others_with_a_clear_error_and_a_rerun_completes() {
+    let single = RunDir::new();
+    slow_zoo(&single);
+    assert_success(&single.run(&["-w", "2"]));
+    let want = table(&single);
+    for victim in ["1", "0"] {
+        let run = RunDir::new();
+        slow_zoo(&run);
+        let hostfile = hosts(&run);
+        let mut p1 = spawn(&run, &hostfile, "1", &["--run-id", "lost", "--quiet"]);
+        let mut p0 = spawn(&run, &hostfile, "0", &["--run-id", "lost", "--quiet"]);
+        // mid-run: once tiles are being published
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::fs::read_dir(run.path("out/distances"))
+            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("tile-")).count())
+            .unwrap_or(0)
+            < 3
+        {
+            assert!(Instant::now() < deadline, "no tile was published");
+            assert!(p0.try_wait().unwrap().is_none() && p1.try_wait().unwrap().is_none(), "the run ended too soon");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (killed, survivor, peer) = if victim == "1" { (&mut p1, p0, "1") } else { (&mut p0, p1, "0") };
+        killed.kill().unwrap();
+        let _ = killed.wait();
+        let started = Instant::now();
+        let out = wait_with_deadline(survivor, Instant::now() + Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "victim {victim}: exit 1\n{stderr}");
+        assert!(stderr.contains(&format!("lost the connection to process {peer} of the cluster")), "{stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "no panic:\n{stderr}");
+        eprintln!("victim {victim}: the survivor exited {:.2} s after the kill", started.elapsed().as_secs_f64());
+        // the same command again on both processes completes the run
+        let (r1, r0) = (
+            spawn(&run, &hostfile, "1", &["--run-id", "lost", "--quiet"]),
+            spawn(&run, &hostfile, "0", &["--run-id", "lost", "--quiet"]),
+        );
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let (o0, o1) = (wait_with_deadline(r0, deadline), wait_with_deadline(r1, deadline));
+        assert_success(&o0);
+        assert_success(&o1);
+        assert_eq!(table(&run), want, "victim {victim}: the rerun ends with the uninterrupted table");
+    }
+}

@@ -56,6 +56,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    cluster::exit_on_lost_peer();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::DemoZoo(args) => demo_zoo::write_demo_zoo(&args).map(|()| run::Outcome::Clean),

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use repspace_pipelines::registry::{Registered, assign};
 use repspace_pipelines::{AllPairsJob, EarlierTiles, GeometryJob, Plan, Reusable};
 use repspace_store::tables::{DistanceRow, ModelRow, RepresentationRow};
-use repspace_store::{Location, Manifest, Output, RunId, Storage};
+use repspace_store::{Location, Manifest, Output, Storage};
 
 use crate::config::{Config, validate_embedding};
 use crate::lock::RunLock;
@@ -30,6 +30,9 @@ pub struct Resolved {
     /// the epoch): the registry records them (`reread.rs`).
     pub file_metas: HashMap<Location, repspace_store::storage::FileMeta>,
     pub run_started: i64,
+    /// Worker threads per process, and processes (the run record says them).
+    pub workers: usize,
+    pub processes: usize,
 }
 
 /// Read the config at `location` and check it.
@@ -82,13 +85,7 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
         }
         None => None,
     };
-    let run_id = match &args.run_id {
-        Some(id) => RunId::parse(id).map_err(|e| anyhow::anyhow!("--run-id: {e}"))?,
-        None if args.processes > 1 => {
-            bail!("a cluster run needs --run-id, the same in every process (the launch scripts set it)")
-        }
-        None => RunId::new_from_clock(),
-    };
+    let run_id = crate::cluster::agree_run_id(args)?;
     // process 0 owns the output for the run: it locks, commits and runs the post-steps
     let lock = if args.process == 0 { Some(RunLock::acquire(&storage, &root, run_id.as_str())?) } else { None };
     let output = Output::new(storage.clone(), root.clone());
@@ -172,7 +169,17 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
         worker_memory_budget: config.execution.memory_budget.map(|b| b.0 / args.workers as u64),
         reusable_paths,
     });
-    Ok(Resolved { config, config_text, job, lock, rejected_rows, file_metas, run_started })
+    Ok(Resolved {
+        config,
+        config_text,
+        job,
+        lock,
+        rejected_rows,
+        file_metas,
+        run_started,
+        workers: args.workers,
+        processes: args.processes.max(1),
+    })
 }
 
 /// A progress bar of (pair, metric)s on a terminal; none when quiet or piped.

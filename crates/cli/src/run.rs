@@ -16,8 +16,9 @@ use crate::summary::{peak_rss_bytes, print_embeddings, print_summary};
 pub struct RunArgs {
     /// The run configuration (TOML).
     pub config: String,
-    /// Timely worker threads in this process (every process of a cluster uses the same).
-    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    /// Timely worker threads in this process (every process of a cluster uses the same);
+    /// default: the CPUs Slurm allocated to the task, else the cores this process may use.
+    #[arg(short = 'w', long = "workers", default_value_t = crate::cluster::default_workers())]
     pub workers: usize,
     /// Processes in the cluster (timely's -n).
     #[arg(short = 'n', long = "processes", default_value_t = 1)]
@@ -28,7 +29,8 @@ pub struct RunArgs {
     /// Hostfile: one host:port per line, in process order (timely's -h).
     #[arg(short = 'h', long = "hostfile")]
     pub hostfile: Option<String>,
-    /// The run id every process of a cluster shares (the launch scripts set it).
+    /// The run id every process of a cluster shares (default: process 0 makes one and the
+    /// others learn it from the cluster).
     #[arg(long = "run-id")]
     pub run_id: Option<String>,
     #[arg(long, action = clap::ArgAction::Help, help = "Print help")]
@@ -79,6 +81,9 @@ pub enum Outcome {
 #[derive(Serialize)]
 struct RunRecord<'a> {
     run_id: &'a str,
+    /// Worker threads per process, and processes.
+    workers: usize,
+    processes: usize,
     #[serde(flatten)]
     report: &'a RunReport,
     peak_rss_bytes: Option<u64>,
@@ -105,7 +110,14 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     let report = outcome.report;
     if !args.quiet {
         let job = &resolved.job;
-        print_summary(resolved.config.embedding.is_some(), job, &report, resolved.rejected_rows, started.elapsed());
+        print_summary(
+            resolved.config.embedding.is_some(),
+            job,
+            &report,
+            resolved.rejected_rows,
+            started.elapsed(),
+            (resolved.workers, resolved.processes),
+        );
         print_embeddings(&embedded);
     }
     if let Some(r) = &resolved.config.report {
@@ -169,6 +181,8 @@ fn commit(resolved: &Resolved, outcome: &mut RunOutcome) -> Result<()> {
     outcome.report.removed = retired.clone();
     let record = RunRecord {
         run_id: job.run_id.as_str(),
+        workers: resolved.workers,
+        processes: resolved.processes,
         report: &outcome.report,
         peak_rss_bytes: peak_rss_bytes(),
         config: &resolved.config_text,

@@ -9,11 +9,16 @@ pub fn print_summary(
     report: &RunReport,
     rejected_rows: usize,
     elapsed: std::time::Duration,
+    (workers, processes): (usize, usize),
 ) {
     let (run_id, output) = (&job.run_id, &job.output.root);
     let secs = elapsed.as_secs_f64();
     let table = |t: &str| output.join(t).map(|l| l.to_string()).unwrap_or_default();
     crate::say!("repspace run {run_id}");
+    crate::say!(
+        "  workers          {workers} thread(s){}",
+        if processes > 1 { format!(" in each of {processes} processes") } else { String::new() }
+    );
     crate::say!("  manifest         {}", job.manifest.location);
     crate::say!(
         "  representations  {} loaded ({} unchanged files not read again), {} rejected by the manifest",
