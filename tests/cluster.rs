@@ -210,3 +210,133 @@ fn a_lost_peer_ends_the_others_with_a_clear_error_and_a_rerun_completes() {
         assert_eq!(table(&run), want, "victim {victim}: the rerun ends with the uninterrupted table");
     }
 }
+
+/// A helper daemon set (`scripts/<script> start DIR`), stopped when dropped.
+struct Daemons {
+    script: &'static str,
+    dir: std::path::PathBuf,
+    /// What `start` printed (slurm.conf's path, or the ssh command).
+    printed: String,
+}
+
+impl Daemons {
+    fn start(script: &'static str, dir: std::path::PathBuf) -> Daemons {
+        let out = std::process::Command::new("bash")
+            .arg(repo_dir().join("scripts").join(script))
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script} start: {}", String::from_utf8_lossy(&out.stderr));
+        Daemons { script, dir, printed: String::from_utf8_lossy(&out.stdout).trim().to_string() }
+    }
+}
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(repo_dir().join("scripts").join(self.script))
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// Add models m10 and m11 to `zoo`'s manifest.
+fn grow(run: &RunDir) {
+    let mut manifest = std::fs::read_to_string(run.path("manifest.csv")).unwrap();
+    for k in 10..12u64 {
+        for (l, width) in [(1, 6), (2, 9)] {
+            run.write(&format!("acts/m{k}-l{l}.npy"), npy(40, width, &random_matrix(40, width, 10 * k + l)));
+            manifest.push_str(&format!("m{k},layer{l},acts/m{k}-l{l}.npy,{l}\n"));
+        }
+    }
+    run.write("manifest.csv", manifest);
+}
+
+fn record(run: &RunDir, id: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run.path(&format!("out/_runs/{id}.json"))).expect("the run record")).unwrap()
+}
+
+/// A real one-node Slurm (slurmctld, slurmd, munge; `scripts/slurm_env.sh`): `sbatch` of
+/// `scripts/slurm_repspace.sbatch` with 2 tasks on one node (one port per task) writes the
+/// one-process tables, and a resubmission after adding models computes only the new pairs.
+#[test]
+fn slurm_runs_two_tasks_as_a_cluster_and_a_resubmission_computes_only_new_pairs() {
+    let single = RunDir::new();
+    zoo(&single);
+    assert_success(&single.run(&["-w", "2", "--run-id", "s1"]));
+    let run = RunDir::new();
+    zoo(&run);
+    let slurm = Daemons::start("slurm_env.sh", run.path("slurm"));
+    let submit = || {
+        let started = Instant::now();
+        let out = std::process::Command::new("sbatch")
+            .args(["--wait", "--parsable", "--ntasks=2", "--cpus-per-task=1"])
+            .arg(format!("--output={}/slurm-%j.out", path_str(run.dir.path())))
+            .arg(repo_dir().join("scripts/slurm_repspace.sbatch"))
+            .arg(run.path("config.toml"))
+            .current_dir(run.dir.path())
+            .env("SLURM_CONF", &slurm.printed)
+            .env("REPSPACE_BIN", env!("CARGO_BIN_EXE_repspace"))
+            .env("REPSPACE_PORT", free_port().to_string())
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let log = std::fs::read_to_string(run.path(&format!("slurm-{job}.out"))).unwrap_or_default();
+        assert!(out.status.success(), "sbatch: {}\n{log}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("slurm job {job}: {:.1} s", started.elapsed().as_secs_f64());
+        job
+    };
+    let job = submit();
+    assert_eq!(table(&run), table(&single), "same rows, bit for bit");
+    let r = record(&run, &format!("slurm-{job}"));
+    assert_eq!(r["processes"], 2, "{r}");
+    let hosts = std::fs::read_to_string(run.path(&format!("repspace-hosts-{job}.txt"))).unwrap();
+    let ports: std::collections::BTreeSet<&str> = hosts.lines().map(|l| l.rsplit(':').next().unwrap()).collect();
+    assert_eq!((hosts.lines().count(), ports.len()), (2, 2), "one line and one port per task:\n{hosts}");
+
+    // models arrive; the resubmission computes what a one-process rerun computes: the new pairs
+    grow(&single);
+    assert_success(&single.run(&["-w", "2", "--run-id", "s2"]));
+    grow(&run);
+    let job = submit();
+    let (computed, want) =
+        (record(&run, &format!("slurm-{job}"))["computed"].clone(), record(&single, "s2")["computed"].clone());
+    assert_eq!(computed, want);
+    assert!(want.as_u64().unwrap() > 0 && want.as_u64().unwrap() < record(&single, "s1")["computed"].as_u64().unwrap());
+    assert_eq!(table(&run), table(&single));
+}
+
+/// `scripts/launch_hostfile.sh` over ssh to a real sshd on a loopback port (`scripts/sshd_env.sh`)
+/// runs the two processes of a hostfile and writes the one-process tables.
+#[test]
+fn the_ssh_launcher_runs_a_hostfile_cluster() {
+    let single = RunDir::new();
+    zoo(&single);
+    assert_success(&single.run(&["-w", "2"]));
+    let run = RunDir::new();
+    zoo(&run);
+    let sshd = Daemons::start("sshd_env.sh", run.path("sshd"));
+    let hostfile = hosts(&run);
+    let started = Instant::now();
+    let out = std::process::Command::new("bash")
+        .arg(repo_dir().join("scripts/launch_hostfile.sh"))
+        .arg(&hostfile)
+        .arg(run.path("config.toml"))
+        .arg("1")
+        .env("REPSPACE_SSH", &sshd.printed)
+        .env("REPSPACE_BIN", env!("CARGO_BIN_EXE_repspace"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "launch_hostfile.sh: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("ssh launch: {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(table(&run), table(&single), "same rows, bit for bit");
+    assert_eq!(std::fs::read_dir(run.path("out/_runs")).unwrap().count(), 1);
+}
