@@ -10,16 +10,6 @@ use common::*;
 
 const METRIC: &str = "[[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\n";
 
-/// Write m<k> for k in `models` (seed = k unless overridden) and the manifest, in the order given.
-fn write_zoo(run: &RunDir, models: &[(&str, u64)]) {
-    let mut manifest = String::from("model_id,layer,uri\n");
-    for (name, seed) in models {
-        run.write(&format!("acts/{name}.npy"), npy(30, 5, &random_matrix(30, 5, *seed)));
-        manifest.push_str(&format!("{name},fc,acts/{name}.npy\n"));
-    }
-    run.write("manifest.csv", manifest);
-}
-
 /// The tile parts of `distances`: name → bytes.
 fn tile_parts(run: &RunDir) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(run.path("out/distances"))
@@ -62,7 +52,7 @@ fn adding_changing_removing_and_renaming_touch_only_their_blocks() {
     run.config("within_layer", METRIC); // tile_size = 2
     let mut zoo: Vec<(&str, u64)> =
         vec![("m0", 0), ("m1", 1), ("m2", 2), ("m3", 3), ("m4", 4), ("m5", 5), ("m6", 6), ("m7", 7)];
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     let r = run_id(&run, "first");
     let first = tile_parts(&run);
     assert_eq!(first.len(), 4 * 5 / 2, "blocks of 2: 10 tiles");
@@ -71,7 +61,7 @@ fn adding_changing_removing_and_renaming_touch_only_their_blocks() {
     // a model arrives: it starts block 4; the 10 old tiles stay as they are, 4 new appear
     // (its diagonal tile has no pair)
     zoo.push(("m8", 8));
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     let r = run_id(&run, "add");
     let added = tile_parts(&run);
     assert_eq!(changes(&first, &added), (4, 0));
@@ -80,7 +70,7 @@ fn adding_changing_removing_and_renaming_touch_only_their_blocks() {
 
     // m3's file changes: the 5 tiles of its block (1) are replaced; only m3's 8 pairs are scored
     zoo[3] = ("m3", 103);
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     let r = run_id(&run, "change");
     let changed = tile_parts(&run);
     assert_eq!(changes(&added, &changed), (5, 5));
@@ -89,7 +79,7 @@ fn adding_changing_removing_and_renaming_touch_only_their_blocks() {
     // m5 leaves: its block (2) has a hole, its 5 tiles are replaced by 4 (m4 alone has no
     // diagonal pair), nothing is scored
     zoo.remove(5);
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     let r = run_id(&run, "remove");
     let removed = tile_parts(&run);
     assert_eq!(changes(&changed, &removed), (4, 5));
@@ -99,7 +89,7 @@ fn adding_changing_removing_and_renaming_touch_only_their_blocks() {
     // m6 is renamed: it leaves block 3 and joins a new block
     let pos = zoo.iter().position(|(n, _)| *n == "m6").unwrap();
     zoo[pos] = ("z6", 6);
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     let r = run_id(&run, "rename");
     let renamed = tile_parts(&run);
     let (appeared, disappeared) = changes(&removed, &renamed);
@@ -112,7 +102,7 @@ fn adding_changing_removing_and_renaming_touch_only_their_blocks() {
     // the history equals one fresh run on the final zoo, bit for bit
     let fresh = RunDir::new();
     fresh.config("within_layer", METRIC);
-    write_zoo(&fresh, &zoo);
+    write_models(&fresh, &zoo);
     run_id(&fresh, "fresh");
     assert_eq!(table(&run), table(&fresh));
     // nothing unchanged is rewritten by a rerun, and a rerun scores nothing
@@ -163,7 +153,7 @@ fn unchanged_old_files_are_not_read_again() {
     let run = RunDir::new();
     run.config("within_layer", METRIC);
     let mut zoo: Vec<(&str, u64)> = (0..5).map(|k| (["m0", "m1", "m2", "m3", "m4"][k], k as u64)).collect();
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     let age = |run: &RunDir| {
         let status = std::process::Command::new("touch")
             .args(["-d", "2020-01-01 00:00:00"])
@@ -179,13 +169,13 @@ fn unchanged_old_files_are_not_read_again() {
     assert_eq!((r["unread"].as_u64(), r["computed"].as_u64()), (Some(5), Some(0)), "{r}");
     // a new model: its tiles need the unread files' factors, which are read now
     zoo.push(("m5", 5));
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     age(&run);
     let r = run_id(&run, "add");
     assert_eq!((r["unread"].as_u64(), r["computed"].as_u64()), (Some(5), Some(5)), "{r}");
     let fresh = RunDir::new();
     fresh.config("within_layer", METRIC);
-    write_zoo(&fresh, &zoo);
+    write_models(&fresh, &zoo);
     run_id(&fresh, "fresh");
     assert_eq!(table(&run), table(&fresh));
     // a rewritten file has a new time: read again, and its pairs computed

@@ -121,6 +121,19 @@ fn invalid_config_names_the_key_before_any_work() {
     assert!(!run.path("out").exists(), "no output is written");
 }
 
+/// An .npy file (format 1.0) with the header's `descr` and `shape` as given and `payload` as
+/// its data, whatever they claim.
+fn npy_raw(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
+    let mut text = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    text.push_str(&" ".repeat((64 - (10 + text.len() + 1) % 64) % 64));
+    text.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
 /// The run record's peak resident memory.
 fn peak_rss(run: &RunDir) -> u64 {
     let dir = std::fs::read_dir(run.path("out/_runs")).unwrap().next().unwrap().unwrap().path();
@@ -150,11 +163,7 @@ fn a_zip_bomb_member_is_refused_without_inflating_it() {
 
 #[test]
 fn a_header_claiming_a_huge_array_fails_fast() {
-    let mut header = b"\x93NUMPY\x01\x00".to_vec();
-    let text = "{'descr': '<f8', 'fortran_order': False, 'shape': (20, 50000000000), }\n";
-    header.extend_from_slice(&(text.len() as u16).to_le_bytes());
-    header.extend_from_slice(text.as_bytes());
-    header.extend_from_slice(&[0; 800]);
+    let header = npy_raw("<f8", "(20, 50000000000)", &[0; 800]);
     let run = zoo_with(&[("acts/huge.npy", header)], "huge,fc,acts/huge.npy\n");
     expect_rejected(&run, "huge", "unreadable", "needs 8000000000000 bytes, the file has 800", 3);
     let peak = peak_rss(&run);
@@ -174,13 +183,8 @@ fn a_constant_representation_is_degenerate_not_nan() {
 fn half_precision_activations_are_read_exactly() {
     // values exact in float16: the f16 file and its f64 copy are the same representation
     let values: Vec<f64> = random_matrix(20, 5, 3).iter().map(|v| half::f16::from_f64(*v).to_f64()).collect();
-    let mut f16 = b"\x93NUMPY\x01\x00".to_vec();
-    let mut text = String::from("{'descr': '<f2', 'fortran_order': False, 'shape': (20, 5), }");
-    text.push_str(&" ".repeat((64 - (10 + text.len() + 1) % 64) % 64));
-    text.push('\n');
-    f16.extend_from_slice(&(text.len() as u16).to_le_bytes());
-    f16.extend_from_slice(text.as_bytes());
-    f16.extend(values.iter().flat_map(|v| half::f16::from_f64(*v).to_le_bytes()));
+    let halves: Vec<u8> = values.iter().flat_map(|v| half::f16::from_f64(*v).to_le_bytes()).collect();
+    let f16 = npy_raw("<f2", "(20, 5)", &halves);
     let run = zoo_with(
         &[("acts/half.npy", f16), ("acts/full.npy", npy(20, 5, &values))],
         "half,fc,acts/half.npy\nfull,fc,acts/full.npy\n",

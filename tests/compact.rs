@@ -10,15 +10,6 @@ use common::*;
 
 const CONFIG_TAIL: &str = "[[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\n[embedding]\ndims = 2\n";
 
-fn write_zoo(run: &RunDir, models: &[(&str, u64)]) {
-    let mut manifest = String::from("model_id,layer,uri\n");
-    for (name, seed) in models {
-        run.write(&format!("acts/{name}.npy"), npy(30, 5, &random_matrix(30, 5, *seed)));
-        manifest.push_str(&format!("{name},fc,acts/{name}.npy\n"));
-    }
-    run.write("manifest.csv", manifest);
-}
-
 /// The files of `distances/` whose name starts with `prefix`: name → bytes.
 fn files(run: &RunDir, prefix: &str) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(run.path("out/distances"))
@@ -72,7 +63,7 @@ fn embedding(run: &RunDir) -> BTreeMap<String, Vec<u64>> {
 fn fresh(zoo: &[(&str, u64)]) -> RunDir {
     let fresh = RunDir::new();
     fresh.config("within_layer", CONFIG_TAIL);
-    write_zoo(&fresh, zoo);
+    write_models(&fresh, zoo);
     run_id(&fresh, "fresh");
     fresh
 }
@@ -83,7 +74,7 @@ fn compaction_keeps_the_rows_and_later_runs_keep_reuse_and_settle_bundles() {
     run.config("within_layer", CONFIG_TAIL); // tile_size = 2
     let mut zoo: Vec<(&str, u64)> =
         (0..8).map(|k| (["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"][k], k as u64)).collect();
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     run_id(&run, "first");
     let before = table(&run);
     let parts = files(&run, "tile-");
@@ -108,7 +99,7 @@ fn compaction_keeps_the_rows_and_later_runs_keep_reuse_and_settle_bundles() {
 
     // a model arrives: only its new tiles are parts; the bundles keep their bytes
     zoo.push(("m8", 8));
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     let r = run_id(&run, "add");
     assert_eq!((r["computed"].as_u64(), r["kept_tiles"].as_u64()), (Some(8), Some(10)), "{r}");
     assert_eq!(files(&run, "bundle-"), bundles);
@@ -128,7 +119,7 @@ fn compaction_keeps_the_rows_and_later_runs_keep_reuse_and_settle_bundles() {
     // copied from the bundle's rows); the bundles that held them are retired and their other
     // tiles written back as parts
     zoo[3] = ("m3", 103);
-    write_zoo(&run, &zoo);
+    write_models(&run, &zoo);
     let r = run_id(&run, "change");
     assert_eq!((r["computed"].as_u64(), r["reused"].as_u64()), (Some(8), Some(28)), "{r}");
     let after = files(&run, "bundle-");

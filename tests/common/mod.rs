@@ -116,3 +116,14 @@ pub fn assert_success(out: &Output) {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Write `acts/<name>.npy` (30 × 5, seeded) for each (name, seed) and a manifest listing them
+/// in the order given, all in layer `fc`.
+pub fn write_models(run: &RunDir, models: &[(&str, u64)]) {
+    let mut manifest = String::from("model_id,layer,uri\n");
+    for (name, seed) in models {
+        run.write(&format!("acts/{name}.npy"), npy(30, 5, &random_matrix(30, 5, *seed)));
+        manifest.push_str(&format!("{name},fc,acts/{name}.npy\n"));
+    }
+    run.write("manifest.csv", manifest);
+}
