@@ -4,7 +4,7 @@
 //! Every space provides distance, geodesic γ(t), log and exp maps, the inner product at a
 //! point, the angle at a point between two others, and the *exact* projection of a point
 //! onto a geodesic (closed form on the sphere and in flat space; otherwise a bracketed
-//! golden-section search on t with tolerance 1e-12 over t ∈ [−½, 3/2]).
+//! search on t (a 16-step grid, then Brent's method to 1e-12) over t ∈ [−½, 3/2]).
 
 use std::f64::consts::PI;
 
@@ -84,6 +84,27 @@ fn sym_fn(a: MatRef<'_, f64>, f: impl Fn(f64) -> f64) -> Result<Mat<f64>, Metric
     Ok(&scaled * u.transpose())
 }
 
+/// R of the thin QR xᵀ = Q R (R m × m) for a layer with fewer stimuli than units: the
+/// shape geometry of such layers lives in sample space (§2.2), aᵀb = Q_a (R_a R_bᵀ) Q_bᵀ.
+fn sample_r(x: MatRef<'_, f64>) -> Mat<f64> {
+    x.transpose().qr().thin_R().to_owned()
+}
+
+/// Σσ(aᵀb), through the m × m product R_a R_bᵀ when the layers are wider than they are tall.
+fn shape_nuclear(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<f64, MetricError> {
+    let sigma = if a.nrows() < a.ncols() {
+        (sample_r(a) * sample_r(b).transpose()).singular_values()
+    } else {
+        (a.transpose() * b).singular_values()
+    };
+    Ok(sigma.map_err(|_| MetricError::Svd)?.iter().sum())
+}
+
+/// Σσ(M) for a small dense M.
+fn nuclear(m: MatRef<'_, f64>) -> Result<f64, MetricError> {
+    Ok(m.singular_values().map_err(|_| MetricError::Svd)?.iter().sum())
+}
+
 impl PathSpec {
     /// The point of one layer `x` (stimuli × units). Shape points are centred but not yet
     /// padded: [`analyse_path`] pads a model's layers to its widest layer.
@@ -153,6 +174,15 @@ impl PathSpec {
     /// Shape spaces: b rotated onto a, b′ = b V Uᵀ with aᵀb = UΣVᵀ.
     fn aligned(&self, a: &PathPoint, b: &PathPoint) -> Result<Mat<f64>, MetricError> {
         match self {
+            PathSpec::Shape { .. } if a.data.rows() < a.data.cols() => {
+                // aᵀb = (Q_a U_k) Σ (Q_b V_k)ᵀ with R_a R_bᵀ = U_k Σ V_kᵀ, and b Q_b = R_bᵀ, so
+                // b V Uᵀ = R_bᵀ V_k U_kᵀ Q_aᵀ: m × m work, one m × d product
+                let qa = a.data.view().transpose().qr();
+                let (q, ra) = (qa.compute_thin_Q(), qa.thin_R().to_owned());
+                let rb = sample_r(b.data.view());
+                let svd = (&ra * rb.transpose()).svd().map_err(|_| MetricError::Svd)?;
+                Ok(rb.transpose() * svd.V() * svd.U().transpose() * q.transpose())
+            }
             PathSpec::Shape { .. } => {
                 let svd = (a.data.view().transpose() * b.data.view()).svd().map_err(|_| MetricError::Svd)?;
                 Ok(b.data.view() * svd.V() * svd.U().transpose())
@@ -193,7 +223,7 @@ impl PathSpec {
                 self.inner(a, diff.as_ref(), diff.as_ref())?.max(0.0).sqrt()
             }
             PathSpec::Shape { angular } => {
-                let nuclear: f64 = (av.transpose() * bv).singular_values().map_err(|_| MetricError::Svd)?.iter().sum();
+                let nuclear = shape_nuclear(av, bv)?;
                 if *angular {
                     nuclear.clamp(-1.0, 1.0).acos()
                 } else {
@@ -303,11 +333,66 @@ impl PathSpec {
                 let t = self.inner(a, d_ac.as_ref(), d_ab.as_ref())? / self.inner(a, d_ab.as_ref(), d_ab.as_ref())?;
                 Ok((t, self.distance(c, &self.geodesic(a, b, t)?)?))
             }
+            PathSpec::Shape { angular } => self.project_shape(*angular, a, b, c),
             _ => {
                 let f = |t: f64| self.geodesic(a, b, t).and_then(|g| self.distance(c, &g));
                 minimise_on_line(f, -0.5, 1.5)
             }
         }
+    }
+
+    /// [`PathSpec::project`] in the shape spaces. γ(t) = α(t) a + β(t) b′ with b′ = b aligned
+    /// onto a once (not per t), and Σσ(cᵀγ) = Σσ(α R_c a W + β R_c b′ W): cᵀ = Q_c R_c, and W
+    /// an orthonormal basis of the rows of a and b′ (at most 2m of them). Each step of the
+    /// search is then an m × min(2m, d) singular value problem instead of a d × d one.
+    fn project_shape(
+        &self,
+        angular: bool,
+        a: &PathPoint,
+        b: &PathPoint,
+        c: &PathPoint,
+    ) -> Result<(f64, f64), MetricError> {
+        let (av, cv) = (a.data.view(), c.data.view());
+        let b2 = self.aligned(a, b)?;
+        let rc = sample_r(cv);
+        let (mut p, mut q) = (&rc * av, &rc * &b2);
+        if 2 * av.nrows() < av.ncols() {
+            let stacked = Mat::from_fn(av.ncols(), 2 * av.nrows(), |i, j| {
+                if j < av.nrows() { av[(j, i)] } else { b2[(j - av.nrows(), i)] }
+            });
+            let w = stacked.qr().compute_thin_Q();
+            (p, q) = (&p * &w, &q * &w);
+        }
+        let (aa, ab, bb, cc) = (frob(av, av), frob(av, b2.as_ref()), frob(b2.as_ref(), b2.as_ref()), frob(cv, cv));
+        // the geodesic's coefficients, as `geodesic` (and `slerp`) form it
+        let coefficients = |t: f64| -> Result<(f64, f64), MetricError> {
+            if !angular {
+                return Ok((1.0 - t, t));
+            }
+            if ab > 1.0 - 1e-6 {
+                let n = ((1.0 - t) * (1.0 - t) * aa + 2.0 * t * (1.0 - t) * ab + t * t * bb).sqrt();
+                return Ok(((1.0 - t) / n, t / n));
+            }
+            if ab < -1.0 + 1e-6 {
+                return Err(MetricError::Parameter {
+                    key: "geodesic",
+                    reason: "antipodal points have no unique geodesic".into(),
+                });
+            }
+            let theta = ab.acos();
+            Ok((((1.0 - t) * theta).sin() / theta.sin(), (t * theta).sin() / theta.sin()))
+        };
+        let f = |t: f64| -> Result<f64, MetricError> {
+            let (alpha, beta) = coefficients(t)?;
+            let inner = nuclear((&p * alpha + &q * beta).as_ref())?;
+            Ok(if angular {
+                inner.clamp(-1.0, 1.0).acos()
+            } else {
+                let gg = alpha * alpha * aa + 2.0 * alpha * beta * ab + beta * beta * bb;
+                (cc + gg - 2.0 * inner).max(0.0).sqrt()
+            })
+        };
+        minimise_on_line(f, -0.5, 1.5)
     }
 }
 
@@ -328,10 +413,12 @@ fn slerp(a: MatRef<'_, f64>, b: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>, Met
     Ok((a * ((1.0 - t) * theta).sin() + b * (t * theta).sin()) * (1.0 / theta.sin()))
 }
 
-/// The minimum of a 1-D function on [lo, hi]: a grid scan for the basin, then golden-section
-/// search to |Δt| < 1e-12. Returns (t*, f(t*)).
+/// The minimum of a 1-D function on [lo, hi]: a grid scan of 16 steps for the basin, then
+/// Brent's method (golden section with parabolic steps; Brent 1973, "Algorithms for
+/// Minimization without Derivatives", ch. 5) inside it to |Δt| < 1e-12. Returns (t*, f(t*)).
 fn minimise_on_line(f: impl Fn(f64) -> Result<f64, MetricError>, lo: f64, hi: f64) -> Result<(f64, f64), MetricError> {
-    const GRID: usize = 64;
+    const GRID: usize = 16;
+    const TOL: f64 = 1e-12;
     let step = (hi - lo) / GRID as f64;
     let mut best = (lo, f(lo)?);
     for i in 1..=GRID {
@@ -341,28 +428,66 @@ fn minimise_on_line(f: impl Fn(f64) -> Result<f64, MetricError>, lo: f64, hi: f6
             best = (t, v);
         }
     }
-    let (mut x0, mut x3) = ((best.0 - step).max(lo), (best.0 + step).min(hi));
-    let g = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut x1, mut x2) = (x3 - g * (x3 - x0), x0 + g * (x3 - x0));
-    let (mut f1, mut f2) = (f(x1)?, f(x2)?);
-    while x3 - x0 > 1e-12 {
-        if f1 < f2 {
-            x3 = x2;
-            x2 = x1;
-            f2 = f1;
-            x1 = x3 - g * (x3 - x0);
-            f1 = f(x1)?;
+    let (mut a, mut b) = ((best.0 - step).max(lo), (best.0 + step).min(hi));
+    let golden = (3.0 - 5f64.sqrt()) / 2.0;
+    // x: the best point so far, w: the second best, v: the previous w
+    let (mut x, mut fx) = best;
+    let (mut w, mut fw, mut v, mut fv) = (x, fx, x, fx);
+    let (mut d, mut e) = (0.0f64, 0.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (a + b);
+        let tol1 = TOL * 0.5;
+        if (x - mid).abs() <= 2.0 * tol1 - 0.5 * (b - a) {
+            break;
+        }
+        let mut golden_step = true;
+        if e.abs() > tol1 {
+            // a parabola through x, w, v
+            let r = (x - w) * (fx - fv);
+            let mut q = (x - v) * (fx - fw);
+            let mut p = (x - v) * q - (x - w) * r;
+            q = 2.0 * (q - r);
+            if q > 0.0 {
+                p = -p;
+            }
+            q = q.abs();
+            if p.abs() < (0.5 * q * e).abs() && p > q * (a - x) && p < q * (b - x) {
+                e = d;
+                d = p / q;
+                let u = x + d;
+                if u - a < 2.0 * tol1 || b - u < 2.0 * tol1 {
+                    d = if x < mid { tol1 } else { -tol1 };
+                }
+                golden_step = false;
+            }
+        }
+        if golden_step {
+            e = if x < mid { b - x } else { a - x };
+            d = golden * e;
+        }
+        let u = if d.abs() >= tol1 { x + d } else { x + tol1.copysign(d) };
+        let fu = f(u)?;
+        if fu <= fx {
+            if u < x {
+                b = x;
+            } else {
+                a = x;
+            }
+            (v, fv, w, fw, x, fx) = (w, fw, x, fx, u, fu);
         } else {
-            x0 = x1;
-            x1 = x2;
-            f1 = f2;
-            x2 = x0 + g * (x3 - x0);
-            f2 = f(x2)?;
+            if u < x {
+                a = u;
+            } else {
+                b = u;
+            }
+            if fu <= fw || w == x {
+                (v, fv, w, fw) = (w, fw, u, fu);
+            } else if fu <= fv || v == x || v == w {
+                (v, fv) = (u, fu);
+            }
         }
     }
-    let t = 0.5 * (x0 + x3);
-    let v = f(t)?;
-    Ok(if v <= best.1 { (t, v) } else { best })
+    Ok((x, fx))
 }
 
 /// Everything a path yields for one model (§2.4).

@@ -104,3 +104,70 @@ fn steps_sum_to_the_path_length() {
         assert!(a.angles[0].is_none() && a.angles[4].is_none() && a.angles[2].is_some());
     }
 }
+
+/// Layers with fewer stimuli than units are handled in sample space (m × m and m × 2m
+/// problems); the results equal the d × d definitions: distances Σσ(aᵀb), and the projection
+/// onto the geodesic found by brute force over the full-space geodesic (b aligned by the
+/// d × d SVD of aᵀb).
+#[test]
+fn wide_layers_in_sample_space_match_the_full_space_definitions() {
+    let mut rng = Rng(21);
+    let (m, d) = (12, 40);
+    for angular in [true, false] {
+        let spec = PathSpec::Shape { angular };
+        let layers: Vec<PathPoint> = (0..5).map(|_| spec.point(&rng.layer(m, d)).unwrap()).collect();
+        let full = |p: &PathPoint| p.matrix().to_faer();
+        let nuclear =
+            |a: &Mat<f64>, b: &Mat<f64>| -> f64 { (a.transpose() * b).singular_values().unwrap().iter().sum() };
+        let dist = |a: &Mat<f64>, b: &Mat<f64>| {
+            let n = nuclear(a, b);
+            if angular {
+                n.clamp(-1.0, 1.0).acos()
+            } else {
+                (a.squared_norm_l2() + b.squared_norm_l2() - 2.0 * n).max(0.0).sqrt()
+            }
+        };
+        let analysis = analyse_path(&spec, &layers).unwrap();
+        for i in 0..5 {
+            for j in (i + 1)..5 {
+                let want = dist(&full(&layers[i]), &full(&layers[j]));
+                assert!((analysis.distances[i][j] - want).abs() < 1e-10, "angular {angular} ({i}, {j})");
+            }
+        }
+        // the full-space geodesic from the first to the last layer, and c = layer 2 against it
+        let (a, b, c) = (full(&layers[0]), full(&layers[4]), full(&layers[2]));
+        let svd = (a.transpose() * &b).svd().unwrap();
+        let b2 = &b * svd.V() * svd.U().transpose();
+        let theta =
+            (0..m).flat_map(|i| (0..d).map(move |j| (i, j))).map(|(i, j)| a[(i, j)] * b2[(i, j)]).sum::<f64>().acos();
+        let gamma = |t: f64| -> Mat<f64> {
+            if angular {
+                (&a * ((1.0 - t) * theta).sin() + &b2 * (t * theta).sin()) * (1.0 / theta.sin())
+            } else {
+                &a * (1.0 - t) + &b2 * t
+            }
+        };
+        let (mut best_t, mut best) = (0.0, f64::INFINITY);
+        for k in 0..=4000 {
+            let t = -0.5 + 2.0 * k as f64 / 4000.0;
+            let v = dist(&c, &gamma(t));
+            if v < best {
+                (best_t, best) = (t, v);
+            }
+        }
+        assert!(
+            (analysis.distance_to_geodesic[2] - best).abs() < 1e-6,
+            "angular {angular}: {} vs {best}",
+            analysis.distance_to_geodesic[2]
+        );
+        assert!(
+            analysis.distance_to_geodesic[2] <= best + 1e-12,
+            "the search finds the minimum the grid sees, or better"
+        );
+        assert!(
+            (analysis.projection_t[2] - best_t).abs() < 1e-3,
+            "angular {angular}: t {} vs {best_t}",
+            analysis.projection_t[2]
+        );
+    }
+}
