@@ -17,7 +17,7 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null; then
   sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
   # a fresh machine has no package lists yet
   $sudo_ apt-get update -qq >&2
-  $sudo_ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server openssh-client >&2
+  $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-server openssh-client >&2
 fi
 [ "$(id -u)" -ne 0 ] || mkdir -p /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key" <<< y >/dev/null
