@@ -100,6 +100,12 @@ fn shape_nuclear(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<f64, MetricEr
     Ok(sigma.map_err(|_| MetricError::Svd)?.iter().sum())
 }
 
+/// The shape distance from ⟨a, b⟩ after alignment (the nuclear norm) and the squared norms:
+/// arccos on the sphere, √(‖a‖² + ‖b‖² − 2N) in flat space.
+fn shape_score(angular: bool, inner: f64, aa: f64, bb: f64) -> f64 {
+    if angular { inner.clamp(-1.0, 1.0).acos() } else { (aa + bb - 2.0 * inner).max(0.0).sqrt() }
+}
+
 /// Σσ(M) for a small dense M.
 fn nuclear(m: MatRef<'_, f64>) -> Result<f64, MetricError> {
     Ok(m.singular_values().map_err(|_| MetricError::Svd)?.iter().sum())
@@ -223,12 +229,7 @@ impl PathSpec {
                 self.inner(a, diff.as_ref(), diff.as_ref())?.max(0.0).sqrt()
             }
             PathSpec::Shape { angular } => {
-                let nuclear = shape_nuclear(av, bv)?;
-                if *angular {
-                    nuclear.clamp(-1.0, 1.0).acos()
-                } else {
-                    (av.squared_norm_l2() + bv.squared_norm_l2() - 2.0 * nuclear).max(0.0).sqrt()
-                }
+                shape_score(*angular, shape_nuclear(av, bv)?, av.squared_norm_l2(), bv.squared_norm_l2())
             }
             PathSpec::Air { .. } => {
                 // generalised eigenvalues of Q v = λ P v through P = LLᵀ
@@ -385,14 +386,32 @@ impl PathSpec {
         let f = |t: f64| -> Result<f64, MetricError> {
             let (alpha, beta) = coefficients(t)?;
             let inner = nuclear((&p * alpha + &q * beta).as_ref())?;
-            Ok(if angular {
-                inner.clamp(-1.0, 1.0).acos()
+            let gg = alpha * alpha * aa + 2.0 * alpha * beta * ab + beta * beta * bb;
+            Ok(shape_score(angular, inner, cc, gg))
+        };
+        // The slope of the distance, up to a positive factor: with M = αP + βQ = UΣVᵀ,
+        // d/dt Σσ(M) = ⟨α′P + β′Q, UVᵀ⟩ (distinct, nonzero σ). Angular: −N′ (arccos falls);
+        // Euclidean: d/dt (‖γ‖² − 2N).
+        let theta = ab.clamp(-1.0, 1.0).acos();
+        let smooth = !angular || (ab <= 1.0 - 1e-6 && ab >= -1.0 + 1e-6);
+        let slope = |t: f64| -> Result<f64, MetricError> {
+            let (alpha, beta) = coefficients(t)?;
+            let (da, db) = if angular {
+                (-theta * ((1.0 - t) * theta).cos() / theta.sin(), theta * (t * theta).cos() / theta.sin())
             } else {
-                let gg = alpha * alpha * aa + 2.0 * alpha * beta * ab + beta * beta * bb;
-                (cc + gg - 2.0 * inner).max(0.0).sqrt()
+                (-1.0, 1.0)
+            };
+            let svd = (&p * alpha + &q * beta).thin_svd().map_err(|_| MetricError::Svd)?;
+            let polar = svd.U() * svd.V().transpose();
+            let dn = da * frob(p.as_ref(), polar.as_ref()) + db * frob(q.as_ref(), polar.as_ref());
+            Ok(if angular {
+                -dn
+            } else {
+                let dgg = 2.0 * alpha * da * aa + 2.0 * (da * beta + alpha * db) * ab + 2.0 * beta * db * bb;
+                dgg - 2.0 * dn
             })
         };
-        minimise_on_line(f, -0.5, 1.5)
+        if smooth { minimise_by_slope(f, slope, -0.5, 1.5) } else { minimise_on_line(f, -0.5, 1.5) }
     }
 }
 
@@ -490,6 +509,80 @@ fn minimise_on_line(f: impl Fn(f64) -> Result<f64, MetricError>, lo: f64, hi: f6
     Ok((x, fx))
 }
 
+/// The minimum of f on [lo, hi] given its slope: an 8-step scan finds the basin (the
+/// slope's sign across it is checked), then the slope's root inside it (false position, Illinois variant, with
+/// bisection whenever a step shrinks the bracket by less than half) to |Δt| < 1e-12. The
+/// root of the slope is located to rounding, where a value-only search stops at the
+/// flatness of f (√ε). Falls back to [`minimise_on_line`] when the slope does not change
+/// sign across the basin (a minimum at an end of [lo, hi]).
+fn minimise_by_slope(
+    f: impl Fn(f64) -> Result<f64, MetricError>,
+    slope: impl Fn(f64) -> Result<f64, MetricError>,
+    lo: f64,
+    hi: f64,
+) -> Result<(f64, f64), MetricError> {
+    const GRID: usize = 8;
+    let step = (hi - lo) / GRID as f64;
+    let mut best = (lo, f(lo)?);
+    for i in 1..=GRID {
+        let t = lo + i as f64 * step;
+        let v = f(t)?;
+        if v < best.1 {
+            best = (t, v);
+        }
+    }
+    let (mut a, mut b) = ((best.0 - step).max(lo), (best.0 + step).min(hi));
+    let (mut sa, mut sb) = (slope(a)?, slope(b)?);
+    if !(sa < 0.0 && sb > 0.0) {
+        return minimise_on_line(f, lo, hi);
+    }
+    let mut side = 0i32;
+    for _ in 0..200 {
+        if b - a < 1e-12 {
+            break;
+        }
+        let width = b - a;
+        let mut t = (a * sb - b * sa) / (sb - sa);
+        if !(t > a && t < b) {
+            t = 0.5 * (a + b);
+        }
+        let st = slope(t)?;
+        if st == 0.0 {
+            (a, b) = (t, t);
+            break;
+        }
+        if st < 0.0 {
+            a = t;
+            sa = st;
+            if side == -1 {
+                sb *= 0.5;
+            }
+            side = -1;
+        } else {
+            b = t;
+            sb = st;
+            if side == 1 {
+                sa *= 0.5;
+            }
+            side = 1;
+        }
+        if b - a > 0.5 * width {
+            // a slow step: bisect once
+            let mid = 0.5 * (a + b);
+            let sm = slope(mid)?;
+            if sm < 0.0 {
+                (a, sa) = (mid, sm);
+            } else {
+                (b, sb) = (mid, sm);
+            }
+            side = 0;
+        }
+    }
+    let t = 0.5 * (a + b);
+    let v = f(t)?;
+    Ok(if v <= best.1 { (t, v) } else { best })
+}
+
 /// Everything a path yields for one model (§2.4).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PathAnalysis {
@@ -535,10 +628,24 @@ pub fn analyse_path(spec: &PathSpec, layers: &[PathPoint]) -> Result<PathAnalysi
     } else {
         layers
     };
+    // wide shape layers: each layer's sample-space factor once, not once per pair
+    let factors: Option<Vec<Mat<f64>>> = match spec {
+        PathSpec::Shape { .. } if rows < layers[0].data.cols() => {
+            Some(layers.iter().map(|l| sample_r(l.data.view())).collect())
+        }
+        _ => None,
+    };
     let mut distances = vec![vec![0.0; n]; n];
     for i in 0..n {
         for j in (i + 1)..n {
-            let d = spec.distance(&layers[i], &layers[j])?;
+            let d = match (&factors, spec) {
+                (Some(r), PathSpec::Shape { angular }) => {
+                    let inner = nuclear((&r[i] * r[j].transpose()).as_ref())?;
+                    let (a, b) = (layers[i].data.view(), layers[j].data.view());
+                    shape_score(*angular, inner, a.squared_norm_l2(), b.squared_norm_l2())
+                }
+                _ => spec.distance(&layers[i], &layers[j])?,
+            };
             distances[i][j] = d;
             distances[j][i] = d;
         }

@@ -169,5 +169,16 @@ fn wide_layers_in_sample_space_match_the_full_space_definitions() {
             "angular {angular}: t {} vs {best_t}",
             analysis.projection_t[2]
         );
+        // finer: the full-space distance around the returned t* is smallest within 1e-5 of it
+        let t_star = analysis.projection_t[2];
+        let (mut fine_t, mut fine) = (t_star, f64::INFINITY);
+        for k in 0..=2000 {
+            let t = t_star - 1e-3 + 2e-3 * k as f64 / 2000.0;
+            let v = dist(&c, &gamma(t));
+            if v < fine {
+                (fine_t, fine) = (t, v);
+            }
+        }
+        assert!((fine_t - t_star).abs() < 1e-5, "angular {angular}: t* {t_star}, the finer scan's minimum at {fine_t}");
     }
 }
