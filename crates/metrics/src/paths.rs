@@ -393,7 +393,7 @@ impl PathSpec {
         // d/dt Σσ(M) = ⟨α′P + β′Q, UVᵀ⟩ (distinct, nonzero σ). Angular: −N′ (arccos falls);
         // Euclidean: d/dt (‖γ‖² − 2N).
         let theta = ab.clamp(-1.0, 1.0).acos();
-        let smooth = !angular || (ab <= 1.0 - 1e-6 && ab >= -1.0 + 1e-6);
+        let smooth = !angular || (-1.0 + 1e-6..=1.0 - 1e-6).contains(&ab);
         let slope = |t: f64| -> Result<f64, MetricError> {
             let (alpha, beta) = coefficients(t)?;
             let (da, db) = if angular {
