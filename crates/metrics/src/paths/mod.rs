@@ -6,14 +6,18 @@
 //! onto a geodesic (closed form on the sphere and in flat space; otherwise a bracketed
 //! search on t (a 16-step grid, then Brent's method to 1e-12) over t ∈ [−½, 3/2]).
 
-use std::f64::consts::PI;
-
 use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
 
 use crate::cka::lower_median_upper_triangle;
 use crate::shape::{column_means, subtract_means};
 use crate::{Matrix, MetricError};
+
+mod analysis;
+mod search;
+
+pub use analysis::{PathAnalysis, analyse_path};
+use search::{minimise_by_slope, minimise_on_line};
 
 /// Which CKA variant a path uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +90,7 @@ fn sym_fn(a: MatRef<'_, f64>, f: impl Fn(f64) -> f64) -> Result<Mat<f64>, Metric
 
 /// R of the thin QR xᵀ = Q R (R m × m) for a layer with fewer stimuli than units: the
 /// shape geometry of such layers lives in sample space (§2.2), aᵀb = Q_a (R_a R_bᵀ) Q_bᵀ.
-fn sample_r(x: MatRef<'_, f64>) -> Mat<f64> {
+pub(crate) fn sample_r(x: MatRef<'_, f64>) -> Mat<f64> {
     x.transpose().qr().thin_R().to_owned()
 }
 
@@ -102,12 +106,12 @@ fn shape_nuclear(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<f64, MetricEr
 
 /// The shape distance from ⟨a, b⟩ after alignment (the nuclear norm) and the squared norms:
 /// arccos on the sphere, √(‖a‖² + ‖b‖² − 2N) in flat space.
-fn shape_score(angular: bool, inner: f64, aa: f64, bb: f64) -> f64 {
+pub(crate) fn shape_score(angular: bool, inner: f64, aa: f64, bb: f64) -> f64 {
     if angular { inner.clamp(-1.0, 1.0).acos() } else { (aa + bb - 2.0 * inner).max(0.0).sqrt() }
 }
 
 /// Σσ(M) for a small dense M.
-fn nuclear(m: MatRef<'_, f64>) -> Result<f64, MetricError> {
+pub(crate) fn nuclear(m: MatRef<'_, f64>) -> Result<f64, MetricError> {
     Ok(m.singular_values().map_err(|_| MetricError::Svd)?.iter().sum())
 }
 
@@ -430,264 +434,4 @@ fn slerp(a: MatRef<'_, f64>, b: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>, Met
     }
     let theta = c.acos();
     Ok((a * ((1.0 - t) * theta).sin() + b * (t * theta).sin()) * (1.0 / theta.sin()))
-}
-
-/// The minimum of a 1-D function on [lo, hi]: a grid scan of 16 steps for the basin, then
-/// Brent's method (golden section with parabolic steps; Brent 1973, "Algorithms for
-/// Minimization without Derivatives", ch. 5) inside it to |Δt| < 1e-12. Returns (t*, f(t*)).
-fn minimise_on_line(f: impl Fn(f64) -> Result<f64, MetricError>, lo: f64, hi: f64) -> Result<(f64, f64), MetricError> {
-    const GRID: usize = 16;
-    const TOL: f64 = 1e-12;
-    let step = (hi - lo) / GRID as f64;
-    let mut best = (lo, f(lo)?);
-    for i in 1..=GRID {
-        let t = lo + i as f64 * step;
-        let v = f(t)?;
-        if v < best.1 {
-            best = (t, v);
-        }
-    }
-    let (mut a, mut b) = ((best.0 - step).max(lo), (best.0 + step).min(hi));
-    let golden = (3.0 - 5f64.sqrt()) / 2.0;
-    // x: the best point so far, w: the second best, v: the previous w
-    let (mut x, mut fx) = best;
-    let (mut w, mut fw, mut v, mut fv) = (x, fx, x, fx);
-    let (mut d, mut e) = (0.0f64, 0.0f64);
-    for _ in 0..200 {
-        let mid = 0.5 * (a + b);
-        let tol1 = TOL * 0.5;
-        if (x - mid).abs() <= 2.0 * tol1 - 0.5 * (b - a) {
-            break;
-        }
-        let mut golden_step = true;
-        if e.abs() > tol1 {
-            // a parabola through x, w, v
-            let r = (x - w) * (fx - fv);
-            let mut q = (x - v) * (fx - fw);
-            let mut p = (x - v) * q - (x - w) * r;
-            q = 2.0 * (q - r);
-            if q > 0.0 {
-                p = -p;
-            }
-            q = q.abs();
-            if p.abs() < (0.5 * q * e).abs() && p > q * (a - x) && p < q * (b - x) {
-                e = d;
-                d = p / q;
-                let u = x + d;
-                if u - a < 2.0 * tol1 || b - u < 2.0 * tol1 {
-                    d = if x < mid { tol1 } else { -tol1 };
-                }
-                golden_step = false;
-            }
-        }
-        if golden_step {
-            e = if x < mid { b - x } else { a - x };
-            d = golden * e;
-        }
-        let u = if d.abs() >= tol1 { x + d } else { x + tol1.copysign(d) };
-        let fu = f(u)?;
-        if fu <= fx {
-            if u < x {
-                b = x;
-            } else {
-                a = x;
-            }
-            (v, fv, w, fw, x, fx) = (w, fw, x, fx, u, fu);
-        } else {
-            if u < x {
-                a = u;
-            } else {
-                b = u;
-            }
-            if fu <= fw || w == x {
-                (v, fv, w, fw) = (w, fw, u, fu);
-            } else if fu <= fv || v == x || v == w {
-                (v, fv) = (u, fu);
-            }
-        }
-    }
-    Ok((x, fx))
-}
-
-/// The minimum of f on [lo, hi] given its slope: an 8-step scan finds the basin (the
-/// slope's sign across it is checked), then the slope's root inside it (false position, Illinois variant, with
-/// bisection whenever a step shrinks the bracket by less than half) to |Δt| < 1e-12. The
-/// root of the slope is located to rounding, where a value-only search stops at the
-/// flatness of f (√ε). Falls back to [`minimise_on_line`] when the slope does not change
-/// sign across the basin (a minimum at an end of [lo, hi]).
-fn minimise_by_slope(
-    f: impl Fn(f64) -> Result<f64, MetricError>,
-    slope: impl Fn(f64) -> Result<f64, MetricError>,
-    lo: f64,
-    hi: f64,
-) -> Result<(f64, f64), MetricError> {
-    const GRID: usize = 8;
-    let step = (hi - lo) / GRID as f64;
-    let mut best = (lo, f(lo)?);
-    for i in 1..=GRID {
-        let t = lo + i as f64 * step;
-        let v = f(t)?;
-        if v < best.1 {
-            best = (t, v);
-        }
-    }
-    let (mut a, mut b) = ((best.0 - step).max(lo), (best.0 + step).min(hi));
-    let (mut sa, mut sb) = (slope(a)?, slope(b)?);
-    if !(sa < 0.0 && sb > 0.0) {
-        return minimise_on_line(f, lo, hi);
-    }
-    let mut side = 0i32;
-    for _ in 0..200 {
-        if b - a < 1e-12 {
-            break;
-        }
-        let width = b - a;
-        let mut t = (a * sb - b * sa) / (sb - sa);
-        if !(t > a && t < b) {
-            t = 0.5 * (a + b);
-        }
-        let st = slope(t)?;
-        if st == 0.0 {
-            (a, b) = (t, t);
-            break;
-        }
-        if st < 0.0 {
-            a = t;
-            sa = st;
-            if side == -1 {
-                sb *= 0.5;
-            }
-            side = -1;
-        } else {
-            b = t;
-            sb = st;
-            if side == 1 {
-                sa *= 0.5;
-            }
-            side = 1;
-        }
-        if b - a > 0.5 * width {
-            // a slow step: bisect once
-            let mid = 0.5 * (a + b);
-            let sm = slope(mid)?;
-            if sm < 0.0 {
-                (a, sa) = (mid, sm);
-            } else {
-                (b, sb) = (mid, sm);
-            }
-            side = 0;
-        }
-    }
-    let t = 0.5 * (a + b);
-    let v = f(t)?;
-    Ok(if v <= best.1 { (t, v) } else { best })
-}
-
-/// Everything a path yields for one model (§2.4).
-#[derive(Clone, Debug, PartialEq)]
-pub struct PathAnalysis {
-    /// Layer × layer distances.
-    pub distances: Vec<Vec<f64>>,
-    /// step[k] = d(L_{k−1}, L_k) for k ≥ 1; step[0] = 0.
-    pub steps: Vec<f64>,
-    pub cumulative: Vec<f64>,
-    /// Angle at each interior layer between the step back and the step forward; None at the ends.
-    pub angles: Vec<Option<f64>>,
-    /// Exact projection of each layer onto the geodesic from the first to the last layer.
-    pub projection_t: Vec<f64>,
-    pub distance_to_geodesic: Vec<f64>,
-    pub path_length: f64,
-    pub direct_distance: f64,
-    /// direct / path ∈ (0, 1]; 1 iff the layers lie in order on one geodesic.
-    pub efficiency: f64,
-    /// Mean of π − angle over the interior layers (None with fewer than 3 layers).
-    pub mean_turning_angle: Option<f64>,
-}
-
-/// Analyse the path through `layers` (in order), each already a point of `spec`'s space.
-/// Shape points are zero-padded to the widest layer first.
-pub fn analyse_path(spec: &PathSpec, layers: &[PathPoint]) -> Result<PathAnalysis, MetricError> {
-    let n = layers.len();
-    if n < 2 {
-        return Err(MetricError::TooSmall { rows: n, cols: 0 });
-    }
-    let rows = layers[0].data.rows();
-    if let Some(bad) = layers.iter().find(|l| l.data.rows() != rows) {
-        return Err(MetricError::SampleCountMismatch { a: rows, b: bad.data.rows() });
-    }
-    let padded: Vec<PathPoint>;
-    let layers = if matches!(spec, PathSpec::Shape { .. }) {
-        let p = layers.iter().map(|l| l.data.cols()).max().unwrap_or(0);
-        padded = layers
-            .iter()
-            .map(|l| PathPoint {
-                data: Matrix::from_fn(rows, p, |i, j| if j < l.data.cols() { l.data.get(i, j) } else { 0.0 }),
-            })
-            .collect();
-        &padded[..]
-    } else {
-        layers
-    };
-    // wide shape layers: each layer's sample-space factor once, not once per pair
-    let factors: Option<Vec<Mat<f64>>> = match spec {
-        PathSpec::Shape { .. } if rows < layers[0].data.cols() => {
-            Some(layers.iter().map(|l| sample_r(l.data.view())).collect())
-        }
-        _ => None,
-    };
-    let mut distances = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in (i + 1)..n {
-            let d = match (&factors, spec) {
-                (Some(r), PathSpec::Shape { angular }) => {
-                    let inner = nuclear((&r[i] * r[j].transpose()).as_ref())?;
-                    let (a, b) = (layers[i].data.view(), layers[j].data.view());
-                    shape_score(*angular, inner, a.squared_norm_l2(), b.squared_norm_l2())
-                }
-                _ => spec.distance(&layers[i], &layers[j])?,
-            };
-            distances[i][j] = d;
-            distances[j][i] = d;
-        }
-    }
-    let steps: Vec<f64> = (0..n).map(|k| if k == 0 { 0.0 } else { distances[k - 1][k] }).collect();
-    let cumulative: Vec<f64> = steps
-        .iter()
-        .scan(0.0, |acc, s| {
-            *acc += s;
-            Some(*acc)
-        })
-        .collect();
-    let angles: Vec<Option<f64>> = (0..n)
-        .map(|k| (k > 0 && k + 1 < n).then(|| spec.angle(&layers[k - 1], &layers[k], &layers[k + 1])).transpose())
-        .collect::<Result<_, _>>()?;
-    let (first, last) = (&layers[0], &layers[n - 1]);
-    let mut projection_t = Vec::with_capacity(n);
-    let mut distance_to_geodesic = Vec::with_capacity(n);
-    for (k, layer) in layers.iter().enumerate() {
-        let (t, d) = if k == 0 {
-            (0.0, 0.0)
-        } else if k == n - 1 {
-            (1.0, 0.0)
-        } else {
-            spec.project(first, last, layer)?
-        };
-        projection_t.push(t);
-        distance_to_geodesic.push(d);
-    }
-    let path_length = cumulative[n - 1];
-    let direct_distance = distances[0][n - 1];
-    let turns: Vec<f64> = angles.iter().flatten().map(|a| PI - a).collect();
-    Ok(PathAnalysis {
-        distances,
-        steps,
-        cumulative,
-        angles,
-        projection_t,
-        distance_to_geodesic,
-        path_length,
-        direct_distance,
-        efficiency: direct_distance / path_length,
-        mean_turning_angle: (!turns.is_empty()).then(|| turns.iter().sum::<f64>() / turns.len() as f64),
-    })
 }
