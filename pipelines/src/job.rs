@@ -73,8 +73,10 @@ pub type ReusablePaths = HashMap<String, (PathSummaryRow, Vec<PathRow>)>;
 pub struct EarlierTiles {
     pub parts: HashMap<(String, u64, u32, u32), Vec<repspace_store::bundle::RowSource>>,
     pub blocks: HashMap<(String, String), Vec<u32>>,
-    /// Every file of `distances/` when the run started.
+    /// Every file of `distances/` when the run started, and its tile parts and bundles (the
+    /// commit settles them without listing or reading footers again).
     pub listing: Vec<repspace_store::Location>,
+    pub sources: std::sync::Arc<repspace_store::bundle::TileSources>,
 }
 
 /// What an earlier run read from a file that has not changed since (same size, time and

@@ -133,13 +133,11 @@ fn compact_table(
 ) -> Result<(TableCompaction, Vec<Location>)> {
     let mut done = TableCompaction { table: table.to_string(), ..TableCompaction::default() };
     let schema = tables::tile_table_schema(table).with_context(|| format!("{table} is not a tile table"))?;
-    let sizes: std::collections::HashMap<Location, u64> = output
-        .storage
-        .list_meta(&output.root.join(&format!("{table}/"))?)?
-        .into_iter()
-        .map(|(l, m)| (l, m.size))
-        .collect();
-    let sources = output.tile_sources(table, None)?;
+    // one listing: the files with their sizes
+    let metas = output.storage.list_meta(&output.root.join(&format!("{table}/"))?)?;
+    let listing: Vec<Location> = metas.iter().map(|(l, _)| l.clone()).collect();
+    let sizes: std::collections::HashMap<Location, u64> = metas.into_iter().map(|(l, m)| (l, m.size)).collect();
+    let sources = output.tile_sources(table, Some(&listing))?;
     let bundled: HashSet<u128> = sources.bundles.iter().flat_map(|b| b.members.iter().map(|m| m.tile.key)).collect();
     let (redundant, mut loose): (Vec<_>, Vec<_>) =
         sources.parts.into_iter().partition(|(t, _)| bundled.contains(&t.key));

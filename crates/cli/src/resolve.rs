@@ -99,6 +99,7 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
     for (t, source) in tile_sources.sources() {
         earlier_tiles.parts.entry((t.metric, t.group, t.block_a, t.block_b)).or_default().push(source);
     }
+    earlier_tiles.sources = Arc::new(tile_sources);
     let keys: Vec<(String, String)> = manifest.rows.iter().map(|r| (r.model_id.clone(), r.layer.clone())).collect();
     let (registry, _) = repspace_store::tables::read_tolerant::<RepresentationRow>(&storage, &root)?;
     let previous: Vec<Registered> = registry

@@ -171,7 +171,8 @@ fn execute(
 /// added and retires), then retire them (`Output::settle`, `Output::commit`).
 fn commit(resolved: &Resolved, outcome: &mut RunOutcome) -> Result<()> {
     let job = &resolved.job;
-    let commitment = job.output.settle(&job.run_id, &outcome.tiles, Some(&job.earlier.listing))?;
+    let before = (job.earlier.listing.as_slice(), job.earlier.sources.as_ref());
+    let commitment = job.output.settle(&job.run_id, &outcome.tiles, Some(before))?;
     let unbundled = job.output.unbundle(&commitment)?;
     if !unbundled.is_empty() {
         tracing::info!(tiles = unbundled.len(), "tiles of retired bundles written back as tile parts");

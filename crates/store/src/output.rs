@@ -322,20 +322,20 @@ impl Output {
     /// every part another run wrote and every tile file not wanted or held twice
     /// ([`TileSources::settle`]), after writing back the wanted members of the bundles it
     /// retires. Files that are neither parts, tile parts nor bundles are left alone.
-    /// `distances_before` is the `distances` listing taken when the run started (the lock
-    /// kept every other writer out since; the run's own parts are never retired), so the
-    /// largest directory is not listed twice.
+    /// `distances_before` is the `distances` listing taken when the run started, with its
+    /// tile sources (the lock kept every other writer out since; the run's own parts are never
+    /// retired), so the largest directory is not listed, nor its bundles' footers read, twice.
     pub fn settle(
         &self,
         run_id: &RunId,
         tiles: &HashSet<u128>,
-        distances_before: Option<&[Location]>,
+        distances_before: Option<(&[Location], &TileSources)>,
     ) -> Result<Commitment, StoreError> {
         let mut commitment = Commitment::default();
         for table in TABLES {
-            let listing = match (table, distances_before) {
-                ("distances", Some(before)) => before.to_vec(),
-                _ => self.list(table)?,
+            let (listing, known) = match (table, distances_before) {
+                ("distances", Some((before, sources))) => (before.to_vec(), Some(sources)),
+                _ => (self.list(table)?, None),
             };
             let foreign = listing.iter().filter(|p| {
                 let name = p.file_name();
@@ -343,7 +343,14 @@ impl Output {
             });
             commitment.retired.extend(foreign.cloned());
             if TILE_TABLES.contains(&table) {
-                let sources = TileSources::open(&self.storage, table, &listing)?;
+                let opened;
+                let sources = match known {
+                    Some(sources) => sources,
+                    None => {
+                        opened = TileSources::open(&self.storage, table, &listing)?;
+                        &opened
+                    }
+                };
                 let settlement = sources.settle(tiles);
                 commitment.retired.extend(settlement.retired);
                 for (b, m) in settlement.unbundle {
