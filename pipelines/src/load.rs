@@ -11,7 +11,7 @@ use std::sync::Arc;
 use repspace_metrics::{MetricError, MetricSpec, Prepared, Tensor, prepare_with_precision};
 use repspace_store::Location;
 use repspace_store::hash::content_hash;
-use repspace_store::load::{parse_array, read_array};
+use repspace_store::load::{Format, parse_array, read_array};
 use repspace_store::storage::GetError;
 use repspace_store::tables::{GeometryPointRow, GeometrySummaryRow};
 use repspace_store::{LoadError, ReasonCode};
@@ -38,7 +38,14 @@ pub(crate) fn load<'s>(
     batches.to_stream(scope).flat_map(move |batch| {
         // the activation files of a batch are read together (overlapping their latency)
         let with_activations: Vec<usize> =
-            batch.iter().copied().filter(|&r| job.manifest.rows[r].activations && job.cached[r].is_none()).collect();
+            batch
+            .iter()
+            .copied()
+            .filter(|&r| {
+                let row = &job.manifest.rows[r];
+                row.activations && job.cached[r].is_none() && Format::of(&row.uri).reads_whole_object()
+            })
+            .collect();
         let locs: Vec<Location> = with_activations.iter().map(|&r| job.manifest.rows[r].uri.clone()).collect();
         let mut fetched = with_activations.into_iter().zip(job.storage.get_many(&locs, READ_CONCURRENCY));
         let mut next = fetched.next();

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod compact;
 pub mod config;
 pub mod demo_zoo;
+pub mod ingest;
 pub mod lock;
 pub mod report;
 pub mod reread;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Pack an output's many small tile parts into a few large Parquet files (bundles);
     /// the tables keep exactly their rows.
     Compact(compact::CompactArgs),
+    /// Turn recordings (NWB sessions: spike-sorted units or ROI responses) into a zoo: one
+    /// .npy per (session, area) and a manifest.csv.
+    Ingest(ingest::IngestArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Zoo(args) => zoo::run(&args).map(|()| run::Outcome::Clean),
         Command::Report(args) => report::run(&args).map(|()| run::Outcome::Clean),
         Command::Compact(args) => compact::run(&args).map(|()| run::Outcome::Clean),
+        Command::Ingest(args) => ingest::run(&args),
     };
     match result {
         Ok(run::Outcome::Clean) => ExitCode::SUCCESS,

@@ -4,9 +4,42 @@ use crate::npy::{parse_npy, read_npz_member};
 use crate::storage::GetError;
 use crate::{LoadError, Location, NdArray, ReasonCode, Storage};
 
-/// Read the array at `loc`: an `.npy` file, or member `key` of an `.npz` archive.
+/// How a representation's file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `.npy`, or a member of an `.npz`: read whole, then parsed.
+    Numpy,
+    /// An HDF5 file (`.h5`, `.hdf5`, `.nwb`): dataset `key`, by range reads.
+    Hdf5,
+    /// A Zarr store (`.zarr`): array `key`, object by object.
+    Zarr,
+}
+
+impl Format {
+    pub fn of(loc: &Location) -> Format {
+        if crate::zarr::is_zarr_location(loc) {
+            Format::Zarr
+        } else if crate::hdf5::is_hdf5_name(loc.file_name()) {
+            Format::Hdf5
+        } else {
+            Format::Numpy
+        }
+    }
+
+    /// Whether the whole object is read and then parsed (so reads can be batched).
+    pub fn reads_whole_object(self) -> bool {
+        self == Format::Numpy
+    }
+}
+
+/// Read the array at `loc`: an `.npy` file, member `key` of an `.npz` archive, dataset `key`
+/// of an HDF5 file, or array `key` of a Zarr store.
 pub fn read_array(storage: &Storage, loc: &Location, key: Option<&str>) -> Result<NdArray, LoadError> {
-    parse_array(storage.get(loc), loc, key)
+    match Format::of(loc) {
+        Format::Numpy => parse_array(storage.get(loc), loc, key),
+        Format::Hdf5 => crate::hdf5::read_array(storage, loc, key),
+        Format::Zarr => crate::zarr::read_array(storage, loc, key),
+    }
 }
 
 /// The array in the bytes read from `loc` (see [`read_array`]).

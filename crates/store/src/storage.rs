@@ -272,6 +272,43 @@ impl Storage {
         })
     }
 
+    /// The object's size in bytes (a HEAD request; no byte read).
+    pub fn size(&self, loc: &Location) -> Result<u64, GetError> {
+        let (store, path) = self.resolve(loc).map_err(GetError::Other)?;
+        self.runtime.block_on(async {
+            match retried(|| store.head(&path)).await {
+                Ok(meta) => Ok(meta.size),
+                Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
+                Err(e) => Err(GetError::Other(Self::wrap(loc, e))),
+            }
+        })
+    }
+
+    /// The bytes `start..start + len` of the object (a range read).
+    pub fn get_range(&self, loc: &Location, start: u64, len: u64) -> Result<Bytes, GetError> {
+        let (store, path) = self.resolve(loc).map_err(GetError::Other)?;
+        let range = start..start.saturating_add(len);
+        self.runtime.block_on(async {
+            match retried(|| store.get_range(&path, range.clone())).await {
+                Ok(bytes) => Ok(bytes),
+                Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
+                Err(e) => Err(GetError::Other(Self::wrap(loc, e))),
+            }
+        })
+    }
+
+    /// The object store that holds `loc` and the path of `loc` inside it, for readers of
+    /// formats spread over many objects (a Zarr store); run their futures with [`Storage::block_on`].
+    pub fn store_for(&self, loc: &Location) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+        self.resolve(loc)
+    }
+
+    /// Run a future on this storage's I/O runtime, blocking the calling thread (never call it
+    /// from inside that runtime).
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.runtime.block_on(fut)
+    }
+
     /// Write the whole object atomically: readers see all of it or none of it.
     pub fn put(&self, loc: &Location, bytes: Bytes) -> Result<(), StoreError> {
         let (store, path) = self.resolve(loc)?;
