@@ -316,12 +316,13 @@ def make_session(rng, path, session_id, subject, repeats, blanks, areas, with_st
 def cmd_nwb(out, seed):
     rng = np.random.default_rng(seed)
     rows = []
-    # Session a: equal repeats (3), VISp keeps 12, VISl exactly 10, CA1 8 (skipped).
+    # Session a: equal repeats (3), VISp and LGd keep 12 (equal widths, for the stochastic
+    # metrics), VISl exactly 10, CA1 8 (skipped).
     rows += make_session(
         rng, os.path.join(out, "sessions", "a.nwb"), "715093703",
         dict(subject_id="730756767", genotype="Sst-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt", sex="M",
              age="P100D", species="Mus musculus", description="synthetic mouse"),
-        repeats=[3] * FRAMES, blanks=3, areas={"VISp": (12, 5), "VISl": (10, 4), "CA1": (8, 3)},
+        repeats=[3] * FRAMES, blanks=3, areas={"VISp": (12, 5), "VISl": (10, 4), "LGd": (12, 2), "CA1": (8, 3)},
     )
     # Session b: unequal repeats, no genotype.
     rows += make_session(
@@ -463,12 +464,16 @@ def cmd_stores(out, seed):
         w.writerow(["model_id", "layer", "uri", "key"])
         w.writerows(rows)
 
-    # Bad: a dataset missing from an HDF5 file, an array path missing from a Zarr store, a 1-D dataset.
+    # Bad: a dataset missing from an HDF5 file, an array path missing from a Zarr store, a 1-D
+    # dataset, and arrays whose shapes claim far more than their files hold.
     with h5py.File(os.path.join(out, "bad", "partial.h5"), "w") as h5:
         h5.create_dataset("/blocks/0/out", data=rng.normal(0.0, 1.0, (40, 12)), compression="gzip", shuffle=True,
                           chunks=True)
+        # claims 160 GB, holds nothing: no chunk was ever written
+        h5.create_dataset("/huge", shape=(200_000, 100_000), dtype="f8", chunks=(1000, 1000), compression="gzip")
     gb = zarr.open_group(os.path.join(out, "bad", "partial.zarr"), mode="w", zarr_format=3)
     gb.create_array("blocks/0/out", shape=(40, 12), dtype=np.float64)[...] = rng.normal(0.0, 1.0, (40, 12))
+    gb.create_array("huge", shape=(200_000, 100_000), chunks=(1000, 1000), dtype=np.float64)
     with open(os.path.join(out, "bad.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["model_id", "layer", "uri", "key"])
@@ -476,6 +481,8 @@ def cmd_stores(out, seed):
             ("h5_missing_key", "missing", "bad/partial.h5", "/blocks/1/out"),
             ("zarr_missing_path", "missing", "bad/partial.zarr", "blocks/1/out"),
             ("h5_rank1", "1d", "acts.h5", "/blocks/1d"),
+            ("h5_huge", "huge", "bad/partial.h5", "/huge"),
+            ("zarr_huge", "huge", "bad/partial.zarr", "huge"),
         ])
 
 

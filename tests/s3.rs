@@ -2,6 +2,7 @@
 //! installed by scripts/python_env.sh) on 127.0.0.1. Manifest, activations and output live
 //! in `s3://`; the results equal a local run's; the server is stopped mid-run and started
 //! again, and the run still completes (object_store retries with backoff; the rerun resumes).
+//! HDF5 and Zarr activation stores and NWB sessions are read from `s3://` too.
 
 mod common;
 
@@ -192,4 +193,69 @@ fn runs_read_and_write_s3_and_survive_a_server_restart() {
     let got2 =
         table(read_distances(&restarted.storage(), &Location::parse("s3://repspace/out2", None).unwrap()).unwrap());
     assert_eq!(got2, want, "the interrupted run ends with the same table");
+}
+
+/// Content hash of each representation a run read, by model_id.
+fn hashes(storage: &Storage, out: &str) -> BTreeMap<String, String> {
+    let rows: Vec<repspace_store::tables::RepresentationRow> =
+        repspace_store::tables::read_rows(storage, &Location::parse(out, None).unwrap(), None).unwrap();
+    rows.into_iter().filter_map(|r| Some((r.model_id, r.content_hash?))).collect()
+}
+
+#[test]
+fn hdf5_zarr_and_nwb_are_read_from_s3() {
+    let weed = weed();
+    let local = RunDir::new();
+    make_recordings("stores", &local.path("stores"));
+    make_recordings("nwb", &local.path("nwb"));
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(&weed, data.path(), None);
+    server.wait_ready();
+    let storage = server.storage();
+    for sub in ["stores", "nwb"] {
+        for (name, bytes) in files_under(&local.path(sub)) {
+            let loc = Location::parse(&format!("s3://repspace/{sub}/{name}"), None).unwrap();
+            storage.put(&loc, bytes.into()).unwrap();
+        }
+    }
+    // activation stores: every format's content hash equals its .npy twin's
+    let config = local.write(
+        "stores.toml",
+        "[input]\nmanifest = \"s3://repspace/stores/stores.csv\"\n[output]\nuri = \"s3://repspace/stores_out\"\n\
+         [pairs]\nscope = \"within_layer\"\n[[metrics]]\nname = \"shape\"\nkind = \"shape\"\nalpha = 1.0\n",
+    );
+    let out = run_s3(&server, &config).wait_with_output().unwrap();
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(2), "{out:?}");
+    let got = hashes(&storage, "s3://repspace/stores_out");
+    let mut checked = 0;
+    for (model, hash) in &got {
+        let layer = model.rsplit_once('_').unwrap().0;
+        assert_eq!(Some(hash), got.get(&format!("{layer}_npy")), "{model} differs from its .npy");
+        checked += 1;
+    }
+    assert!(checked >= 20, "{got:?}");
+
+    // NWB sessions on s3:// ingested into a zoo on s3://
+    let config = std::fs::read_to_string(local.path("nwb/expected/config.toml"))
+        .unwrap()
+        .replace("sessions = [\"sessions/*.nwb\"]", "sessions = [\"s3://repspace/nwb/sessions/*.nwb\"]")
+        .replace("out = \"zoo\"", "out = \"s3://repspace/allen_zoo\"");
+    let config = local.write("ingest.toml", config);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_repspace"));
+    c.args(["ingest", path_str(&config)]).env("RUST_LOG", "error");
+    for (k, v) in server.settings() {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    assert_success(&out);
+    let expected: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(local.path("nwb/expected/manifest.json")).unwrap()).unwrap();
+    for e in &expected {
+        let file = e["file"].as_str().unwrap();
+        let got = storage.get(&Location::parse(&format!("s3://repspace/allen_zoo/{file}"), None).unwrap()).unwrap();
+        let got = repspace_store::npy::parse_npy(&got).unwrap();
+        let want = repspace_store::npy::parse_npy(&std::fs::read(local.path(&format!("nwb/expected/{file}"))).unwrap())
+            .unwrap();
+        assert_eq!(got, want, "{file}");
+    }
 }

@@ -37,8 +37,7 @@ pub(crate) fn load<'s>(
     let batches: Vec<Vec<usize>> = mine.chunks(READ_BATCH).map(<[usize]>::to_vec).collect();
     batches.to_stream(scope).flat_map(move |batch| {
         // the activation files of a batch are read together (overlapping their latency)
-        let with_activations: Vec<usize> =
-            batch
+        let with_activations: Vec<usize> = batch
             .iter()
             .copied()
             .filter(|&r| {
@@ -183,7 +182,12 @@ fn load_and_prepare_read(
         if train.shape.len() < 2 {
             return Err(LoadError::new(
                 ReasonCode::WrongRank,
-                format!("expected at least a 2-D array [samples, ...], got shape {:?}", train.shape),
+                format!(
+                    "{}{}: expected at least a 2-D array [samples, ...], got shape {:?}",
+                    row.uri,
+                    row.key.as_deref().map(|k| format!("[{k}]")).unwrap_or_default(),
+                    train.shape
+                ),
             ));
         }
         if let Some(reason) = train.degeneracy() {

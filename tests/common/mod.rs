@@ -127,3 +127,53 @@ pub fn write_models(run: &RunDir, models: &[(&str, u64)]) {
     }
     run.write("manifest.csv", manifest);
 }
+
+/// The test environment's python (`scripts/python_env.sh` makes it once).
+pub fn python() -> String {
+    let env =
+        std::process::Command::new("bash").arg(repo_dir().join("scripts/python_env.sh")).output().expect("bash runs");
+    assert!(env.status.success(), "python env setup failed:\n{}", String::from_utf8_lossy(&env.stderr));
+    String::from_utf8(env.stdout).expect("utf-8").trim().to_string()
+}
+
+/// Run `scripts/make_recordings.py <what> <dir>` (NWB sessions, HDF5 and Zarr stores, and
+/// the arrays numpy expects from them).
+pub fn make_recordings(what: &str, dir: &Path) {
+    let out = std::process::Command::new(python())
+        .arg(repo_dir().join("scripts/make_recordings.py"))
+        .arg(what)
+        .arg(dir)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "make_recordings.py {what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every file under `dir`, as (path relative to `dir` with `/`, bytes), sorted.
+pub fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(dir)
+                    .expect("under dir")
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push((rel, std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}

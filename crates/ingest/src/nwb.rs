@@ -110,10 +110,9 @@ impl NwbFile {
         let table = cfg.stimulus_table();
         if !self.has(&table) {
             let known = self.h5.member_names("/intervals");
-            return Err(self.err(
-                &table,
-                format!("the file has no stimulus table {table:?} (its interval tables: {known:?})"),
-            ));
+            return Err(
+                self.err(&table, format!("the file has no stimulus table {table:?} (its interval tables: {known:?})"))
+            );
         }
         let start = self.numbers(&format!("{table}/start_time"))?;
         let column = format!("{table}/{}", cfg.condition);
@@ -125,10 +124,7 @@ impl NwbFile {
             _ => self.numbers(&column)?.into_iter().map(ConditionValue::Number).collect(),
         };
         if condition.len() != start.len() {
-            return Err(self.err(
-                &column,
-                format!("has {} rows but start_time has {}", condition.len(), start.len()),
-            ));
+            return Err(self.err(&column, format!("has {} rows but start_time has {}", condition.len(), start.len())));
         }
         if let Some(i) = start.iter().position(|s| !s.is_finite()) {
             return Err(self.err(&format!("{table}/start_time"), format!("row {i} is not a finite time")));
@@ -292,7 +288,10 @@ impl NwbFile {
             .iter()
             .map(|&r| {
                 usize::try_from(r).ok().and_then(|r| table_ids.get(r).copied()).ok_or_else(|| {
-                    self.err(&format!("{path}/rois"), format!("row {r} is outside {segmentation} ({} rows)", table_ids.len()))
+                    self.err(
+                        &format!("{path}/rois"),
+                        format!("row {r} is outside {segmentation} ({} rows)", table_ids.len()),
+                    )
                 })
             })
             .collect::<Result<Vec<i64>, _>>()?;

@@ -43,10 +43,8 @@ impl Design {
             p.condition.iter().filter(|c| !exclude.contains(c)).cloned().collect();
         conditions.sort_by(|a, b| a.ordering(b));
         conditions.dedup();
-        let members = conditions
-            .iter()
-            .map(|c| (0..p.condition.len()).filter(|&i| &p.condition[i] == c).collect())
-            .collect();
+        let members =
+            conditions.iter().map(|c| (0..p.condition.len()).filter(|&i| &p.condition[i] == c).collect()).collect();
         Design { conditions, members }
     }
 
@@ -150,10 +148,7 @@ mod tests {
 
     #[test]
     fn conditions_sort_by_value_and_exclusions_compare_numerically() {
-        let p = Presentations::new(
-            vec![3.0, 1.0, 2.0, 0.0, 4.0],
-            vec![N(2.0), N(-1.0), N(10.0), N(2.0), N(10.0)],
-        );
+        let p = Presentations::new(vec![3.0, 1.0, 2.0, 0.0, 4.0], vec![N(2.0), N(-1.0), N(10.0), N(2.0), N(10.0)]);
         assert_eq!(p.start, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
         let d = Design::new(&p, &[N(-1.0)]);
         assert_eq!(d.conditions, vec![N(2.0), N(10.0)]);

@@ -118,7 +118,8 @@ fn session(storage: &Storage, loc: &Location, cfg: &IngestConfig) -> Result<Sess
                 .map(|(area, members)| {
                     let mut per = Table::zeros(presentations.start.len(), members.len());
                     for (j, u) in members.iter().enumerate() {
-                        for (i, c) in window_counts(&u.spikes, &presentations.start, cfg.window).into_iter().enumerate() {
+                        for (i, c) in window_counts(&u.spikes, &presentations.start, cfg.window).into_iter().enumerate()
+                        {
                             per.data[i * per.cols + j] = c;
                         }
                     }

@@ -105,7 +105,10 @@ impl H5File {
         }
         let raw = ds.read_native_bytes().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))?;
         if raw.len() != bytes {
-            return Err(unreadable(&self.loc, format!("dataset {path:?} decoded to {} bytes, expected {bytes}", raw.len())));
+            return Err(unreadable(
+                &self.loc,
+                format!("dataset {path:?} decoded to {} bytes, expected {bytes}", raw.len()),
+            ));
         }
         Ok(NdArray { shape, data: dtype.decode(&raw, cfg!(target_endian = "little")) })
     }
@@ -123,8 +126,13 @@ impl H5File {
             }
         };
         let n = ds.shape().iter().product::<u64>();
-        if n.saturating_mul(size as u64) > self.size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE) {
-            return Err(unreadable(&self.loc, format!("dataset {path:?} claims {n} integers in a {}-byte file", self.size)));
+        if n.saturating_mul(size as u64)
+            > self.size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE)
+        {
+            return Err(unreadable(
+                &self.loc,
+                format!("dataset {path:?} claims {n} integers in a {}-byte file", self.size),
+            ));
         }
         let raw = ds.read_native_bytes().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))?;
         let mut out = Vec::with_capacity(raw.len() / size.max(1));
@@ -166,10 +174,16 @@ impl H5File {
         let ds = self.dataset(path)?;
         let n = ds.shape().iter().product::<u64>();
         if ds.shape().is_empty() {
-            return ds.read_string().map(|s| vec![s]).map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")));
+            return ds
+                .read_string()
+                .map(|s| vec![s])
+                .map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")));
         }
         if n > self.size {
-            return Err(unreadable(&self.loc, format!("dataset {path:?} claims {n} strings in a {}-byte file", self.size)));
+            return Err(unreadable(
+                &self.loc,
+                format!("dataset {path:?} claims {n} strings in a {}-byte file", self.size),
+            ));
         }
         ds.read_strings().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))
     }
