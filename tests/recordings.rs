@@ -99,10 +99,29 @@ fn nwb_units_become_a_zoo_equal_to_numpy_and_the_metrics_run_on_it() {
         assert_eq!(modified(p), *t, "{} was rewritten", p.display());
     }
 
-    // the shape metric across sessions and areas, the stochastic metric on the trial tensors
+    // areas across sessions and against a network zoo (responses to the same 6 conditions)
+    // in one run: the two manifests stacked, the networks' metadata columns their own
+    let zoo_manifest = std::fs::read_to_string(zoo.join("manifest.csv")).unwrap();
+    let mut lines = zoo_manifest.lines();
+    let header = lines.next().unwrap();
+    let uri_col = header.split(',').position(|c| c == "uri").unwrap();
+    let mut both = format!("{header},width\n");
+    for line in lines {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        cells[uri_col] = format!("zoo/{}", cells[uri_col]);
+        both.push_str(&format!("{},\n", cells.join(",")));
+    }
+    let networks = 2;
+    for k in 0..networks {
+        std::fs::write(dir.join(format!("net{k}.npy")), npy(6, 20, &random_matrix(6, 20, k as u64))).unwrap();
+        let empty = ",".repeat(header.split(',').count() - 3);
+        both.push_str(&format!("net{k},logits,net{k}.npy{empty},20\n"));
+    }
+    std::fs::write(dir.join("both.csv"), both).unwrap();
+    // the shape metric across sessions, areas and networks; the stochastic metric on the trial tensors
     std::fs::write(
         dir.join("run.toml"),
-        "[input]\nmanifest = \"zoo/manifest.csv\"\n[output]\nuri = \"out\"\n[pairs]\nscope = \"all\"\n\
+        "[input]\nmanifest = \"both.csv\"\n[output]\nuri = \"out\"\n[pairs]\nscope = \"all\"\n\
          [[metrics]]\nname = \"shape\"\nkind = \"shape\"\nalpha = 1.0\n\
          [[metrics]]\nname = \"energy\"\nkind = \"energy_stochastic\"\n",
     )
@@ -113,11 +132,15 @@ fn nwb_units_become_a_zoo_equal_to_numpy_and_the_metrics_run_on_it() {
     let out_loc = Location::from_path(&dir.join("out")).unwrap();
     let rows = repspace_store::tables::read_distances(&Storage::new().unwrap(), &out_loc).unwrap();
     let m = manifest(&zoo.join("manifest.csv"));
-    let means = m.rows.iter().filter(|r| !r.layer.ends_with("_trials")).count();
-    let trials = m.rows.len() - means;
+    let means = m.rows.iter().filter(|r| !r.layer.ends_with("_trials")).count() + networks;
+    let trials = m.rows.iter().filter(|r| r.layer.ends_with("_trials")).count();
     let shape: Vec<_> = rows.iter().filter(|r| r.metric == "shape").collect();
     let energy: Vec<_> = rows.iter().filter(|r| r.metric == "energy").collect();
-    assert_eq!(shape.len(), means * (means - 1) / 2, "every pair of [conditions, units] means");
+    assert_eq!(shape.len(), means * (means - 1) / 2, "every pair of [conditions, units] means and networks");
+    assert!(
+        shape.iter().any(|r| r.model_a.starts_with("net") != r.model_b.starts_with("net")),
+        "areas against networks"
+    );
     // the stochastic metrics compare equal widths (as netrep's do): pairs of trial tensors
     // with as many units
     let widths: Vec<&str> =
