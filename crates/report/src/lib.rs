@@ -214,6 +214,28 @@ pub fn write_report(storage: &Storage, out: &Location, spec: &ReportSpec) -> Res
         figure,
     )?;
 
+    // 5. learning regimes: when the zoo has a `regime` column, every metric's MDS at its
+    // busiest layer, coloured by regime (MSA compares networks at their weights' rows)
+    if models.metadata_columns.iter().any(|c| c == "regime") {
+        let mut metrics: Vec<&str> = tables.distances.iter().map(|r| r.metric.as_str()).collect();
+        metrics.sort_unstable();
+        metrics.dedup();
+        for m in metrics {
+            let Some(busiest) = busiest_layer(&tables.distances, m) else { continue };
+            let stem = format!("regimes_mds_{}", sanitize(m));
+            let fig = zoo_layer(&models, &tables.distances, m, &busiest).and_then(|(reps, _, coords)| {
+                Ok(Scatter {
+                    title: format!("Learning regimes: MDS of {m} at layer {busiest}"),
+                    x_label: "MDS 1".into(),
+                    y_label: "MDS 2".into(),
+                    groups: color_groups(&models, reps.iter().map(|r| r.0.as_str()), "regime", &coords)?,
+                })
+            });
+            let figure = draw(fig, scratch, &stem)?;
+            emit(&stem, format!("Classical MDS of {m} at layer {busiest}, coloured by learning regime."), figure)?;
+        }
+    }
+
     let page = html::index(&html::Page {
         models: &models,
         tables: &tables,
@@ -259,6 +281,15 @@ fn default_layer(models: &Models) -> Option<String> {
         *counts.entry(l).or_default() += 1;
     }
     counts.into_iter().max_by_key(|&(l, c)| (c, std::cmp::Reverse(l))).map(|(l, _)| l.to_string())
+}
+
+/// The layer with the most within-layer rows of `metric` (ties: the first by name).
+fn busiest_layer(distances: &[DistanceRow], metric: &str) -> Option<String> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in distances.iter().filter(|r| r.metric == metric && r.layer_a == r.layer_b) {
+        *counts.entry(r.layer_a.as_str()).or_default() += 1;
+    }
+    counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))).map(|(l, _)| l.to_string())
 }
 
 /// The models that have `layer`, sorted by architecture; their distance matrix; 2-D MDS.

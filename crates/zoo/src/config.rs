@@ -40,6 +40,44 @@ pub struct ZooConfig {
     /// Seed of the train/test split (fixed across the zoo).
     #[serde(default)]
     pub split_seed: u64,
+    /// Learning regimes, one more axis of the grid (default: none, the standard
+    /// parametrisation, and no regime columns in the manifest).
+    #[serde(default)]
+    pub regimes: Vec<Regime>,
+}
+
+/// A learning regime: where a network sits between rich (feature-learning) and lazy (kernel)
+/// training. The output scale α follows Chizat, Oyallon & Bach (2019, "On lazy training in
+/// differentiable programming") and Geiger et al. (2020): logits = α·readout(h) with the step
+/// size divided by α, so the function moves at a comparable rate for every α while the weights
+/// move ∝ 1/α (Adam's steps do not depend on the gradient's scale): large α is lazy, small α
+/// rich. With `centered`, the last hidden layer's units come in identical pairs with opposite
+/// readout weights (Chizat et al.'s antisymmetric initialisation), so the network's initial
+/// output is exactly 0 whatever α.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Regime {
+    /// The label written to the manifest's `regime` column (e.g. "rich", "lazy").
+    pub name: String,
+    /// α: multiplies the logits; Adam's step size is divided by it.
+    #[serde(default = "one")]
+    pub output_scale: f64,
+    /// Multiplies every initial hidden weight and bias (PyTorch's default × init_scale).
+    #[serde(default = "one")]
+    pub init_scale: f64,
+    #[serde(default)]
+    pub centered: bool,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Regime {
+    /// PyTorch's defaults: no regime axis.
+    pub fn standard() -> Regime {
+        Regime { name: "standard".into(), output_scale: 1.0, init_scale: 1.0, centered: false }
+    }
 }
 
 fn default_batch_size() -> usize {
@@ -103,6 +141,25 @@ impl ZooConfig {
         if self.test_size < 20 || self.test_size > 1000 {
             return bad("test_size", "must be in 20..=1000 (of 1,797 images)");
         }
+        for r in &self.regimes {
+            if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return bad("regimes.name", "must be a non-empty name of letters, digits and _");
+            }
+            if !(r.output_scale > 0.0 && r.output_scale.is_finite()) {
+                return bad("regimes.output_scale", "must be a positive number");
+            }
+            if !(r.init_scale > 0.0 && r.init_scale.is_finite()) {
+                return bad("regimes.init_scale", "must be a positive number");
+            }
+            if r.centered && self.widths.iter().any(|w| w % 2 == 1) {
+                return bad("regimes.centered", "needs even widths (units come in pairs)");
+            }
+        }
+        let mut names: Vec<&str> = self.regimes.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return bad("regimes", "names must be distinct");
+        }
         let mut sorted = self.checkpoints.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -110,6 +167,11 @@ impl ZooConfig {
             return bad("checkpoints", "epochs must be distinct");
         }
         Ok(())
+    }
+
+    /// The regimes of the grid: the configured ones, or the standard parametrisation.
+    pub fn regime_axis(&self) -> Vec<Regime> {
+        if self.regimes.is_empty() { vec![Regime::standard()] } else { self.regimes.clone() }
     }
 
     /// The last checkpoint: how long every network trains.

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod digits;
+pub mod laziness;
 pub mod train;
 
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use repspace_store::npy::{write_npy, write_npz};
 use repspace_store::{Location, Storage};
 
-pub use config::{Activation, ZooConfig, ZooFile};
+pub use config::{Activation, Regime, ZooConfig, ZooFile};
 use digits::{Digits, PIXELS};
 use train::{Checkpoint, Mlp, TrainingData};
 
@@ -37,30 +38,35 @@ pub struct NetworkSpec {
     pub width: usize,
     pub activation: Activation,
     pub seed: u64,
+    pub regime: Regime,
 }
 
 impl NetworkSpec {
-    /// e.g. `d3-w64-relu-s0`.
+    /// e.g. `d3-w64-relu-s0`, and `d3-w64-relu-s0-lazy` in a regime other than the standard one.
     pub fn name(&self) -> String {
-        format!("d{}-w{}-{}-s{}", self.depth, self.width, self.activation.name(), self.seed)
+        let base = format!("d{}-w{}-{}-s{}", self.depth, self.width, self.activation.name(), self.seed);
+        if self.regime == Regime::standard() { base } else { format!("{base}-{}", self.regime.name) }
     }
 
     /// The generator seed of this network: its config seed mixed with its architecture, so
-    /// that seed 0 of two architectures are different draws.
+    /// that seed 0 of two architectures are different draws. Not with its regime: a seed's
+    /// networks in every regime start from the same draw (a paired design).
     pub fn rng_seed(&self) -> u64 {
         let arch = (self.depth as u64) << 48 ^ (self.width as u64) << 24 ^ self.activation as u64;
         self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ arch
     }
 }
 
-/// The networks of a config, in manifest order (depth, width, activation, seed).
+/// The networks of a config, in manifest order (depth, width, activation, regime, seed).
 pub fn networks(config: &ZooConfig) -> Vec<NetworkSpec> {
     let mut out = Vec::new();
     for &depth in &config.depths {
         for &width in &config.widths {
             for &activation in &config.activations {
-                for &seed in &config.seeds {
-                    out.push(NetworkSpec { depth, width, activation, seed });
+                for regime in config.regime_axis() {
+                    for &seed in &config.seeds {
+                        out.push(NetworkSpec { depth, width, activation, seed, regime: regime.clone() });
+                    }
                 }
             }
         }
@@ -85,7 +91,37 @@ impl ZooSummary {
 }
 
 const MANIFEST_HEADER: &str = "model_id,layer,layer_index,uri,key,weights_uri,spec_uri,network,role,\
-depth,width,activation,seed,epoch,train_accuracy,test_accuracy\n";
+depth,width,activation,seed,epoch,train_accuracy,test_accuracy";
+
+/// The manifest's header: the regime and laziness columns only when the zoo has regimes.
+fn manifest_header(config: &ZooConfig) -> String {
+    let mut h = MANIFEST_HEADER.to_string();
+    if !config.regimes.is_empty() {
+        h.push_str(",regime,init_scale,output_scale");
+        let max_depth = config.depths.iter().copied().max().unwrap_or(0);
+        (1..=max_depth).for_each(|l| h.push_str(&format!(",weight_change_fc{l}")));
+        h.push_str(",weight_change_out,hidden_weight_change,kernel_distance,label_alignment_init,label_alignment");
+    }
+    h + "\n"
+}
+
+/// The regime and laziness cells of a checkpoint's rows (see [`manifest_header`]).
+fn regime_cells(config: &ZooConfig, net: &NetworkSpec, lazy: &laziness::Laziness) -> String {
+    let max_depth = config.depths.iter().copied().max().unwrap_or(0);
+    let mut cells = format!(",{},{},{}", net.regime.name, net.regime.init_scale, net.regime.output_scale);
+    for l in 0..max_depth {
+        match lazy.weight_change.get(l).filter(|_| l < net.depth) {
+            Some(v) => cells.push_str(&format!(",{v:.6}")),
+            None => cells.push(','),
+        }
+    }
+    let out = lazy.weight_change.last().copied().unwrap_or(f64::NAN);
+    cells.push_str(&format!(
+        ",{out:.6},{:.6},{:.6},{:.6},{:.6}",
+        lazy.hidden_weight_change, lazy.kernel_distance, lazy.label_alignment_init, lazy.label_alignment
+    ));
+    cells
+}
 
 /// Train every network of `config` (on `jobs` threads, one network each) and write the zoo
 /// under `out`: probe.npy, probe_labels.npy, specs/*.json, models/<model_id>.{safetensors,npz},
@@ -123,6 +159,7 @@ pub fn build_zoo(storage: &Storage, out: &Location, config: &ZooConfig, jobs: us
         train_labels: &train_labels,
     };
     let nets = networks(config);
+    let probe_onehot = laziness::one_hot(&probe_labels, digits::CLASSES);
     let mut checkpoints = config.checkpoints.clone();
     checkpoints.sort_unstable();
     let next = AtomicUsize::new(0);
@@ -140,21 +177,36 @@ pub fn build_zoo(storage: &Storage, out: &Location, config: &ZooConfig, jobs: us
                     let net = &nets[i];
                     let mut net_rows = Vec::new();
                     let mut last = 0.0;
-                    let outcome = Mlp::init(net.depth, net.width, net.activation, net.rng_seed()).and_then(|mlp| {
-                        train::train(
-                            &mlp,
-                            &data,
-                            net.rng_seed(),
-                            &checkpoints,
-                            config.batch_size,
-                            train::adam(config.learning_rate, config.weight_decay),
-                            |cp| {
-                                last = cp.test_accuracy;
-                                net_rows.extend(write_checkpoint(&put, net, &cp)?);
-                                Ok(())
-                            },
-                        )
-                    });
+                    let outcome = Mlp::init(net.depth, net.width, net.activation, net.rng_seed(), &net.regime)
+                        .and_then(|mlp| {
+                            // laziness is measured only in zoos with a regime axis
+                            let initial = if config.regimes.is_empty() {
+                                None
+                            } else {
+                                Some(initial_state(&mlp, &data, &probe_onehot)?)
+                            };
+                            train::train(
+                                &mlp,
+                                &data,
+                                net.rng_seed(),
+                                &checkpoints,
+                                config.batch_size,
+                                train::adam(config.learning_rate / net.regime.output_scale, config.weight_decay),
+                                |cp| {
+                                    last = cp.test_accuracy;
+                                    let cells = match &initial {
+                                        Some(initial) => regime_cells(
+                                            config,
+                                            net,
+                                            &checkpoint_laziness(initial, &cp, &probe_onehot)?,
+                                        ),
+                                        None => String::new(),
+                                    };
+                                    net_rows.extend(write_checkpoint(&put, net, &cp, &cells)?);
+                                    Ok(())
+                                },
+                            )
+                        });
                     match outcome {
                         Ok(()) => {
                             tracing::info!(network = %net.name(), test_accuracy = last, "trained");
@@ -185,7 +237,7 @@ pub fn build_zoo(storage: &Storage, out: &Location, config: &ZooConfig, jobs: us
         .into_iter()
         .flatten()
         .collect();
-    let mut manifest = String::from(MANIFEST_HEADER);
+    let mut manifest = manifest_header(config);
     let mut representations = 0;
     for line in rows.iter().flatten() {
         manifest.push_str(line);
@@ -220,6 +272,7 @@ fn write_checkpoint(
     put: &dyn Fn(&str, Vec<u8>) -> Result<(), ZooError>,
     net: &NetworkSpec,
     cp: &Checkpoint,
+    regime_cells: &str,
 ) -> Result<Vec<String>, ZooError> {
     let model_id = format!("{}-e{}", net.name(), cp.epoch);
     let weights = safetensors::serialize(cp.weights.iter().map(|(k, t)| (k.as_str(), t)), None)
@@ -246,7 +299,7 @@ fn write_checkpoint(
 
     // the metadata columns after `role`: depth,width,activation,seed,epoch,train_accuracy,test_accuracy
     let tail = format!(
-        "{depth},{},{},{},{},{:.4},{:.4}",
+        "{depth},{},{},{},{},{:.4},{:.4}{regime_cells}",
         net.width,
         net.activation.name(),
         net.seed,
@@ -266,4 +319,35 @@ fn write_checkpoint(
         net.name()
     ));
     Ok(lines)
+}
+
+/// A tensor's values as f64.
+fn values(t: &candle_core::Tensor) -> Result<Vec<f64>, ZooError> {
+    Ok(t.flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| ZooError::Train(e.to_string()))?
+        .into_iter()
+        .map(f64::from)
+        .collect())
+}
+
+/// Weights and last hidden features at initialisation (see [`laziness`]).
+fn initial_state(mlp: &Mlp, data: &TrainingData, onehot: &[f64]) -> Result<laziness::Initial, ZooError> {
+    let layers = mlp.named_weights()?.iter().map(|(_, t)| values(t)).collect::<Result<Vec<_>, _>>()?;
+    let outs = mlp.forward_all(data.probe_x)?;
+    let features = values(&outs[mlp.depth() - 1])?;
+    let width = features.len() / data.probe_y.len().max(1);
+    Ok(laziness::Initial::new(layers, features, width, onehot, digits::CLASSES))
+}
+
+/// A checkpoint's laziness measures against the initial state.
+fn checkpoint_laziness(
+    initial: &laziness::Initial,
+    cp: &Checkpoint,
+    onehot: &[f64],
+) -> Result<laziness::Laziness, ZooError> {
+    let layers = cp.weights.iter().map(|(_, t)| values(t)).collect::<Result<Vec<_>, _>>()?;
+    let depth = cp.activations.len() - 1;
+    let features = values(&cp.activations[depth - 1])?;
+    Ok(initial.laziness(&layers, &features, onehot, digits::CLASSES))
 }

@@ -6,7 +6,7 @@ use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use repspace_metrics::rng::SplitMix64;
 
 use crate::ZooError;
-use crate::config::Activation;
+use crate::config::{Activation, Regime};
 use crate::digits::{CLASSES, PIXELS};
 
 /// depth hidden layers of `width` units with one activation, then a linear readout to the
@@ -15,6 +15,8 @@ pub struct Mlp {
     pub activation: Activation,
     /// (weight [out, in], bias [out]) per hidden layer, then the readout.
     layers: Vec<(Var, Var)>,
+    /// α: logits = α·(h W_outᵀ + b_out) (see [`Regime`]).
+    pub output_scale: f64,
 }
 
 /// The data a network trains and is probed on (row-major [n, 64] blocks).
@@ -43,22 +45,55 @@ fn err(e: candle_core::Error) -> ZooError {
 
 impl Mlp {
     /// PyTorch's nn.Linear default: weight and bias uniform in ±1/√fan_in, drawn from
-    /// SplitMix64(seed) in row-major order, layer by layer.
-    pub fn init(depth: usize, width: usize, activation: Activation, seed: u64) -> Result<Mlp, ZooError> {
+    /// SplitMix64(seed) in row-major order, layer by layer; then the regime's changes: hidden
+    /// layers × init_scale, and with `centered` the last hidden layer's second half of units a
+    /// copy of its first half with negated readout weights and a zero readout bias.
+    pub fn init(
+        depth: usize,
+        width: usize,
+        activation: Activation,
+        seed: u64,
+        regime: &Regime,
+    ) -> Result<Mlp, ZooError> {
         let mut rng = SplitMix64(seed);
-        let mut layers = Vec::with_capacity(depth + 1);
+        let mut drawn: Vec<(Vec<f32>, Vec<f32>, usize, usize)> = Vec::with_capacity(depth + 1);
         let mut fan_in = PIXELS;
         for l in 0..=depth {
             let out = if l == depth { CLASSES } else { width };
             let bound = 1.0 / (fan_in as f64).sqrt();
             let mut draw =
                 |n: usize| -> Vec<f32> { (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32).collect() };
-            let w = Tensor::from_vec(draw(out * fan_in), (out, fan_in), &Device::Cpu).map_err(err)?;
-            let b = Tensor::from_vec(draw(out), out, &Device::Cpu).map_err(err)?;
-            layers.push((Var::from_tensor(&w).map_err(err)?, Var::from_tensor(&b).map_err(err)?));
+            let (w, b) = (draw(out * fan_in), draw(out));
+            drawn.push((w, b, out, fan_in));
             fan_in = out;
         }
-        Ok(Mlp { activation, layers })
+        if regime.init_scale != 1.0 {
+            for (w, b, _, _) in drawn.iter_mut().take(depth) {
+                w.iter_mut().chain(b.iter_mut()).for_each(|v| *v = (*v as f64 * regime.init_scale) as f32);
+            }
+        }
+        if regime.centered {
+            let half = width / 2;
+            let (w, b, _, fan) = &mut drawn[depth - 1];
+            let fan = *fan;
+            w.copy_within(..half * fan, half * fan);
+            b.copy_within(..half, half);
+            let (v, c, classes, _) = &mut drawn[depth];
+            for k in 0..*classes {
+                let row = &mut v[k * width..(k + 1) * width];
+                for j in 0..half {
+                    row[half + j] = -row[j];
+                }
+            }
+            c.iter_mut().for_each(|x| *x = 0.0);
+        }
+        let mut layers = Vec::with_capacity(depth + 1);
+        for (w, b, out, fan_in) in drawn {
+            let w = Tensor::from_vec(w, (out, fan_in), &Device::Cpu).map_err(err)?;
+            let b = Tensor::from_vec(b, out, &Device::Cpu).map_err(err)?;
+            layers.push((Var::from_tensor(&w).map_err(err)?, Var::from_tensor(&b).map_err(err)?));
+        }
+        Ok(Mlp { activation, layers, output_scale: regime.output_scale })
     }
 
     pub fn depth(&self) -> usize {
@@ -81,7 +116,11 @@ impl Mlp {
             // y = h Wᵀ + b
             let z =
                 h.matmul(&w.as_tensor().t().map_err(err)?).and_then(|z| z.broadcast_add(b.as_tensor())).map_err(err)?;
-            h = if l + 1 == self.layers.len() { z } else { self.act(&z).map_err(err)? };
+            h = if l + 1 == self.layers.len() {
+                if self.output_scale == 1.0 { z } else { (z * self.output_scale).map_err(err)? }
+            } else {
+                self.act(&z).map_err(err)?
+            };
             outs.push(h.clone());
         }
         Ok(outs)
@@ -97,20 +136,25 @@ impl Mlp {
         Ok(correct as f64 / labels.len().max(1) as f64)
     }
 
-    pub fn named_weights(&self) -> Vec<(String, Tensor)> {
+    /// The weights as the network computes with them (the readout × α), copied.
+    pub fn named_weights(&self) -> Result<Vec<(String, Tensor)>, ZooError> {
         let mut named = Vec::with_capacity(2 * self.layers.len());
         for (l, (w, b)) in self.layers.iter().enumerate() {
-            let prefix = if l == self.depth() { "out".to_string() } else { format!("fc{}", l + 1) };
-            named.push((format!("{prefix}.weight"), w.as_tensor().clone()));
-            named.push((format!("{prefix}.bias"), b.as_tensor().clone()));
+            let readout = l == self.depth();
+            let prefix = if readout { "out".to_string() } else { format!("fc{}", l + 1) };
+            for (suffix, t) in [("weight", w), ("bias", b)] {
+                let t = t.as_tensor();
+                let t = if readout && self.output_scale != 1.0 { t * self.output_scale } else { t.copy() };
+                named.push((format!("{prefix}.{suffix}"), t.map_err(err)?));
+            }
         }
-        named
+        Ok(named)
     }
 
     fn checkpoint(&self, epoch: usize, data: &TrainingData) -> Result<Checkpoint, ZooError> {
         Ok(Checkpoint {
             epoch,
-            weights: self.named_weights(),
+            weights: self.named_weights()?,
             activations: self.forward_all(data.probe_x)?,
             train_accuracy: self.accuracy(data.train_x, data.train_labels)?,
             test_accuracy: self.accuracy(data.probe_x, data.probe_y)?,
@@ -167,4 +211,45 @@ pub fn tensors(x: Vec<f32>, y: &[u32]) -> Result<(Tensor, Tensor), ZooError> {
 /// Adam(W) with PyTorch's defaults besides the step size and decay.
 pub fn adam(learning_rate: f64, weight_decay: f64) -> ParamsAdamW {
     ParamsAdamW { lr: learning_rate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weights(mlp: &Mlp) -> Vec<Vec<f32>> {
+        mlp.named_weights().unwrap().iter().map(|(_, t)| t.flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect()
+    }
+
+    fn regime(output_scale: f64, init_scale: f64, centered: bool) -> Regime {
+        Regime { name: "r".into(), output_scale, init_scale, centered }
+    }
+
+    #[test]
+    fn the_antisymmetric_initialisation_outputs_exactly_zero() {
+        let mlp = Mlp::init(2, 8, Activation::Tanh, 7, &regime(10.0, 1.0, true)).unwrap();
+        let x: Vec<f32> = (0..5 * PIXELS).map(|k| ((k * 31 % 17) as f32) / 17.0).collect();
+        let x = Tensor::from_vec(x, (5, PIXELS), &Device::Cpu).unwrap();
+        let logits = mlp.logits(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(logits.iter().all(|&v| v == 0.0), "{logits:?}");
+        // the hidden layers are those of the standard draw (a paired design across regimes)
+        let standard = weights(&Mlp::init(2, 8, Activation::Tanh, 7, &Regime::standard()).unwrap());
+        assert_eq!(weights(&mlp)[0], standard[0]);
+    }
+
+    #[test]
+    fn init_scale_multiplies_the_hidden_layers_and_output_scale_the_saved_readout() {
+        let standard = weights(&Mlp::init(2, 6, Activation::Relu, 3, &Regime::standard()).unwrap());
+        let scaled = weights(&Mlp::init(2, 6, Activation::Relu, 3, &regime(4.0, 0.5, false)).unwrap());
+        for l in 0..4 {
+            for (a, b) in scaled[l].iter().zip(&standard[l]) {
+                assert_eq!(*a, (*b as f64 * 0.5) as f32);
+            }
+        }
+        for l in 4..6 {
+            for (a, b) in scaled[l].iter().zip(&standard[l]) {
+                assert_eq!(*a, b * 4.0, "the readout is saved as the network computes with it");
+            }
+        }
+    }
 }
