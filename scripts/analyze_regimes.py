@@ -114,7 +114,7 @@ def main():
                 continue
             # MSA compares the networks' pullback metrics (of the feature map, at the probe
             # images); its rows sit at the layer that carries the weights
-            label = f"{metric}@feature_map" if metric == "msa" else f"{metric}@{layer}"
+            label = f"{metric}@feature_map" if metric.startswith("msa") else f"{metric}@{layer}"
             measures.append((label, d))
 
     rows = []

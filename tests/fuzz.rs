@@ -207,6 +207,20 @@ fn all_parsers() {
         let _ = safetensors::parse_safetensors(b);
     });
 
+    // HDF5 (h5py's layout; the NWB reader and activation stores sit on it): open, then read
+    // every kind of dataset the readers read
+    let h5 = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small.h5")).unwrap();
+    let h5_loc = Location::parse("file:///fuzz/small.h5", None).unwrap();
+    run("hdf5", vec![h5], 4 * 1032, |b| {
+        if let Ok(f) = repspace_store::hdf5::H5File::from_bytes(&h5_loc, bytes::Bytes::copy_from_slice(b)) {
+            let _ = f.read_f64("/blocks/0/out");
+            let _ = f.read_f64("/b");
+            let _ = f.read_strings("/s");
+            let _ = f.read_i64("/i");
+            let _ = f.member_names("/blocks");
+        }
+    });
+
     let spec = b"[[layers]]\nweight = \"fc1.weight\"\nbias = \"fc1.bias\"\nactivation = \"tanh\"\n\
         [readout]\nweight = \"out.weight\"\n"
         .to_vec();

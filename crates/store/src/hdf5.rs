@@ -58,11 +58,15 @@ impl H5File {
                 .map_err(|e| hdf5_reader::error::Error::Io(std::io::Error::other(e.to_string())))
         });
         let cached = BlockCacheStorage::new(Arc::new(ranges), BLOCK_BYTES, CACHED_BLOCKS);
-        let options = OpenOptions::default().with_max_chunk_bytes(MAX_CHUNK_BYTES).with_max_read_bytes(
-            usize::try_from(size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE))
-                .unwrap_or(usize::MAX),
-        );
-        let file = Hdf5File::from_storage_with_options(Arc::new(cached), options)
+        let file = Hdf5File::from_storage_with_options(Arc::new(cached), options(size))
+            .map_err(|e| unreadable(loc, format!("not a readable HDF5 file ({e})")))?;
+        Ok(H5File { file, loc: loc.clone(), size })
+    }
+
+    /// An HDF5 file held in memory (named `loc` in errors), with the same bounds.
+    pub fn from_bytes(loc: &Location, bytes: bytes::Bytes) -> Result<H5File, LoadError> {
+        let size = bytes.len() as u64;
+        let file = Hdf5File::from_owner(bytes, options(size))
             .map_err(|e| unreadable(loc, format!("not a readable HDF5 file ({e})")))?;
         Ok(H5File { file, loc: loc.clone(), size })
     }
@@ -187,6 +191,14 @@ impl H5File {
         }
         ds.read_strings().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))
     }
+}
+
+/// The decoder's bounds for a file of `size` bytes.
+fn options(size: u64) -> OpenOptions {
+    OpenOptions::default().with_max_chunk_bytes(MAX_CHUNK_BYTES).with_max_read_bytes(
+        usize::try_from(size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE))
+            .unwrap_or(usize::MAX),
+    )
 }
 
 /// The element type of a numeric HDF5 datatype.
