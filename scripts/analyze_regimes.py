@@ -122,7 +122,7 @@ def main():
         sil = silhouette(d, labels)
         knn = knn_accuracy(d, labels, args.k)
         sil_null = [silhouette(d, labels[p]) for p in shuffles]
-        knn_null = [knn_accuracy(d, labels[p], args.k) for p in shuffles[: min(500, args.permutations)]]
+        knn_null = [knn_accuracy(d, labels[p], args.k) for p in shuffles]
         rho = spearman(d[iu], acc_gap[iu])
         rho_null = [spearman(d[iu], np.abs(accuracy[p][:, None] - accuracy[p][None, :])[iu]) for p in shuffles]
         rows.append(
