@@ -376,14 +376,16 @@ def cmd_ophys(out, seed):
     seg = ImageSegmentation()
     ophys.add(seg)
     ps = seg.create_plane_segmentation(name="PlaneSegmentation", description="cell ROIs", imaging_plane=plane)
-    n_rois = 11
-    roi_ids = rng.choice(np.arange(517000000, 517100000), size=n_rois, replace=False)
+    # the table holds 13 ROIs; the series reads 11 of them, in a permuted order
+    n_table, n_rois = 13, 11
+    roi_ids = rng.choice(np.arange(517000000, 517100000), size=n_table, replace=False)
+    region = [int(r) for r in rng.permutation(n_table)[:n_rois]]
     for rid in roi_ids:
         mask = np.zeros((8, 8), dtype=np.float32)
         r, c = rng.integers(0, 6, 2)
         mask[r:r + 3, c:c + 3] = 1.0
         ps.add_roi(id=int(rid), image_mask=mask)
-    rois = ps.create_roi_table_region(region=list(range(n_rois)), description="all ROIs")
+    rois = ps.create_roi_table_region(region=region, description="the ROIs of the series")
 
     n_t = int(np.ceil(t_end * 30.0))
     timestamps = np.arange(n_t, dtype=np.float64) / 30.0  # k/30: exact at multiples of 0.5
@@ -407,8 +409,8 @@ def cmd_ophys(out, seed):
         sel = (timestamps >= s + w0) & (timestamps < s + w1)
         assert sel.any()
         per.append(data[sel].astype(np.float64).mean(axis=0))
-    per = np.stack(per)  # [presentations, rois in table order]
-    per = per[:, np.argsort(roi_ids)]
+    per = np.stack(per)  # [presentations, the series' columns]
+    per = per[:, np.argsort(roi_ids[region])]  # columns by ROI id
     mean, trials, _ = responses(per, frames, [BLANK])
     write_expected(out, expected_rows(session_id, "VISp", mean, trials, subject_fields(subject)), OPHYS_CONFIG)
 

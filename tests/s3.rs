@@ -227,13 +227,17 @@ fn hdf5_zarr_and_nwb_are_read_from_s3() {
     let out = run_s3(&server, &config).wait_with_output().unwrap();
     assert!(out.status.code() == Some(0) || out.status.code() == Some(2), "{out:?}");
     let got = hashes(&storage, "s3://repspace/stores_out");
-    let mut checked = 0;
-    for (model, hash) in &got {
-        let layer = model.rsplit_once('_').unwrap().0;
-        assert_eq!(Some(hash), got.get(&format!("{layer}_npy")), "{model} differs from its .npy");
-        checked += 1;
+    let manifest = repspace_store::Manifest::load(
+        &Storage::new().unwrap(),
+        &Location::from_path(&local.path("stores/stores.csv")).unwrap(),
+    )
+    .unwrap();
+    for row in &manifest.rows {
+        let hash = got.get(&row.model_id).unwrap_or_else(|| panic!("{} ({}) was not read", row.model_id, row.uri_text));
+        let twin = got.get(&format!("{}_npy", row.layer)).unwrap_or_else(|| panic!("{}_npy was not read", row.layer));
+        assert_eq!(hash, twin, "{} ({}) differs from its .npy", row.model_id, row.uri_text);
     }
-    assert!(checked >= 20, "{got:?}");
+    assert!(manifest.rows.len() >= 20);
 
     // NWB sessions on s3:// ingested into a zoo on s3://
     let config = std::fs::read_to_string(local.path("nwb/expected/config.toml"))

@@ -222,7 +222,7 @@ impl NwbFile {
     fn unit_areas(&self, cfg: &IngestConfig, n: usize) -> Result<Vec<String>, IngestError> {
         let own = format!("/units/{}", cfg.group_by);
         if self.has(&own) {
-            return self.column_strings(&own, n);
+            return Ok(self.column_strings(&own, n)?.into_iter().map(|a| a.trim().to_string()).collect());
         }
         let electrodes = "/general/extracellular_ephys/electrodes";
         let column = format!("{electrodes}/{}", cfg.group_by);
@@ -248,7 +248,7 @@ impl NwbFile {
         peaks
             .iter()
             .map(|p| {
-                by_id.get(p).map(|s| (*s).clone()).ok_or_else(|| {
+                by_id.get(p).map(|s| s.trim().to_string()).ok_or_else(|| {
                     self.err("/units/peak_channel_id", format!("channel {p} is not in the electrodes table"))
                 })
             })
@@ -305,6 +305,9 @@ impl NwbFile {
             self.numbers(&ts_path)?
         } else {
             let rate_path = format!("{path}/starting_time");
+            if !self.has(&rate_path) {
+                return Err(self.err(path, "has neither timestamps nor starting_time with a rate"));
+            }
             let start = self.numbers(&rate_path)?.first().copied().unwrap_or(0.0);
             let rate = self
                 .h5
@@ -324,27 +327,40 @@ impl NwbFile {
         Ok(timestamps)
     }
 
-    /// The PlaneSegmentation the series' `rois` region points at (the object reference of its
-    /// `table` attribute, else the first PlaneSegmentation under ImageSegmentation).
+    /// The PlaneSegmentation holding the series' ROIs: the only one under ImageSegmentation.
+    /// A file with several (multi-plane sessions) is refused rather than guessed at.
     fn roi_table(&self, series: &str) -> Result<String, IngestError> {
         let parent = "/processing/ophys/ImageSegmentation";
-        self.h5
+        let tables: Vec<String> = self
+            .h5
             .member_names(parent)
             .into_iter()
             .map(|n| format!("{parent}/{n}"))
-            .find(|p| self.has(&format!("{p}/id")))
-            .ok_or_else(|| self.err(&format!("{series}/rois"), "no PlaneSegmentation table holds the ROIs"))
+            .filter(|p| self.has(&format!("{p}/id")))
+            .collect();
+        match tables.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(self.err(&format!("{series}/rois"), "no PlaneSegmentation table holds the ROIs")),
+            many => Err(self.err(
+                parent,
+                format!("{} PlaneSegmentation tables ({many:?}); multi-plane files are not read yet", many.len()),
+            )),
+        }
     }
 
-    /// The location of the imaging plane (the only one, or the first by name).
-    fn imaging_plane_location(&self, _segmentation: &str) -> Result<String, IngestError> {
+    /// The location of the imaging plane (the only one).
+    fn imaging_plane_location(&self, segmentation: &str) -> Result<String, IngestError> {
         let parent = "/general/optophysiology";
-        for n in self.h5.member_names(parent) {
-            if let Some(loc) = self.scalar_string(&format!("{parent}/{n}/location"))? {
-                return Ok(loc);
+        let planes: Vec<String> =
+            self.h5.member_names(parent).into_iter().filter(|n| self.has(&format!("{parent}/{n}/location"))).collect();
+        match planes.as_slice() {
+            [one] => {
+                Ok(self.scalar_string(&format!("{parent}/{one}/location"))?.unwrap_or_default().trim().to_string())
             }
+            [] => Err(self.err(parent, format!("no imaging plane has a location (for {segmentation})"))),
+            many => Err(self
+                .err(parent, format!("{} imaging planes ({many:?}); multi-plane files are not read yet", many.len()))),
         }
-        Err(self.err(parent, "no imaging plane has a location"))
     }
 }
 

@@ -39,12 +39,19 @@ pub struct Design {
 impl Design {
     /// The conditions of `p` not in `exclude` (numbers compare by value: -1 equals -1.0).
     pub fn new(p: &Presentations, exclude: &[ConditionValue]) -> Design {
-        let mut conditions: Vec<ConditionValue> =
-            p.condition.iter().filter(|c| !exclude.contains(c)).cloned().collect();
-        conditions.sort_by(|a, b| a.ordering(b));
-        conditions.dedup();
-        let members =
-            conditions.iter().map(|c| (0..p.condition.len()).filter(|&i| &p.condition[i] == c).collect()).collect();
+        // presentations sorted by (condition, start order), then cut into runs: n log n
+        let mut order: Vec<usize> = (0..p.condition.len()).filter(|&i| !exclude.contains(&p.condition[i])).collect();
+        order.sort_by(|&a, &b| p.condition[a].ordering(&p.condition[b]).then(a.cmp(&b)));
+        let (mut conditions, mut members): (Vec<ConditionValue>, Vec<Vec<usize>>) = (Vec::new(), Vec::new());
+        for i in order {
+            match (conditions.last(), members.last_mut()) {
+                (Some(c), Some(m)) if *c == p.condition[i] => m.push(i),
+                _ => {
+                    conditions.push(p.condition[i].clone());
+                    members.push(vec![i]);
+                }
+            }
+        }
         Design { conditions, members }
     }
 

@@ -192,6 +192,16 @@ fn session(storage: &Storage, loc: &Location, cfg: &IngestConfig) -> Result<Sess
         representations.push(base);
         representations.extend(trials_row);
     }
+    // areas that differ only in characters a file name cannot hold would share a file
+    let mut ids: Vec<(&str, &str)> = representations.iter().map(|r| (r.model_id.as_str(), r.layer.as_str())).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(IngestError::session(
+            loc,
+            &cfg.group_by,
+            format!("two areas both become {} (rename them or group by another column)", w[0].0),
+        ));
+    }
     Ok(Session { session_id, representations, skipped })
 }
 

@@ -121,7 +121,7 @@ impl H5File {
     pub fn read_i64(&self, path: &str) -> Result<Vec<i64>, LoadError> {
         let ds = self.dataset(path)?;
         let (size, signed) = match ds.dtype() {
-            Datatype::FixedPoint { size, signed, .. } => (*size as usize, *signed),
+            Datatype::FixedPoint { size, signed, .. } if (1..=8).contains(size) => (*size as usize, *signed),
             other => {
                 return Err(LoadError::new(
                     ReasonCode::Unreadable,
@@ -139,7 +139,13 @@ impl H5File {
             ));
         }
         let raw = ds.read_native_bytes().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))?;
-        let mut out = Vec::with_capacity(raw.len() / size.max(1));
+        if raw.len() as u64 != n.saturating_mul(size as u64) {
+            return Err(unreadable(
+                &self.loc,
+                format!("dataset {path:?} decoded to {} bytes, expected {n} × {size}", raw.len()),
+            ));
+        }
+        let mut out = Vec::with_capacity(raw.len() / size);
         for c in raw.chunks_exact(size) {
             let mut b = [0u8; 8];
             let v = if cfg!(target_endian = "little") {

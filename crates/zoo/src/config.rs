@@ -53,7 +53,7 @@ pub struct ZooConfig {
 /// move ∝ 1/α (Adam's steps do not depend on the gradient's scale): large α is lazy, small α
 /// rich. With `centered`, the last hidden layer's units come in identical pairs with opposite
 /// readout weights (Chizat et al.'s antisymmetric initialisation), so the network's initial
-/// output is exactly 0 whatever α.
+/// output is 0 up to f32 rounding whatever α.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Regime {
