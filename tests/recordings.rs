@@ -70,14 +70,20 @@ fn ingest(config: &Path) -> std::process::Output {
     repspace(&["ingest", path_str(config)])
 }
 
+/// Generate `what` (nwb or ophys) in a temp dir and ingest it with its expected config.
+fn generated_and_ingested(what: &str) -> (tempfile::TempDir, std::process::Output) {
+    let tmp = tempfile::tempdir().unwrap();
+    make(what, tmp.path());
+    std::fs::copy(tmp.path().join("expected/config.toml"), tmp.path().join("ingest.toml")).unwrap();
+    let out = ingest(&tmp.path().join("ingest.toml"));
+    assert_success(&out);
+    (tmp, out)
+}
+
 #[test]
 fn nwb_units_become_a_zoo_equal_to_numpy_and_the_metrics_run_on_it() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, out) = generated_and_ingested("nwb");
     let dir = tmp.path();
-    make("nwb", dir);
-    std::fs::copy(dir.join("expected/config.toml"), dir.join("ingest.toml")).unwrap();
-    let out = ingest(&dir.join("ingest.toml"));
-    assert_success(&out);
     let zoo = dir.join("zoo");
     check_against_expected(dir, &zoo);
     // areas below min_units are reported, not written
@@ -163,12 +169,8 @@ fn nwb_units_become_a_zoo_equal_to_numpy_and_the_metrics_run_on_it() {
 
 #[test]
 fn roi_responses_become_a_zoo_equal_to_numpy() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    make("ophys", dir);
-    std::fs::copy(dir.join("expected/config.toml"), dir.join("ingest.toml")).unwrap();
-    assert_success(&ingest(&dir.join("ingest.toml")));
-    check_against_expected(dir, &dir.join("zoo"));
+    let (tmp, _) = generated_and_ingested("ophys");
+    check_against_expected(tmp.path(), &tmp.path().join("zoo"));
 }
 
 #[test]
