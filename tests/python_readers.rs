@@ -7,10 +7,7 @@ use common::*;
 
 #[test]
 fn duckdb_and_pandas_read_the_tables() {
-    let env =
-        std::process::Command::new("bash").arg(repo_dir().join("scripts/python_env.sh")).output().expect("bash runs");
-    assert!(env.status.success(), "python env setup failed:\n{}", String::from_utf8_lossy(&env.stderr));
-    let python = String::from_utf8(env.stdout).expect("utf-8").trim().to_string();
+    let python = python();
 
     let fixture = "shape_small";
     let npz = fixtures_dir().join(format!("{fixture}.npz"));
