@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use repspace_store::tables::EmbeddingSummaryRow;
 
-use crate::{Models, Tables};
+use crate::tables::{Models, Tables};
 
 pub(crate) struct Page<'a> {
     pub models: &'a Models,

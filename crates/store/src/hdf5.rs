@@ -97,16 +97,7 @@ impl H5File {
             )
         })?;
         let bytes = dtype.bytes_for(&shape).map_err(|e| unreadable(&self.loc, format!("{path}: {}", e.reason)))?;
-        let limit = self.size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE);
-        if bytes as u64 > limit {
-            return Err(unreadable(
-                &self.loc,
-                format!(
-                    "dataset {path:?} claims shape {shape:?} ({bytes} bytes), more than a {}-byte file can hold",
-                    self.size
-                ),
-            ));
-        }
+        self.check_claim(path, &shape, bytes as u64)?;
         let raw = ds.read_native_bytes().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))?;
         if raw.len() != bytes {
             return Err(unreadable(
@@ -115,6 +106,22 @@ impl H5File {
             ));
         }
         Ok(NdArray { shape, data: dtype.decode(&raw, cfg!(target_endian = "little")) })
+    }
+
+    /// Refuse a dataset that claims to decode to more than this file can hold (see the
+    /// module's invariant), before anything is read or allocated.
+    fn check_claim(&self, path: &str, shape: &[usize], bytes: u64) -> Result<(), LoadError> {
+        let limit = self.size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE);
+        if bytes > limit {
+            return Err(unreadable(
+                &self.loc,
+                format!(
+                    "dataset {path:?} claims shape {shape:?} ({bytes} bytes), more than a {}-byte file can hold",
+                    self.size
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The integer dataset at `path` (any width, signed or not), flattened.
@@ -130,14 +137,8 @@ impl H5File {
             }
         };
         let n = ds.shape().iter().product::<u64>();
-        if n.saturating_mul(size as u64)
-            > self.size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE)
-        {
-            return Err(unreadable(
-                &self.loc,
-                format!("dataset {path:?} claims {n} integers in a {}-byte file", self.size),
-            ));
-        }
+        let shape: Vec<usize> = ds.shape().iter().map(|&d| d as usize).collect();
+        self.check_claim(path, &shape, n.saturating_mul(size as u64))?;
         let raw = ds.read_native_bytes().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))?;
         if raw.len() as u64 != n.saturating_mul(size as u64) {
             return Err(unreadable(

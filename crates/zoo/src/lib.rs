@@ -282,13 +282,7 @@ fn write_checkpoint(
     let mut members = Vec::with_capacity(cp.activations.len());
     for (l, a) in cp.activations.iter().enumerate() {
         let (rows, cols) = a.dims2().map_err(|e| ZooError::Train(e.to_string()))?;
-        let data: Vec<f64> = a
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| ZooError::Train(e.to_string()))?
-            .into_iter()
-            .map(f64::from)
-            .collect();
+        let data = values(a)?;
         let key = if l == depth { "logits".to_string() } else { format!("hidden{}", l + 1) };
         members.push((key, write_npy(&[rows, cols], &data, true)));
     }
