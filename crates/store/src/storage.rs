@@ -237,6 +237,14 @@ impl Storage {
         Ok((store, path))
     }
 
+    /// A read's result: a missing object is [`GetError::NotFound`], any other failure names `loc`.
+    fn read_outcome<T>(loc: &Location, result: object_store::Result<T>) -> Result<T, GetError> {
+        result.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => GetError::NotFound,
+            e => GetError::Other(Self::wrap(loc, e)),
+        })
+    }
+
     fn wrap(loc: &Location, source: object_store::Error) -> StoreError {
         StoreError::ObjectStore { uri: loc.to_string(), source }
     }
@@ -251,11 +259,7 @@ impl Storage {
             let loc = loc.clone();
             async move {
                 let (store, path) = resolved.map_err(GetError::Other)?;
-                match retried(|| async { store.get(&path).await?.bytes().await }).await {
-                    Ok(bytes) => Ok(bytes),
-                    Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
-                    Err(e) => Err(GetError::Other(Self::wrap(&loc, e))),
-                }
+                Self::read_outcome(&loc, retried(|| async { store.get(&path).await?.bytes().await }).await)
             }
         };
         self.runtime.block_on(futures::stream::iter(locs.iter().map(fetch)).buffered(concurrency.max(1)).collect())
@@ -264,37 +268,23 @@ impl Storage {
     pub fn get(&self, loc: &Location) -> Result<Bytes, GetError> {
         let (store, path) = self.resolve(loc).map_err(GetError::Other)?;
         self.runtime.block_on(async {
-            match retried(|| async { store.get(&path).await?.bytes().await }).await {
-                Ok(bytes) => Ok(bytes),
-                Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
-                Err(e) => Err(GetError::Other(Self::wrap(loc, e))),
-            }
+            Self::read_outcome(loc, retried(|| async { store.get(&path).await?.bytes().await }).await)
         })
     }
 
     /// The object's size in bytes (a HEAD request; no byte read).
     pub fn size(&self, loc: &Location) -> Result<u64, GetError> {
         let (store, path) = self.resolve(loc).map_err(GetError::Other)?;
-        self.runtime.block_on(async {
-            match retried(|| store.head(&path)).await {
-                Ok(meta) => Ok(meta.size),
-                Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
-                Err(e) => Err(GetError::Other(Self::wrap(loc, e))),
-            }
-        })
+        self.runtime
+            .block_on(async { Self::read_outcome(loc, retried(|| store.head(&path)).await).map(|meta| meta.size) })
     }
 
     /// The bytes `start..start + len` of the object (a range read).
     pub fn get_range(&self, loc: &Location, start: u64, len: u64) -> Result<Bytes, GetError> {
         let (store, path) = self.resolve(loc).map_err(GetError::Other)?;
         let range = start..start.saturating_add(len);
-        self.runtime.block_on(async {
-            match retried(|| store.get_range(&path, range.clone())).await {
-                Ok(bytes) => Ok(bytes),
-                Err(object_store::Error::NotFound { .. }) => Err(GetError::NotFound),
-                Err(e) => Err(GetError::Other(Self::wrap(loc, e))),
-            }
-        })
+        self.runtime
+            .block_on(async { Self::read_outcome(loc, retried(|| store.get_range(&path, range.clone())).await) })
     }
 
     /// The object store that holds `loc` and the path of `loc` inside it, for readers of
