@@ -23,6 +23,9 @@ pub enum MetricError {
     Eigen,
     #[error("singular value decomposition did not converge")]
     Svd,
+    /// The measure is not defined for these inputs (e.g. PWCCA with more units than stimuli).
+    #[error("{0}")]
+    Undefined(String),
     #[error("the two representations were prepared for different metrics")]
     PreparedMismatch,
 }

@@ -12,18 +12,24 @@
 mod assignment;
 mod bias_corrected;
 mod block;
+pub mod cca;
 mod cka;
 mod conv;
+pub mod dcor;
 pub mod embedding;
 mod error;
 pub mod geometry;
+pub mod knn;
 mod matrix;
 pub mod nuclear;
 pub mod paths;
 mod permutation;
 mod procrustes;
+pub mod ridge;
 pub mod rng;
+pub mod rsa;
 mod shape;
+pub mod soft_matching;
 mod spec;
 mod stochastic;
 
