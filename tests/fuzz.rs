@@ -7,8 +7,9 @@
 //! a parser may hold at most `max(64 MiB, k × input)` (k = 16; 4 × 1032 for `.npz`, whose
 //! members may inflate up to deflate's ratio, and whose f16 arrays widen to f64).
 //!
-//! Cases per parser: `REPSPACE_FUZZ_CASES` (default 2,000 here; `bash scripts/fuzz.sh`
-//! runs 100,000 in release).
+//! Cases per parser: `REPSPACE_FUZZ_CASES` (default 2,000 here;
+//! `REPSPACE_FUZZ_CASES=200000 cargo test --release --test fuzz` for a longer run).
+//! `REPSPACE_FUZZ_ONLY=hdf5,npz` runs only the parsers named.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
@@ -155,6 +156,9 @@ fn cases() -> u32 {
 }
 
 fn run(name: &str, seeds: Vec<Vec<u8>>, factor: usize, parse: impl Fn(&[u8])) {
+    if std::env::var("REPSPACE_FUZZ_ONLY").is_ok_and(|only| !only.split(',').any(|p| p == name)) {
+        return;
+    }
     let mut runner = TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() });
     for seed in &seeds {
         // the seeds themselves parse without trouble

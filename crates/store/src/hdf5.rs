@@ -6,10 +6,12 @@
 //! chunks, never the whole file (an activation store holding every layer of a zoo stays cheap
 //! to read one layer of, locally or on S3).
 //!
-//! Invariant: memory stays bounded whatever the file claims. The decoder refuses a chunk
-//! larger than [`MAX_CHUNK_BYTES`] before allocating it, and a dataset's decoded size is
-//! checked against [`MAX_DECODED_PER_STORED`] × the file's size (deflate cannot expand more)
-//! before any element is read.
+//! Invariant: memory stays bounded whatever the file claims. Let L = [`MAX_DECODED_PER_STORED`]
+//! × the file's size + [`SMALL_ALLOWANCE`] (deflate cannot expand more than 1032:1). Before any
+//! element is read, a dataset's values *as f64* (8 bytes each, the widest form a read holds)
+//! must fit in L; the decoder refuses to read more than L bytes or to allocate a chunk larger
+//! than min(L, [`MAX_CHUNK_BYTES`]). So a read holds at most the decoded bytes, one chunk and
+//! the f64 values at once: 3L, plus the block cache of a file opened over range reads.
 
 use std::sync::Arc;
 
@@ -21,10 +23,12 @@ use crate::{LoadError, Location, NdArray, ReasonCode, Storage};
 
 /// The largest decoded chunk a read allocates (h5py's chunks are ≤ 1 MiB by default).
 pub const MAX_CHUNK_BYTES: usize = 256 << 20;
-/// Deflate's largest expansion is 1032:1; a dataset may not decode to more than this many
-/// bytes per byte of the file (plus 64 MiB for fill-valued, unallocated chunks).
+/// Deflate's largest expansion is 1032:1; a dataset's f64 values may not take more than this
+/// many bytes per byte of the file (plus [`SMALL_ALLOWANCE`]).
 pub const MAX_DECODED_PER_STORED: u64 = 1032;
-const FILL_ALLOWANCE: u64 = 64 << 20;
+/// Room beyond the proportional bound, for small files whose datasets are fill-valued
+/// (unallocated chunks) or contiguous and uncompressed.
+pub const SMALL_ALLOWANCE: u64 = 1 << 20;
 /// Range reads are rounded out to blocks of this size and cached (per open file).
 const BLOCK_BYTES: usize = 256 << 10;
 const CACHED_BLOCKS: usize = 64;
@@ -97,7 +101,7 @@ impl H5File {
             )
         })?;
         let bytes = dtype.bytes_for(&shape).map_err(|e| unreadable(&self.loc, format!("{path}: {}", e.reason)))?;
-        self.check_claim(path, &shape, bytes as u64)?;
+        self.check_claim(path, &shape, as_f64_bytes(&shape))?;
         let raw = ds.read_native_bytes().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))?;
         if raw.len() != bytes {
             return Err(unreadable(
@@ -108,15 +112,14 @@ impl H5File {
         Ok(NdArray { shape, data: dtype.decode(&raw, cfg!(target_endian = "little")) })
     }
 
-    /// Refuse a dataset that claims to decode to more than this file can hold (see the
-    /// module's invariant), before anything is read or allocated.
-    fn check_claim(&self, path: &str, shape: &[usize], bytes: u64) -> Result<(), LoadError> {
-        let limit = self.size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE);
-        if bytes > limit {
+    /// Refuse a dataset whose values, as f64, would take more than L bytes (the module's
+    /// invariant), before anything is read or allocated.
+    fn check_claim(&self, path: &str, shape: &[usize], f64_bytes: u64) -> Result<(), LoadError> {
+        if f64_bytes > decoded_limit(self.size) {
             return Err(unreadable(
                 &self.loc,
                 format!(
-                    "dataset {path:?} claims shape {shape:?} ({bytes} bytes), more than a {}-byte file can hold",
+                    "dataset {path:?} claims shape {shape:?} ({f64_bytes} bytes as f64), more than a {}-byte file can hold",
                     self.size
                 ),
             ));
@@ -138,7 +141,7 @@ impl H5File {
         };
         let n = ds.shape().iter().product::<u64>();
         let shape: Vec<usize> = ds.shape().iter().map(|&d| d as usize).collect();
-        self.check_claim(path, &shape, n.saturating_mul(size as u64))?;
+        self.check_claim(path, &shape, as_f64_bytes(&shape))?;
         let raw = ds.read_native_bytes().map_err(|e| unreadable(&self.loc, format!("dataset {path:?}: {e}")))?;
         if raw.len() as u64 != n.saturating_mul(size as u64) {
             return Err(unreadable(
@@ -200,12 +203,21 @@ impl H5File {
     }
 }
 
-/// The decoder's bounds for a file of `size` bytes.
+/// L of the module's invariant, for a file of `size` bytes.
+fn decoded_limit(size: u64) -> u64 {
+    size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(SMALL_ALLOWANCE)
+}
+
+/// The bytes of a dataset of `shape` as f64 values (saturating).
+fn as_f64_bytes(shape: &[usize]) -> u64 {
+    shape.iter().fold(8u64, |n, &d| n.saturating_mul(d as u64))
+}
+
+/// The decoder's bounds for a file of `size` bytes: at most L bytes read, no chunk larger
+/// than min(L, [`MAX_CHUNK_BYTES`]).
 fn options(size: u64) -> OpenOptions {
-    OpenOptions::default().with_max_chunk_bytes(MAX_CHUNK_BYTES).with_max_read_bytes(
-        usize::try_from(size.saturating_mul(MAX_DECODED_PER_STORED).saturating_add(FILL_ALLOWANCE))
-            .unwrap_or(usize::MAX),
-    )
+    let limit = usize::try_from(decoded_limit(size)).unwrap_or(usize::MAX);
+    OpenOptions::default().with_max_chunk_bytes(limit.min(MAX_CHUNK_BYTES)).with_max_read_bytes(limit)
 }
 
 /// The element type of a numeric HDF5 datatype.
