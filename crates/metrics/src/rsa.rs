@@ -1,1 +1,713 @@
-//! (being written)
+//! Representational similarity analysis (RSA) as rsatoolbox 0.3.2 computes it: each
+//! representation becomes a representational dissimilarity matrix (RDM) over its m
+//! conditions, and a pair of representations is scored by comparing their RDMs.
+//!
+//! **RDM.** The vector d ∈ ℝᴺ, N = m(m−1)/2, of the entries above the diagonal, row by row
+//! ((0,1), (0,2), …, (0,m−1), (1,2), …: rsatoolbox's `_extract_triu_` order), of
+//! - `Euclidean`, x = [conditions, units] (m × n): d_ij = ‖x_i − x_j‖²/n, computed as
+//!   rsatoolbox does, (‖x_i‖² + ‖x_j‖² − 2⟨x_i, x_j⟩)/n: exact for integer data; for two
+//!   near-identical conditions it may be −O(ε‖x‖²), as in rsatoolbox. Equals
+//!   `calc_rdm(Dataset(x, obs_descriptors={'conds': np.arange(m)}), method='euclidean',
+//!   descriptor='conds')` (remove_mean=False).
+//! - `Correlation`, x = [conditions, units]: d_ij = 1 − r_ij, r the Pearson correlation of
+//!   the two patterns across units (not divided by n). The same call with
+//!   `method='correlation'`.
+//! - `Crossnobis`, x = [conditions, repeats, units] (m × R × n, each repeat one run): the
+//!   leave-one-run-out crossnobis distance. rsatoolbox's fold k scores the mean of the other
+//!   runs against run k, x̄₋ₖPx_kᵀ, and averages the folds; summed over k that is
+//!   d_ij = (K_ii + K_jj − 2K_ij) / (R(R−1)·n),  K = SPSᵀ − Σ_k x_kPx_kᵀ,  S = Σ_k x_k,
+//!   the mean over ordered run pairs k ≠ l of (x_k,i − x_k,j)ᵀP(x_l,i − x_l,j)/n. Equals
+//!   `calc_rdm(Dataset(x.reshape(m*R, n), obs_descriptors={'conds': np.repeat(np.arange(m), R),
+//!   'runs': np.tile(np.arange(R), m)}), method='crossnobis', descriptor='conds',
+//!   cv_descriptor='runs', noise=P)` with
+//!   - `Noise::Identity`: P = I (`noise=None`);
+//!   - `Noise::ShrinkageDiag`: P = `prec_from_measurements(dataset, obs_desc='conds',
+//!     method='shrinkage_diag')`, the inverse of Schäfer & Strimmer's (2005) shrinkage of
+//!     the residual covariance towards its diagonal. Residuals e = x_{c,k} − mean_k x_{c,k}
+//!     (N_e = mR rows) with rsatoolbox's `_check_demean` degrees of freedom, which for its
+//!     [conds, units, repeats] tensor are dof = (m−1)·R (not m(R−1)): s = EᵀE/dof,
+//!     ρ_uv = (EᵀE)_uv/(√s_uu√s_vv (N_e−1)), ρ²_uv = ((E∘E)ᵀ(E∘E))_uv/(s_uu s_vv (N_e−1)),
+//!     Var̂ = N_e/dof²·(ρ² − ρ∘ρ), λ = clamp(Σ_{u≠v} Var̂ / Σ_{u≠v} ρ², 0, 1), and
+//!     Σ = s with its off-diagonal scaled by 1 − λ. P is applied as the whitening
+//!     x ↦ xL⁻ᵀ with Σ = LLᵀ.
+//!
+//! **Comparison** (`compare(rdm1, rdm2, method=…)`, sigma_k=None), all symmetric:
+//! `Pearson` ('corr'), `Spearman` ('spearman': Pearson of scipy's average ranks),
+//! `KendallTauA` ('tau-a': (concordant − discordant)/(N(N−1)/2), a pair tied in either RDM
+//! counting as neither), `Cosine` ('cosine'), `CorrCov` ('corr_cov') and `CosineCov`
+//! ('cosine_cov'). The last two are rsatoolbox's whitened cosine vᵀV⁻¹w/√(vᵀV⁻¹v·wᵀV⁻¹w)
+//! with V = Ξ∘Ξ, Ξ = CCᵀ (C the pairwise contrasts, `_get_v(m, None)`), which rsatoolbox
+//! (and this module) computes without V: with G = −D/2 (zero diagonal) double centred,
+//! HGH, the vector [√2·(HGH)_ij for i < j, (HGH)_ii] has V⁻¹'s inner product up to a
+//! constant factor, so the comparison is a plain cosine of such vectors. `CorrCov`
+//! first subtracts the mean RDM entry. The fixtures record rsatoolbox's V⁻¹ path agreeing
+//! with it to 1.7e-15.
+//!
+//! **Prepare once, pair many.** [`PreparedRsa`] holds the RDM already transformed for the
+//! comparison, so that every comparison except tau-a is ⟨u_a, u_b⟩ of unit vectors: d
+//! centred (pearson), its ranks centred (spearman), d itself (cosine), the double-centred
+//! vectors above (the *_cov ones), each scaled to unit norm. [`similarities`] forms all the
+//! inner products a block of pairs needs with GEMMs over panels of the entries. Tau-a keeps
+//! each RDM's dense ranks, the order of its entries and its count of tied pairs; a pair
+//! then costs one merge sort of the other RDM's ranks in that order (Knight 1966),
+//! O(N log N).
+//!
+//! **Invariants.** Every comparison is symmetric and in [−1, 1] (clamped, as rsatoolbox
+//! does for tau-a only); every one but tau-a is 1 for identical inputs (tau-a of an RDM with
+//! itself is 1 − tied pairs/(N(N−1)/2)). All are invariant under positive scaling of an RDM,
+//! so the euclidean and crossnobis comparisons are invariant under isotropic scaling of
+//! the units; the euclidean and identity-noise crossnobis RDMs are invariant under
+//! orthogonal maps and translations of the units; the correlation RDM under per-condition
+//! positive affine maps; the shrinkage-noise crossnobis RDM under positive per-unit scaling
+//! and permutation of the units (not under rotations).
+//!
+//! **Where this departs from rsatoolbox.** A constant RDM (all entries equal up to rounding;
+//! for `Cosine` and `CosineCov` a zero one) has no defined correlation: [`PreparedRsa::new`]
+//! returns [`MetricError::Undefined`] where rsatoolbox returns 0 (its `_cosine` masks zero
+//! norms and tau-a's formula gives 0). A pattern constant across units makes the
+//! correlation RDM undefined (rsatoolbox: NaN entries). With one unit, shrinkage_diag has
+//! no off-diagonal to shrink and Σ = s (rsatoolbox: λ = 0/0, NaN).
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Side};
+use serde::{Deserialize, Serialize};
+
+use crate::{MetricError, Tensor};
+
+/// The noise precision P of the crossnobis RDM.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Noise {
+    /// P = I (rsatoolbox's `noise=None`).
+    Identity,
+    /// P = Σ⁻¹, Σ rsatoolbox's shrinkage_diag estimate from the residuals across repeats.
+    ShrinkageDiag,
+}
+
+/// How a representation becomes an RDM.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rdm {
+    /// Squared Euclidean distance over the number of units; reads [conditions, units].
+    Euclidean,
+    /// 1 − Pearson correlation of the patterns; reads [conditions, units].
+    Correlation,
+    /// Leave-one-repeat-out crossnobis; reads [conditions, repeats, units].
+    Crossnobis { noise: Noise },
+}
+
+impl Rdm {
+    /// The rank of the input array: 2 ([conditions, units]) or 3 for crossnobis
+    /// ([conditions, repeats, units]).
+    pub fn input_rank(self) -> usize {
+        match self {
+            Rdm::Euclidean | Rdm::Correlation => 2,
+            Rdm::Crossnobis { .. } => 3,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Rdm::Euclidean => "euclidean",
+            Rdm::Correlation => "correlation",
+            Rdm::Crossnobis { .. } => "crossnobis",
+        }
+    }
+}
+
+/// How two RDMs are compared (rsatoolbox's `compare` method in [`Self::rsatoolbox_method`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RdmComparison {
+    Pearson,
+    Spearman,
+    KendallTauA,
+    Cosine,
+    CorrCov,
+    CosineCov,
+}
+
+impl RdmComparison {
+    /// The `method` string of rsatoolbox's `compare` this equals.
+    pub fn rsatoolbox_method(self) -> &'static str {
+        match self {
+            RdmComparison::Pearson => "corr",
+            RdmComparison::Spearman => "spearman",
+            RdmComparison::KendallTauA => "tau-a",
+            RdmComparison::Cosine => "cosine",
+            RdmComparison::CorrCov => "corr_cov",
+            RdmComparison::CosineCov => "cosine_cov",
+        }
+    }
+}
+
+/// One representation's RDM, transformed for its comparison.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PreparedRsa {
+    rdm: Rdm,
+    comparison: RdmComparison,
+    conditions: usize,
+    form: Form,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Form {
+    /// A unit vector u: the similarity of a pair is ⟨u_a, u_b⟩.
+    Unit(Vec<f64>),
+    /// What Kendall's tau-a needs of one RDM.
+    Ranks(TauRanks),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TauRanks {
+    /// Dense rank of each entry: 0 for the smallest value, equal values share a rank.
+    rank: Vec<u32>,
+    /// Entry indices in increasing order of value (ties in index order).
+    order: Vec<u32>,
+    /// Σ t(t−1)/2 over the groups of t equal entries.
+    tied_pairs: u64,
+}
+
+impl PreparedRsa {
+    /// The RDM of `x` ([`rdm_vector`]) prepared for `comparison`.
+    pub fn new(x: &Tensor, rdm: Rdm, comparison: RdmComparison) -> Result<PreparedRsa, MetricError> {
+        PreparedRsa::from_rdm_vector(rdm_vector(x, rdm)?, rdm, comparison)
+    }
+
+    /// An RDM computed elsewhere (upper triangle, row by row), prepared for `comparison`;
+    /// `rdm` only labels it (pairs must share it).
+    pub fn from_rdm_vector(d: Vec<f64>, rdm: Rdm, comparison: RdmComparison) -> Result<PreparedRsa, MetricError> {
+        let conditions = conditions_of(d.len())?;
+        if !d.iter().all(|v| v.is_finite()) {
+            return Err(MetricError::NotFinite(format!("the {} RDM has a non-finite entry", rdm.name())));
+        }
+        let constant = || {
+            MetricError::Undefined(format!(
+                "the {} RDM is constant over its {} entries (e.g. all conditions alike): its {} comparison is \
+                 undefined (rsatoolbox returns 0)",
+                rdm.name(),
+                d.len(),
+                comparison.rsatoolbox_method()
+            ))
+        };
+        let form = match comparison {
+            RdmComparison::Pearson => Form::Unit(unit(centred(&d), norm(&d)).ok_or_else(constant)?),
+            RdmComparison::Spearman => {
+                let r = average_ranks(&d);
+                Form::Unit(unit(centred(&r), norm(&r)).ok_or_else(constant)?)
+            }
+            RdmComparison::Cosine => Form::Unit(unit(d.clone(), 0.0).ok_or_else(constant)?),
+            RdmComparison::CorrCov => {
+                Form::Unit(unit(double_centred(&centred(&d), conditions), norm(&d)).ok_or_else(constant)?)
+            }
+            RdmComparison::CosineCov => Form::Unit(unit(double_centred(&d, conditions), 0.0).ok_or_else(constant)?),
+            RdmComparison::KendallTauA => {
+                let ranks = TauRanks::new(&d)?;
+                if ranks.tied_pairs == pairs_of(d.len()) {
+                    return Err(constant());
+                }
+                Form::Ranks(ranks)
+            }
+        };
+        Ok(PreparedRsa { rdm, comparison, conditions, form })
+    }
+
+    pub fn rdm(&self) -> Rdm {
+        self.rdm
+    }
+    pub fn comparison(&self) -> RdmComparison {
+        self.comparison
+    }
+    /// The number of conditions m (the RDM has m(m−1)/2 entries).
+    pub fn conditions(&self) -> usize {
+        self.conditions
+    }
+}
+
+/// rsatoolbox's comparison value of two prepared RDMs.
+pub fn similarity(a: &PreparedRsa, b: &PreparedRsa) -> Result<f64, MetricError> {
+    check_pair(a, b)?;
+    match (&a.form, &b.form) {
+        (Form::Unit(u), Form::Unit(v)) => Ok(u.iter().zip(v).map(|(x, y)| x * y).sum::<f64>().clamp(-1.0, 1.0)),
+        (Form::Ranks(p), Form::Ranks(q)) => Ok(tau_a(p, q)),
+        _ => Err(MetricError::PreparedMismatch),
+    }
+}
+
+/// Entries per panel of [`similarities`]' GEMMs: a panel of 32 RDMs is 1 MiB.
+const PANEL_ENTRIES: usize = 4096;
+
+/// [`similarity`] of `(rows[i], cols[j])` for each `(i, j)` in `pairs`, in order. The
+/// inner-product comparisons take every inner product the pairs need from one GEMM of the
+/// stacked vectors (accumulated over panels of [`PANEL_ENTRIES`] entries); tau-a goes pair
+/// by pair.
+pub fn similarities(
+    rows: &[&PreparedRsa],
+    cols: &[&PreparedRsa],
+    pairs: &[(usize, usize)],
+) -> Result<Vec<f64>, MetricError> {
+    for &(i, j) in pairs {
+        let (Some(a), Some(b)) = (rows.get(i), cols.get(j)) else {
+            return Err(MetricError::Parameter {
+                key: "pairs",
+                reason: format!("pair ({i}, {j}) is outside the {} × {} block", rows.len(), cols.len()),
+            });
+        };
+        check_pair(a, b)?;
+    }
+    let Some(&(i0, _)) = pairs.first() else { return Ok(Vec::new()) };
+    if let Form::Ranks(_) = rows[i0].form {
+        return pairs.iter().map(|&(i, j)| similarity(rows[i], cols[j])).collect();
+    }
+    // the rows and columns the pairs use, each once
+    let (row_ids, row_slot) = distinct(pairs.iter().map(|p| p.0), rows.len());
+    let (col_ids, col_slot) = distinct(pairs.iter().map(|p| p.1), cols.len());
+    let row_vecs = row_ids.iter().map(|&i| unit_vector(rows[i])).collect::<Result<Vec<_>, _>>()?;
+    let col_vecs = col_ids.iter().map(|&j| unit_vector(cols[j])).collect::<Result<Vec<_>, _>>()?;
+    let len = row_vecs[0].len();
+    let panel = PANEL_ENTRIES.min(len);
+    let (mut a, mut b) = (Mat::<f64>::zeros(panel, row_vecs.len()), Mat::<f64>::zeros(panel, col_vecs.len()));
+    let mut inner = Mat::<f64>::zeros(row_vecs.len(), col_vecs.len());
+    let par = faer::get_global_parallelism();
+    for start in (0..len).step_by(panel) {
+        let h = panel.min(len - start);
+        for (panel_mat, vecs) in [(&mut a, &row_vecs), (&mut b, &col_vecs)] {
+            for (c, v) in vecs.iter().enumerate() {
+                for (t, x) in v[start..start + h].iter().enumerate() {
+                    panel_mat[(t, c)] = *x;
+                }
+            }
+        }
+        // ⟨u_a, u_b⟩ for all stacked pairs, this panel's share
+        matmul(inner.as_mut(), Accum::Add, a.as_ref().subrows(0, h).transpose(), b.as_ref().subrows(0, h), 1.0, par);
+    }
+    Ok(pairs.iter().map(|&(i, j)| inner[(row_slot[i], col_slot[j])].clamp(-1.0, 1.0)).collect())
+}
+
+fn check_pair(a: &PreparedRsa, b: &PreparedRsa) -> Result<(), MetricError> {
+    if a.rdm != b.rdm || a.comparison != b.comparison {
+        return Err(MetricError::PreparedMismatch);
+    }
+    if a.conditions != b.conditions {
+        return Err(MetricError::SampleCountMismatch { a: a.conditions, b: b.conditions });
+    }
+    Ok(())
+}
+
+fn unit_vector(p: &PreparedRsa) -> Result<&[f64], MetricError> {
+    match &p.form {
+        Form::Unit(u) => Ok(u),
+        Form::Ranks(_) => Err(MetricError::PreparedMismatch),
+    }
+}
+
+/// The distinct values of `ids` (each < `n`) in first-use order, and each value's slot.
+fn distinct(ids: impl Iterator<Item = usize>, n: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut slot = vec![usize::MAX; n];
+    let mut order = Vec::new();
+    for i in ids {
+        if slot[i] == usize::MAX {
+            slot[i] = order.len();
+            order.push(i);
+        }
+    }
+    (order, slot)
+}
+
+// ---------------------------------------------------------------------------------------
+// RDMs
+
+/// The RDM of `x` (upper triangle, row by row; see the module documentation for each
+/// kind's definition and the rsatoolbox call it equals). `x` is [conditions, units] for
+/// `Euclidean` and `Correlation`, [conditions, repeats, units] for `Crossnobis`.
+pub fn rdm_vector(x: &Tensor, rdm: Rdm) -> Result<Vec<f64>, MetricError> {
+    let rank = rdm.input_rank();
+    if x.shape().len() != rank {
+        let layout = if rank == 2 { "[conditions, units]" } else { "[conditions, repeats, units]" };
+        return Err(MetricError::WrongRank { expected: rank, layout, shape: x.shape().to_vec() });
+    }
+    let (m, n) = (x.shape()[0], x.shape()[rank - 1]);
+    if m < 2 || n == 0 {
+        return Err(MetricError::TooSmall { rows: m, cols: n });
+    }
+    if !x.data().iter().all(|v| v.is_finite()) {
+        return Err(MetricError::NotFinite(format!("the {} RDM's input has a non-finite entry", rdm.name())));
+    }
+    match rdm {
+        Rdm::Euclidean => Ok(squared_euclidean(x.to_matrix().view())),
+        Rdm::Correlation => correlation_distances(x.to_matrix().view()),
+        Rdm::Crossnobis { noise } => crossnobis(x, noise),
+    }
+}
+
+/// (i, j), i < j, in RDM order.
+fn upper_pairs(m: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..m).flat_map(move |i| ((i + 1)..m).map(move |j| (i, j)))
+}
+
+/// N(N−1)/2.
+fn pairs_of(n: usize) -> u64 {
+    let n = n as u64;
+    n * n.saturating_sub(1) / 2
+}
+
+/// m with m(m−1)/2 = `len`.
+fn conditions_of(len: usize) -> Result<usize, MetricError> {
+    let m = ((1.0 + (1.0 + 8.0 * len as f64).sqrt()) / 2.0).round() as usize;
+    if len == 0 || m * (m - 1) / 2 != len {
+        return Err(MetricError::Parameter {
+            key: "rdm",
+            reason: format!("{len} entries is not the upper triangle of an RDM over 2 or more conditions"),
+        });
+    }
+    Ok(m)
+}
+
+/// d_ij = (‖x_i‖² + ‖x_j‖² − 2⟨x_i, x_j⟩)/n (rsatoolbox's `calc_rdm_euclidean`).
+fn squared_euclidean(x: MatRef<'_, f64>) -> Vec<f64> {
+    let (m, n) = (x.nrows(), x.ncols());
+    let sq: Vec<f64> = (0..m).map(|i| x.row(i).iter().map(|v| v * v).sum()).collect();
+    let gram = x * x.transpose();
+    upper_pairs(m).map(|(i, j)| (sq[i] + sq[j] - 2.0 * gram[(i, j)]) / n as f64).collect()
+}
+
+/// d_ij = 1 − ⟨z_i, z_j⟩, z_i the pattern x_i centred across units at unit norm
+/// (rsatoolbox's `calc_rdm_correlation`).
+fn correlation_distances(x: MatRef<'_, f64>) -> Result<Vec<f64>, MetricError> {
+    let (m, n) = (x.nrows(), x.ncols());
+    let mut z = Mat::<f64>::zeros(m, n);
+    for i in 0..m {
+        let row: Vec<f64> = x.row(i).iter().copied().collect();
+        let c = centred(&row);
+        let Some(u) = unit(c, norm(&row)) else {
+            return Err(MetricError::Undefined(format!(
+                "condition {i} has the same value in every unit: its correlation distances are undefined"
+            )));
+        };
+        for (k, v) in u.into_iter().enumerate() {
+            z[(i, k)] = v;
+        }
+    }
+    let r = &z * z.transpose();
+    Ok(upper_pairs(m).map(|(i, j)| 1.0 - r[(i, j)]).collect())
+}
+
+/// The leave-one-run-out crossnobis RDM: (K_ii + K_jj − 2K_ij)/(R(R−1)n) with
+/// K = SPSᵀ − Σ_k x_kPx_kᵀ, computed on the whitened runs w_k = x_kL⁻ᵀ (P = L⁻ᵀL⁻¹).
+fn crossnobis(x: &Tensor, noise: Noise) -> Result<Vec<f64>, MetricError> {
+    let (m, r, n) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    if r < 2 {
+        return Err(MetricError::Undefined(format!(
+            "crossnobis cross-validates over repeats and needs at least 2, got {r}"
+        )));
+    }
+    let data = x.data();
+    let at = |c: usize, k: usize, u: usize| data[(c * r + k) * n + u];
+    // the runs side by side, transposed: column k·m + c is x_k[c, :]ᵀ
+    let mut wt = Mat::from_fn(n, r * m, |u, col| at(col % m, col / m, u));
+    if noise == Noise::ShrinkageDiag {
+        let cov = shrinkage_diag_covariance(x)?;
+        let llt = cov.llt(Side::Lower).map_err(|_| {
+            MetricError::Undefined("the shrinkage_diag noise covariance is not positive definite".into())
+        })?;
+        // wᵀ = L⁻¹xᵀ
+        llt.L().solve_lower_triangular_in_place(wt.as_mut());
+    }
+    let s = Mat::from_fn(n, m, |u, c| (0..r).map(|k| wt[(u, k * m + c)]).sum::<f64>());
+    let mut kernel = s.transpose() * &s;
+    let par = faer::get_global_parallelism();
+    for k in 0..r {
+        let run = wt.as_ref().subcols(k * m, m);
+        matmul(kernel.as_mut(), Accum::Add, run.transpose(), run, -1.0, par);
+    }
+    let scale = (r * (r - 1) * n) as f64;
+    Ok(upper_pairs(m).map(|(i, j)| (kernel[(i, i)] + kernel[(j, j)] - 2.0 * kernel[(i, j)]) / scale).collect())
+}
+
+/// rsatoolbox's `cov_from_measurements(dataset, obs_desc='conds', method='shrinkage_diag')`
+/// of x = [conditions, repeats, units] (the formulas are in the module documentation).
+fn shrinkage_diag_covariance(x: &Tensor) -> Result<Mat<f64>, MetricError> {
+    let (m, r, n) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    let data = x.data();
+    let at = |c: usize, k: usize, u: usize| data[(c * r + k) * n + u];
+    // residuals from each condition's mean over repeats, one row per (condition, repeat)
+    let mut e = Mat::<f64>::zeros(m * r, n);
+    for c in 0..m {
+        for u in 0..n {
+            let mean = (0..r).map(|k| at(c, k, u)).sum::<f64>() / r as f64;
+            for k in 0..r {
+                e[(c * r + k, u)] = at(c, k, u) - mean;
+            }
+        }
+    }
+    let rows = (m * r) as f64;
+    // rsatoolbox's `_check_demean` of its [conds, units, repeats] tensor
+    let dof = ((m - 1) * r) as f64;
+    let scatter = e.transpose() * &e;
+    let e2 = Mat::from_fn(m * r, n, |i, u| e[(i, u)] * e[(i, u)]);
+    let scatter2 = e2.transpose() * &e2;
+    let var: Vec<f64> = (0..n).map(|u| scatter[(u, u)] / dof).collect();
+    if let Some(u) = var.iter().position(|&v| !(v > 0.0)) {
+        return Err(MetricError::Undefined(format!(
+            "unit {u} does not vary across repeats: the shrinkage_diag noise covariance is singular"
+        )));
+    }
+    let (mut var_hat, mut rho_sq) = (0.0, 0.0);
+    for u in 0..n {
+        for v in (0..n).filter(|&v| v != u) {
+            let rho = scatter[(u, v)] / var[u].sqrt() / var[v].sqrt() / (rows - 1.0);
+            let rho2 = scatter2[(u, v)] / var[u] / var[v] / (rows - 1.0);
+            var_hat += rows / (dof * dof) * (rho2 - rho * rho);
+            rho_sq += rho * rho;
+        }
+    }
+    // no off-diagonal correlation (or one unit): nothing to shrink
+    let lambda = if rho_sq > 0.0 { (var_hat / rho_sq).clamp(0.0, 1.0) } else { 0.0 };
+    Ok(Mat::from_fn(n, n, |u, v| scatter[(u, v)] / dof * if u == v { 1.0 } else { 1.0 - lambda }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Comparison forms
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// v − mean(v).
+fn centred(v: &[f64]) -> Vec<f64> {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    v.iter().map(|x| x - mean).collect()
+}
+
+/// v/‖v‖, or `None` when ‖v‖ is zero or within rounding of zero relative to `scale` (the
+/// norm of what v was centred from): a constant vector centred is rounding noise.
+fn unit(mut v: Vec<f64>, scale: f64) -> Option<Vec<f64>> {
+    let n = norm(&v);
+    let noise = 16.0 * f64::EPSILON * (v.len() as f64).sqrt() * scale;
+    if !(n > noise) || !n.is_finite() {
+        return None;
+    }
+    v.iter_mut().for_each(|x| *x /= n);
+    Some(v)
+}
+
+/// scipy's `rankdata(v)` (method='average'): 1-based ranks, ties given their mean rank.
+fn average_ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut ranks = vec![0.0; v.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && v[order[end]] == v[order[start]] {
+            end += 1;
+        }
+        // positions start+1 ..= end, averaged
+        let rank = (start + 1 + end) as f64 / 2.0;
+        for &k in &order[start..end] {
+            ranks[k] = rank;
+        }
+        start = end;
+    }
+    ranks
+}
+
+/// rsatoolbox's `_cov_weighting` (sigma_k = None): G = −D/2 with a zero diagonal, double
+/// centred, C = HGH, as [√2·C_ij for i < j in RDM order, then C_ii].
+fn double_centred(d: &[f64], m: usize) -> Vec<f64> {
+    let mut row_mean = vec![0.0; m];
+    for ((i, j), &dij) in upper_pairs(m).zip(d) {
+        row_mean[i] -= 0.5 * dij;
+        row_mean[j] -= 0.5 * dij;
+    }
+    row_mean.iter_mut().for_each(|r| *r /= m as f64);
+    let grand = row_mean.iter().sum::<f64>() / m as f64;
+    let off = upper_pairs(m)
+        .zip(d)
+        .map(|((i, j), &dij)| std::f64::consts::SQRT_2 * (-0.5 * dij - row_mean[i] - row_mean[j] + grand));
+    let diagonal = row_mean.iter().map(|&r| -2.0 * r + grand);
+    off.chain(diagonal).collect()
+}
+
+impl TauRanks {
+    fn new(d: &[f64]) -> Result<TauRanks, MetricError> {
+        if d.len() > u32::MAX as usize {
+            return Err(MetricError::Parameter {
+                key: "rdm",
+                reason: format!("tau-a supports up to 2^32 RDM entries, got {}", d.len()),
+            });
+        }
+        let mut order: Vec<u32> = (0..d.len() as u32).collect();
+        order.sort_by(|&i, &j| d[i as usize].total_cmp(&d[j as usize]));
+        let mut rank = vec![0u32; d.len()];
+        let (mut current, mut run, mut tied_pairs) = (0u32, 0u64, 0u64);
+        for (pos, &k) in order.iter().enumerate() {
+            if pos > 0 && d[k as usize] != d[order[pos - 1] as usize] {
+                current += 1;
+                tied_pairs += run * run.saturating_sub(1) / 2;
+                run = 0;
+            }
+            run += 1;
+            rank[k as usize] = current;
+        }
+        tied_pairs += run * run.saturating_sub(1) / 2;
+        Ok(TauRanks { rank, order, tied_pairs })
+    }
+}
+
+/// Kendall's tau-a = (concordant − discordant)/(N(N−1)/2), by Knight's algorithm: the
+/// entries in increasing order of a (ties in a by increasing b), the discordant pairs are
+/// the strict inversions of b in that order; then concordant − discordant =
+/// N(N−1)/2 − ties_a − ties_b + ties_ab − 2·discordant (scipy's bookkeeping).
+fn tau_a(a: &TauRanks, b: &TauRanks) -> f64 {
+    let n = a.rank.len();
+    let mut seq: Vec<u32> = Vec::with_capacity(n);
+    let mut joint_ties = 0u64;
+    let mut start = 0;
+    while start < n {
+        let ra = a.rank[a.order[start] as usize];
+        let mut end = start + 1;
+        while end < n && a.rank[a.order[end] as usize] == ra {
+            end += 1;
+        }
+        let from = seq.len();
+        seq.extend(a.order[start..end].iter().map(|&k| b.rank[k as usize]));
+        let run = &mut seq[from..];
+        run.sort_unstable();
+        // pairs tied in both: equal b within this run of equal a
+        let mut t = 1u64;
+        for w in 1..run.len() {
+            if run[w] == run[w - 1] {
+                t += 1;
+            } else {
+                joint_ties += t * (t - 1) / 2;
+                t = 1;
+            }
+        }
+        joint_ties += t * (t - 1) / 2;
+        start = end;
+    }
+    let discordant = strict_inversions(seq);
+    let total = pairs_of(n);
+    let concordant_minus_discordant =
+        total as i128 - a.tied_pairs as i128 - b.tied_pairs as i128 + joint_ties as i128 - 2 * discordant as i128;
+    (concordant_minus_discordant as f64 / total as f64).clamp(-1.0, 1.0)
+}
+
+/// The number of pairs i < j with v_i > v_j, by bottom-up merge sort.
+fn strict_inversions(mut v: Vec<u32>) -> u64 {
+    let n = v.len();
+    let mut buf = vec![0u32; n];
+    let mut count = 0u64;
+    let mut width = 1;
+    while width < n {
+        for lo in (0..n).step_by(2 * width) {
+            let mid = (lo + width).min(n);
+            let hi = (lo + 2 * width).min(n);
+            let (mut i, mut j, mut k) = (lo, mid, lo);
+            while i < mid && j < hi {
+                if v[j] < v[i] {
+                    // v[j] is smaller than every remaining left element
+                    count += (mid - i) as u64;
+                    buf[k] = v[j];
+                    j += 1;
+                } else {
+                    buf[k] = v[i];
+                    i += 1;
+                }
+                k += 1;
+            }
+            buf[k..k + (mid - i)].copy_from_slice(&v[i..mid]);
+            k += mid - i;
+            buf[k..k + (hi - j)].copy_from_slice(&v[j..hi]);
+        }
+        std::mem::swap(&mut v, &mut buf);
+        width *= 2;
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// tau-a by its definition, over all N(N−1)/2 pairs.
+    fn tau_a_by_definition(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len();
+        let mut s = 0i64;
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let (x, y) = ((a[i] - a[j]).signum(), (b[i] - b[j]).signum());
+                if a[i] != a[j] && b[i] != b[j] {
+                    s += (x * y) as i64;
+                }
+            }
+        }
+        s as f64 / pairs_of(n) as f64
+    }
+
+    #[test]
+    fn tau_a_counts_pairs_as_its_definition_does_with_and_without_ties() {
+        let mut rng = SplitMix64(21);
+        for (len, levels) in [(10, 3), (45, 4), (190, 7), (300, 1000), (66, 2), (3, 2)] {
+            for _ in 0..5 {
+                let a: Vec<f64> = (0..len).map(|_| (rng.uniform() * levels as f64).floor()).collect();
+                let b: Vec<f64> = (0..len).map(|_| (rng.uniform() * levels as f64).floor()).collect();
+                let (Ok(p), Ok(q)) = (TauRanks::new(&a), TauRanks::new(&b)) else { panic!("ranks") };
+                let want = tau_a_by_definition(&a, &b);
+                let got = tau_a(&p, &q);
+                assert!((got - want).abs() < 1e-15, "len {len} levels {levels}: {got} vs {want}");
+                // and symmetric
+                assert_eq!(got, tau_a(&q, &p));
+            }
+        }
+    }
+
+    #[test]
+    fn strict_inversions_ignore_equal_values() {
+        assert_eq!(strict_inversions(vec![3, 1, 2]), 2);
+        assert_eq!(strict_inversions(vec![2, 2, 2, 1]), 3);
+        assert_eq!(strict_inversions(vec![1, 1, 2, 2]), 0);
+        assert_eq!(strict_inversions(vec![5, 4, 3, 2, 1]), 10);
+        assert_eq!(strict_inversions(vec![]), 0);
+    }
+
+    #[test]
+    fn average_ranks_are_scipys() {
+        // scipy.stats.rankdata([10, 20, 10, 30, 20, 20]) = [1.5, 4, 1.5, 6, 4, 4]
+        assert_eq!(average_ranks(&[10.0, 20.0, 10.0, 30.0, 20.0, 20.0]), [1.5, 4.0, 1.5, 6.0, 4.0, 4.0]);
+        // −0 and +0 tie, as in numpy
+        assert_eq!(average_ranks(&[0.0, -0.0, 1.0]), [1.5, 1.5, 3.0]);
+    }
+
+    #[test]
+    fn the_double_centred_form_is_hgh_of_minus_half_d() {
+        let mut rng = SplitMix64(4);
+        let m = 6;
+        let d: Vec<f64> = upper_pairs(m).map(|_| rng.uniform()).collect();
+        let mut g = Mat::<f64>::zeros(m, m);
+        for ((i, j), &v) in upper_pairs(m).zip(&d) {
+            g[(i, j)] = -0.5 * v;
+            g[(j, i)] = -0.5 * v;
+        }
+        let h = Mat::from_fn(m, m, |i, j| if i == j { 1.0 } else { 0.0 } - 1.0 / m as f64);
+        let c = &h * &g * &h;
+        let w = double_centred(&d, m);
+        for ((i, j), k) in upper_pairs(m).zip(0..) {
+            assert!((w[k] - std::f64::consts::SQRT_2 * c[(i, j)]).abs() < 1e-15);
+        }
+        for i in 0..m {
+            assert!((w[d.len() + i] - c[(i, i)]).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn conditions_come_from_the_triangle_length() {
+        assert_eq!(conditions_of(1).ok(), Some(2));
+        assert_eq!(conditions_of(66).ok(), Some(12));
+        assert_eq!(conditions_of(780).ok(), Some(40));
+        assert!(conditions_of(0).is_err());
+        assert!(conditions_of(5).is_err());
+    }
+}
