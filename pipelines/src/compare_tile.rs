@@ -269,6 +269,7 @@ pub(crate) fn score_tile(job: &AllPairsJob, plan: &Plan, task: &Task, ctx: &Tile
                     model_b: rb.model_id.clone(),
                     layer_b: rb.layer.clone(),
                     distance: score.distance,
+                    similarity: score.similarity,
                     distance_test: score.distance_test,
                     test_underdetermined: score.distance_test.map(|_| score.test_underdetermined),
                     shift_y: score.shift.map(|s| s.0),

@@ -10,7 +10,11 @@
 //! the text is a new [`FINGERPRINT_VERSION`], and [`metric_fingerprints`] lists every
 //! version's value so rows written under earlier versions stay reusable.
 
+use repspace_metrics::cca::Keep;
+use repspace_metrics::knn::KnnVariant;
 use repspace_metrics::paths::{PathCka, PathSpec};
+use repspace_metrics::ridge::{RidgeDirection, RidgeParams};
+use repspace_metrics::rsa::{Noise, Rdm, RdmComparison};
 use repspace_metrics::{CkaEstimator, Kernel, LengthScale, MetricSpec, Precision, Score, Whitening};
 
 /// The version of the canonical text that new rows carry.
@@ -87,6 +91,44 @@ pub fn canonical_metric_v1(spec: &MetricSpec) -> String {
             format!("EnergyStochastic {{ max_iter: {max_iter}, tol: {tol:?} }}")
         }
         MetricSpec::Msa { eps } => format!("Msa {{ eps: {eps:?} }}"),
+        MetricSpec::Rsa { rdm, comparison } => {
+            let r = match rdm {
+                Rdm::Euclidean => "Euclidean",
+                Rdm::Correlation => "Correlation",
+                Rdm::Crossnobis { noise: Noise::Identity } => "Crossnobis { noise: Identity }",
+                Rdm::Crossnobis { noise: Noise::ShrinkageDiag } => "Crossnobis { noise: ShrinkageDiag }",
+            };
+            let c = match comparison {
+                RdmComparison::Pearson => "Pearson",
+                RdmComparison::Spearman => "Spearman",
+                RdmComparison::KendallTauA => "KendallTauA",
+                RdmComparison::Cosine => "Cosine",
+                RdmComparison::CorrCov => "CorrCov",
+                RdmComparison::CosineCov => "CosineCov",
+            };
+            format!("Rsa {{ rdm: {r}, comparison: {c} }}")
+        }
+        MetricSpec::Svcca { keep: Keep::Directions(k) } => format!("Svcca {{ keep: Directions({k}) }}"),
+        MetricSpec::Svcca { keep: Keep::Variance(v) } => format!("Svcca {{ keep: Variance({v:?}) }}"),
+        MetricSpec::Pwcca => "Pwcca".to_string(),
+        MetricSpec::Ridge(RidgeParams { folds, alphas, direction }) => {
+            let d = match direction {
+                RidgeDirection::Forward => "Forward",
+                RidgeDirection::Reverse => "Reverse",
+                RidgeDirection::Mean => "Mean",
+            };
+            format!("Ridge {{ folds: {folds}, alphas: {:?}, direction: {d} }}", alphas.as_slice())
+        }
+        MetricSpec::Knn { variant, k } => {
+            let v = match variant {
+                KnnVariant::Mutual => "Mutual",
+                KnnVariant::Jaccard => "Jaccard",
+                KnnVariant::Cknna => "Cknna",
+            };
+            format!("Knn {{ variant: {v}, k: {k} }}")
+        }
+        MetricSpec::SoftMatching => "SoftMatching".to_string(),
+        MetricSpec::DistanceCorrelation => "DistanceCorrelation".to_string(),
     }
 }
 
@@ -161,6 +203,34 @@ mod tests {
         assert_eq!(canonical_path_v1(&PathSpec::Air { eps: 0.1 }), "Air { eps: 0.1 }");
         assert_eq!(canonical_path_v1(&PathSpec::Shape { angular: false }), "Shape { angular: false }");
         assert_eq!(canonical_path_v1(&PathSpec::Stress), "Stress");
+    }
+
+    /// The texts of the measures added after version 1 was frozen (issue 22), pinned the
+    /// same way.
+    #[test]
+    fn measure_texts_are_pinned() {
+        let alphas = repspace_metrics::ridge::Alphas::new(&[0.1, 1.0, 10.0]).unwrap();
+        let cases: [(MetricSpec, &str); 7] = [
+            (
+                MetricSpec::Rsa {
+                    rdm: Rdm::Crossnobis { noise: Noise::ShrinkageDiag },
+                    comparison: RdmComparison::KendallTauA,
+                },
+                "Rsa { rdm: Crossnobis { noise: ShrinkageDiag }, comparison: KendallTauA }",
+            ),
+            (MetricSpec::Svcca { keep: Keep::Variance(0.99) }, "Svcca { keep: Variance(0.99) }"),
+            (MetricSpec::Pwcca, "Pwcca"),
+            (
+                MetricSpec::Ridge(RidgeParams { folds: 5, alphas, direction: RidgeDirection::Mean }),
+                "Ridge { folds: 5, alphas: [0.1, 1.0, 10.0], direction: Mean }",
+            ),
+            (MetricSpec::Knn { variant: KnnVariant::Cknna, k: 10 }, "Knn { variant: Cknna, k: 10 }"),
+            (MetricSpec::SoftMatching, "SoftMatching"),
+            (MetricSpec::DistanceCorrelation, "DistanceCorrelation"),
+        ];
+        for (spec, text) in cases {
+            assert_eq!(canonical_metric_v1(&spec), text);
+        }
     }
 
     #[test]

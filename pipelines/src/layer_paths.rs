@@ -200,6 +200,7 @@ pub(crate) fn analyse_model(job: &AllPairsJob, mut layers: Vec<PathLayer>) -> Mo
                     model_b: model_id.clone(),
                     layer_b: rows[b.rep].layer.clone(),
                     distance: analysis.distances[i][j],
+                    similarity: None,
                     distance_test: None,
                     test_underdetermined: None,
                     shift_y: None,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo_zoo;
 pub mod ingest;
 pub mod lock;
+pub mod measures;
 pub mod report;
 pub mod reread;
 pub mod resolve;

@@ -164,6 +164,10 @@ fn execute(
     }
     let name = PartName::new(&job.run_id, Writer::Post);
     report.parts.push(job.output.publish_rows(&name, &registry)?);
+    let measures = crate::measures::measure_rows(&resolved.config.metrics, &job.metrics, job.run_id.as_str());
+    if !measures.is_empty() {
+        report.parts.push(job.output.publish_rows(&name, &measures)?);
+    }
     Ok(Some((outcome, embedded)))
 }
 

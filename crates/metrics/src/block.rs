@@ -20,7 +20,11 @@
 //! `stack_bytes` (the pipeline passes [`STACK_BYTES`], a core's share of L3 on common
 //! servers, whatever the memory budget: 8 MB per worker is small beside any budget that
 //! holds two representations). P and c depend only on the shapes, so a pair's value does
-//! not depend on the worker count or the memory budget. Other metrics are scored pair by pair.
+//! not depend on the worker count or the memory budget.
+//!
+//! RSA and distance correlation score a tile's pairs as inner products of prepared vectors,
+//! one GEMM per tile ([`crate::rsa::similarities`], [`crate::dcor::distance_correlations`]).
+//! Other metrics are scored pair by pair.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +53,39 @@ const BATCH_BYTES: usize = 32 << 20;
 /// [`PAIR_BATCH`], fewer when their `width`² cross products would pass [`BATCH_BYTES`].
 fn pair_batch(width: usize) -> usize {
     (BATCH_BYTES / (width * width * 8).max(1)).clamp(1, PAIR_BATCH)
+}
+
+/// The similarity measures whose pairs are inner products of prepared vectors (RSA's
+/// prepared RDMs, distance correlation's double-centred distance matrices), scored by one
+/// GEMM per tile; `None` for other measures, or when a pair needs its own error (then each
+/// pair is scored alone and reports it).
+fn inner_product_block(
+    spec: &MetricSpec,
+    rows: &[&Prepared],
+    cols: &[&Prepared],
+    pairs: &[(usize, usize)],
+) -> Option<Vec<Result<PairScore, MetricError>>> {
+    let similarities = match spec {
+        MetricSpec::Rsa { .. } => crate::rsa::similarities(&all(rows, as_rsa)?, &all(cols, as_rsa)?, pairs).ok()?,
+        MetricSpec::DistanceCorrelation => {
+            crate::dcor::distance_correlations(&all(rows, as_dcor)?, &all(cols, as_dcor)?, pairs).ok()?
+        }
+        _ => return None,
+    };
+    Some(similarities.into_iter().map(|s| Ok(PairScore::from_similarity(s))).collect())
+}
+
+/// Every prepared value as the variant `pick` takes, or `None` if one is another.
+fn all<'a, T>(prepared: &[&'a Prepared], pick: fn(&'a Prepared) -> Option<&'a T>) -> Option<Vec<&'a T>> {
+    prepared.iter().map(|p| pick(p)).collect()
+}
+
+fn as_rsa(p: &Prepared) -> Option<&crate::rsa::PreparedRsa> {
+    if let Prepared::Rsa(r) = p { Some(r) } else { None }
+}
+
+fn as_dcor(p: &Prepared) -> Option<&crate::dcor::PreparedDcor> {
+    if let Prepared::Dcor(d) = p { Some(d) } else { None }
 }
 
 /// How a block's factors are stacked: `per_panel` representations side by side, GEMMs over
@@ -86,6 +123,9 @@ pub fn compare_block(
     stack_bytes: usize,
 ) -> Vec<Result<PairScore, MetricError>> {
     let one_by_one = || pairs.iter().map(|&(i, j)| compare(spec, rows[i], cols[j])).collect();
+    if let Some(scores) = inner_product_block(spec, rows, cols, pairs) {
+        return scores;
+    }
     let MetricSpec::Shape { score, .. } = *spec else { return one_by_one() };
     let (Some(row_shapes), Some(col_shapes)) = (shapes(rows), shapes(cols)) else { return one_by_one() };
     // one stack needs one sample count and one precision; otherwise each pair reports its own error

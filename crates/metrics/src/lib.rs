@@ -43,7 +43,7 @@ pub use matrix::{Matrix, Tensor};
 pub use permutation::PreparedCentered;
 pub use procrustes::orthogonal_procrustes;
 pub use shape::{PreparedShape, whitening_scale};
-pub use spec::{CkaEstimator, Kernel, LengthScale, MetricSpec, Precision, Score, Whitening};
+pub use spec::{CkaEstimator, Kernel, LengthScale, MetricSpec, Precision, Properties, Score, Whitening};
 pub use stochastic::{PreparedEnergy, PreparedGaussian};
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,13 @@ pub enum Prepared {
     Energy(PreparedEnergy),
     Moments(PreparedMoments),
     Msa(geometry::PreparedMsa),
+    Rsa(rsa::PreparedRsa),
+    Svcca(cca::PreparedSvcca),
+    Pwcca(cca::PreparedPwcca),
+    Ridge(ridge::PreparedRidge),
+    Knn(knn::PreparedKnn),
+    Units(soft_matching::PreparedUnits),
+    Dcor(dcor::PreparedDcor),
 }
 
 impl Prepared {
@@ -76,7 +83,11 @@ impl Prepared {
 /// a held-out score, the score of the fitted maps on the held-out rows (§1.3).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct PairScore {
+    /// A distance; for similarity measures, 1 − `similarity`.
     pub distance: f64,
+    /// A similarity measure's own value (rsa, svcca, pwcca, ridge, knn, distance
+    /// correlation); `None` for distances.
+    pub similarity: Option<f64>,
     pub distance_test: Option<f64>,
     /// The fitted cross-covariance is genuinely rank deficient (not from padding), so the
     /// training rows do not determine the fitted map on its null space and the held-out
@@ -91,6 +102,11 @@ pub struct PairScore {
 impl PairScore {
     pub(crate) fn plain(distance: f64) -> PairScore {
         PairScore { distance, ..PairScore::default() }
+    }
+
+    /// A similarity measure's score: `distance` = 1 − `similarity`.
+    pub(crate) fn from_similarity(similarity: f64) -> PairScore {
+        PairScore { distance: 1.0 - similarity, similarity: Some(similarity), ..PairScore::default() }
     }
 }
 
@@ -116,6 +132,7 @@ pub fn prepare(spec: &MetricSpec, x: &Tensor, test: Option<&Tensor>) -> Result<P
         MetricSpec::GaussianStochastic { cov_eps, .. } => Ok(Prepared::Gaussian(PreparedGaussian::new(x, cov_eps)?)),
         MetricSpec::EnergyStochastic { .. } => Ok(Prepared::Energy(PreparedEnergy::new(x)?)),
         MetricSpec::Msa { .. } => Ok(Prepared::Msa(geometry::PreparedMsa::from_tensor(x)?)),
+        MetricSpec::Rsa { rdm, comparison } => Ok(Prepared::Rsa(rsa::PreparedRsa::new(x, rdm, comparison)?)),
         _ => {
             let test = match test.filter(|_| spec.has_test_score()) {
                 Some(t) if t.shape().len() != 2 => {
@@ -171,6 +188,15 @@ pub fn prepare_matrix(spec: &MetricSpec, x: &Matrix, test: Option<&Matrix>) -> R
             Ok(Prepared::Cka(PreparedCka::new(x)))
         }
         MetricSpec::Cka { estimator, kernel } => Ok(Prepared::Gram(PreparedGram::new(x, estimator, kernel)?)),
+        MetricSpec::Rsa { rdm, comparison } => {
+            Ok(Prepared::Rsa(rsa::PreparedRsa::new(&Tensor::from(x), rdm, comparison)?))
+        }
+        MetricSpec::Svcca { keep } => Ok(Prepared::Svcca(cca::PreparedSvcca::new(x, keep)?)),
+        MetricSpec::Pwcca => Ok(Prepared::Pwcca(cca::PreparedPwcca::new(x)?)),
+        MetricSpec::Ridge(params) => Ok(Prepared::Ridge(ridge::PreparedRidge::new(x, &params)?)),
+        MetricSpec::Knn { variant, k } => Ok(Prepared::Knn(knn::PreparedKnn::new(x, variant, k)?)),
+        MetricSpec::SoftMatching => Ok(Prepared::Units(soft_matching::PreparedUnits::new(x)?)),
+        MetricSpec::DistanceCorrelation => Ok(Prepared::Dcor(dcor::PreparedDcor::new(x)?)),
         _ => {
             let rank = spec.input_rank();
             Err(MetricError::WrongRank { expected: rank, layout: layout(rank), shape: vec![x.rows(), x.cols()] })
@@ -198,8 +224,25 @@ pub fn compare(spec: &MetricSpec, a: &Prepared, b: &Prepared) -> Result<PairScor
         (MetricSpec::EnergyStochastic { max_iter, tol }, Prepared::Energy(a), Prepared::Energy(b)) => {
             stochastic::compare_energy(a, b, *max_iter, *tol)
         }
+        (MetricSpec::Rsa { .. }, Prepared::Rsa(a), Prepared::Rsa(b)) => similarity(rsa::similarity(a, b)),
+        (MetricSpec::Svcca { .. }, Prepared::Svcca(a), Prepared::Svcca(b)) => similarity(cca::svcca_similarity(a, b)),
+        (MetricSpec::Pwcca, Prepared::Pwcca(a), Prepared::Pwcca(b)) => similarity(cca::pwcca_similarity(a, b)),
+        (MetricSpec::Ridge(params), Prepared::Ridge(a), Prepared::Ridge(b)) => {
+            similarity(ridge::ridge_similarity(a, b, params))
+        }
+        (MetricSpec::Knn { .. }, Prepared::Knn(a), Prepared::Knn(b)) => similarity(knn::knn_similarity(a, b)),
+        (MetricSpec::SoftMatching, Prepared::Units(a), Prepared::Units(b)) => {
+            soft_matching::soft_matching_distance(a, b).map(PairScore::plain)
+        }
+        (MetricSpec::DistanceCorrelation, Prepared::Dcor(a), Prepared::Dcor(b)) => {
+            similarity(dcor::distance_correlation(a, b))
+        }
         _ => Err(MetricError::PreparedMismatch),
     }
+}
+
+fn similarity(s: Result<f64, MetricError>) -> Result<PairScore, MetricError> {
+    s.map(PairScore::from_similarity)
 }
 
 /// arccos with its argument clipped to [−1, 1], as netrep does.

@@ -1,6 +1,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::MetricError;
+use crate::cca::Keep;
+use crate::knn::KnnVariant;
+use crate::ridge::{RidgeDirection, RidgeParams};
+use crate::rsa::{Noise, Rdm, RdmComparison};
 
 /// Which score to report after fitting (§1.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +93,54 @@ pub enum MetricSpec {
     /// Metric Similarity Analysis (§5): the mean over probe points of 1 − √(λ_min/λ_max)
     /// of the two networks' pullback metrics, each regularised by εI. Inputs [points, d, d].
     Msa { eps: f64 },
+    /// Representational similarity analysis: rsatoolbox 0.3.2's `calc_rdm` then `compare`
+    /// ([`crate::rsa`]). Crossnobis reads [conditions, repeats, units]. A similarity.
+    Rsa { rdm: Rdm, comparison: RdmComparison },
+    /// SVCCA: the mean canonical correlation of the kept SVD directions (google/svcca's
+    /// `get_cca_similarity`, [`crate::cca`]). A similarity.
+    Svcca { keep: Keep },
+    /// PWCCA (google/svcca's `compute_pwcca`, the narrower network first; fewer units than
+    /// stimuli only). A similarity.
+    Pwcca,
+    /// Cross-validated ridge predictivity (brain-score's convention over scikit-learn's
+    /// `RidgeCV`, [`crate::ridge`]). A similarity.
+    Ridge(RidgeParams),
+    /// k-nearest-neighbour alignment on L2-normalised rows (platonic-rep's mutual k-NN and
+    /// CKNNA, ReSi's Jaccard k-NN; [`crate::knn`]). A similarity.
+    Knn { variant: KnnVariant, k: usize },
+    /// The soft-matching distance between the units' tuning curves (Khosla & Williams 2023,
+    /// exact optimal transport; [`crate::soft_matching`]).
+    SoftMatching,
+    /// Distance correlation (biased, not squared; `dcor.distance_correlation`,
+    /// [`crate::dcor`]). A similarity.
+    DistanceCorrelation,
+}
+
+/// What a measure's numbers mean and which transformations of one representation leave
+/// them unchanged (ReSi's record of a measure; the `measures` table). Every `true`
+/// invariance is checked numerically by `tests/measure_properties.rs`, and so is every
+/// `false` one (a generic transformation of that kind changes the value), for every kind but
+/// `msa`, whose inputs are pullback metrics (its invariances are of the network's output
+/// features: g = JᵀJ is unchanged by orthogonal maps and translations of them, scaled by
+/// scaling, whose spectral ratio it leaves alone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Properties {
+    /// The measure's own value is a similarity (`distance` = 1 − similarity).
+    pub similarity: bool,
+    /// `distance` is a metric on the classes the invariances below identify.
+    pub is_metric: bool,
+    /// The value of (a, b) is that of (b, a).
+    pub symmetric: bool,
+    /// X ↦ XQ, Q orthogonal (units rotated).
+    pub ortho: bool,
+    /// X ↦ cX, c > 0.
+    pub isotropic_scaling: bool,
+    /// X ↦ XA, A invertible.
+    pub invertible_linear: bool,
+    /// X ↦ XP, P a permutation of units.
+    pub permutation: bool,
+    /// X ↦ X + 1bᵀ (every stimulus shifted by the same vector).
+    pub translation: bool,
 }
 
 impl MetricSpec {
@@ -160,7 +212,91 @@ impl MetricSpec {
             MetricSpec::EnergyStochastic { tol, max_iter } if !(tol >= 0.0) || max_iter == 0 => {
                 bad("tol", format!("tol must be ≥ 0 and max_iter ≥ 1, got {tol} and {max_iter}"))
             }
+            MetricSpec::Svcca { keep: Keep::Directions(0) } => bad("keep", "must be at least 1".into()),
+            MetricSpec::Svcca { keep: Keep::Variance(v) } if !(v > 0.0 && v <= 1.0) => {
+                bad("variance", format!("must lie in (0, 1], got {v}"))
+            }
+            MetricSpec::Ridge(RidgeParams { folds, .. }) if folds < 2 => {
+                bad("folds", format!("must be at least 2, got {folds}"))
+            }
+            MetricSpec::Knn { k: 0, .. } => bad("k", "must be at least 1".into()),
             _ => Ok(()),
+        }
+    }
+
+    /// The measure's properties (see [`Properties`]).
+    pub fn properties(&self) -> Properties {
+        let p = |similarity,
+                 is_metric,
+                 symmetric,
+                 ortho,
+                 isotropic_scaling,
+                 invertible_linear,
+                 permutation,
+                 translation| {
+            Properties {
+                similarity,
+                is_metric,
+                symmetric,
+                ortho,
+                isotropic_scaling,
+                invertible_linear,
+                permutation,
+                translation,
+            }
+        };
+        match *self {
+            MetricSpec::Shape { alpha, score, whitening } => {
+                // α = 0 whitens fully (CCA); netrep's floor makes the angular score at
+                // 0 < α < 1 depend on global scale (§1.9); the Euclidean score of α > 0 scales
+                let scale_free = alpha == 0.0
+                    || (score == Score::Angular && (alpha == 1.0 || matches!(whitening, Whitening::Relative { .. })));
+                p(false, true, true, true, scale_free, alpha == 0.0, true, true)
+            }
+            // its moment estimates follow index paths that start in the first network's Gram
+            // matrix: both orders are unbiased, but they differ
+            MetricSpec::BiasCorrectedShape { .. } => p(false, false, false, true, true, false, true, true),
+            MetricSpec::Permutation { score } => {
+                p(false, true, true, false, score == Score::Angular, false, true, true)
+            }
+            MetricSpec::Cka { estimator, kernel } => {
+                let scale_free = !matches!(kernel, Kernel::Rbf { length_scale: LengthScale::Fixed(_) });
+                p(
+                    false,
+                    estimator == CkaEstimator::Biased && kernel == Kernel::Linear,
+                    true,
+                    true,
+                    scale_free,
+                    false,
+                    true,
+                    true,
+                )
+            }
+            MetricSpec::ConvShape { score, .. } => {
+                p(false, true, true, true, score == Score::Angular, false, true, true)
+            }
+            // the conditions' means are compared as they are (not centred)
+            MetricSpec::GaussianStochastic { .. } | MetricSpec::EnergyStochastic { .. } => {
+                p(false, true, true, true, false, false, true, false)
+            }
+            MetricSpec::Msa { .. } => p(false, false, true, true, true, false, true, true),
+            MetricSpec::Rsa { rdm, .. } => {
+                // a Euclidean or identity-noise crossnobis RDM is a function of the stimuli's
+                // distances; the correlation RDM centres each stimulus over its units, and a
+                // diagonal noise estimate is not rotation-equivariant
+                let ortho = matches!(rdm, Rdm::Euclidean | Rdm::Crossnobis { noise: Noise::Identity });
+                p(true, false, true, ortho, true, false, true, rdm != Rdm::Correlation)
+            }
+            MetricSpec::Svcca { .. } => p(true, false, true, true, true, false, true, true),
+            MetricSpec::Pwcca => p(true, false, false, false, true, false, true, true),
+            MetricSpec::Ridge(RidgeParams { direction, .. }) => {
+                p(true, false, direction == RidgeDirection::Mean, false, false, false, true, true)
+            }
+            MetricSpec::Knn { variant, .. } => {
+                p(true, false, variant != KnnVariant::Cknna, true, true, false, true, false)
+            }
+            MetricSpec::SoftMatching => p(false, true, true, false, false, false, true, false),
+            MetricSpec::DistanceCorrelation => p(true, false, true, true, true, false, true, true),
         }
     }
 
@@ -168,10 +304,18 @@ impl MetricSpec {
     /// units], 4 = [images, height, width, channels].
     pub fn input_rank(&self) -> usize {
         match self {
+            MetricSpec::Rsa { rdm: Rdm::Crossnobis { .. }, .. } => 3,
             MetricSpec::Shape { .. }
             | MetricSpec::BiasCorrectedShape { .. }
             | MetricSpec::Permutation { .. }
-            | MetricSpec::Cka { .. } => 2,
+            | MetricSpec::Cka { .. }
+            | MetricSpec::Rsa { .. }
+            | MetricSpec::Svcca { .. }
+            | MetricSpec::Pwcca
+            | MetricSpec::Ridge(_)
+            | MetricSpec::Knn { .. }
+            | MetricSpec::SoftMatching
+            | MetricSpec::DistanceCorrelation => 2,
             MetricSpec::GaussianStochastic { .. } | MetricSpec::EnergyStochastic { .. } | MetricSpec::Msa { .. } => 3,
             MetricSpec::ConvShape { .. } => 4,
         }

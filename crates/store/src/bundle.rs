@@ -390,6 +390,7 @@ mod tests {
                 model_b: "b".into(),
                 layer_b: "fc".into(),
                 distance: i as f64 / 7.0,
+                similarity: None,
                 distance_test: None,
                 test_underdetermined: None,
                 shift_y: None,

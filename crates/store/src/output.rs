@@ -30,7 +30,8 @@ use crate::tables::Table;
 use crate::{Location, Storage, StoreError};
 
 /// Every table a run may write, in the order a reader meets them.
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 13] = [
+    "measures",
     "models",
     "distances",
     "errors",

@@ -1,6 +1,10 @@
 //! `[[metrics]]`: one typed table per metric kind, each with its own keys and defaults.
 //! A table's `kind` picks its type; any key that kind does not take is an error naming it.
 
+use repspace_metrics::cca::Keep;
+use repspace_metrics::knn::KnnVariant;
+use repspace_metrics::ridge::{Alphas, RidgeDirection, RidgeParams};
+use repspace_metrics::rsa::{Noise, Rdm, RdmComparison};
 use repspace_metrics::{CkaEstimator, Kernel, LengthScale, MetricSpec, Precision, Score, Whitening};
 use serde::Deserialize;
 
@@ -16,11 +20,33 @@ pub enum MetricConfig {
     GaussianStochastic(GaussianConfig),
     EnergyStochastic(EnergyConfig),
     Msa(MsaConfig),
+    Rsa(RsaConfig),
+    Svcca(SvccaConfig),
+    Pwcca(NameOnly),
+    Ridge(RidgeConfig),
+    Knn(KnnConfig),
+    SoftMatching(NameOnly),
+    DistanceCorrelation(NameOnly),
 }
 
 /// The kinds, as the `kind` key names them.
-pub const METRIC_KINDS: [&str; 8] =
-    ["shape", "permutation", "cka", "bures", "conv_shape", "gaussian_stochastic", "energy_stochastic", "msa"];
+pub const METRIC_KINDS: [&str; 15] = [
+    "shape",
+    "permutation",
+    "cka",
+    "bures",
+    "conv_shape",
+    "gaussian_stochastic",
+    "energy_stochastic",
+    "msa",
+    "rsa",
+    "svcca",
+    "pwcca",
+    "ridge",
+    "knn",
+    "soft_matching",
+    "distance_correlation",
+];
 
 fn one() -> f64 {
     1.0
@@ -191,6 +217,101 @@ pub struct MsaConfig {
     pub eps: f64,
 }
 
+/// A kind with no parameters: `pwcca`, `soft_matching`, `distance_correlation`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameOnly {
+    pub name: String,
+}
+
+/// `kind = "rsa"`: rsatoolbox's `calc_rdm` then `compare` (defaults are rsatoolbox's).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RsaConfig {
+    pub name: String,
+    /// "euclidean" (default), "correlation" or "crossnobis" ([conditions, repeats, units]).
+    #[serde(default)]
+    pub rdm: RdmChoice,
+    /// With rdm = "crossnobis": "identity" (default) or "shrinkage_diag".
+    pub noise: Option<NoiseChoice>,
+    /// "cosine" (default), "pearson", "spearman", "kendall_tau_a", "corr_cov" or "cosine_cov".
+    #[serde(default = "cosine")]
+    pub compare: RdmComparison,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RdmChoice {
+    #[default]
+    Euclidean,
+    Correlation,
+    Crossnobis,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseChoice {
+    Identity,
+    ShrinkageDiag,
+}
+
+fn cosine() -> RdmComparison {
+    RdmComparison::Cosine
+}
+
+/// `kind = "svcca"`: `keep` SVD directions of each network, or the fewest that hold
+/// `variance` of Σs² (default: variance = 0.99).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SvccaConfig {
+    pub name: String,
+    pub keep: Option<usize>,
+    pub variance: Option<f64>,
+}
+
+/// `kind = "ridge"`: cross-validated ridge predictivity (defaults: 5 folds, scikit-learn's
+/// RidgeCV alphas (0.1, 1, 10), forward).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RidgeConfig {
+    pub name: String,
+    #[serde(default = "five")]
+    pub folds: usize,
+    #[serde(default = "ridge_alphas")]
+    pub alphas: Vec<f64>,
+    /// "forward" (model_a's units predict model_b's; default), "reverse" or "mean".
+    #[serde(default = "forward")]
+    pub direction: RidgeDirection,
+}
+
+fn five() -> usize {
+    5
+}
+fn ridge_alphas() -> Vec<f64> {
+    vec![0.1, 1.0, 10.0]
+}
+fn forward() -> RidgeDirection {
+    RidgeDirection::Forward
+}
+
+/// `kind = "knn"`: k-nearest-neighbour alignment (default: mutual, k = 10, as platonic-rep).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnnConfig {
+    pub name: String,
+    #[serde(default = "mutual")]
+    pub variant: KnnVariant,
+    #[serde(default = "ten")]
+    pub k: usize,
+}
+
+fn mutual() -> KnnVariant {
+    KnnVariant::Mutual
+}
+fn ten() -> usize {
+    10
+}
+
 impl MetricConfig {
     /// The typed table for `kind`, from the table's text.
     pub(super) fn parse(kind: &str, text: &str) -> Result<MetricConfig, super::EntryError> {
@@ -204,6 +325,13 @@ impl MetricConfig {
             "gaussian_stochastic" => MetricConfig::GaussianStochastic(typed(text)?),
             "energy_stochastic" => MetricConfig::EnergyStochastic(typed(text)?),
             "msa" => MetricConfig::Msa(typed(text)?),
+            "rsa" => MetricConfig::Rsa(typed(text)?),
+            "svcca" => MetricConfig::Svcca(typed(text)?),
+            "pwcca" => MetricConfig::Pwcca(typed(text)?),
+            "ridge" => MetricConfig::Ridge(typed(text)?),
+            "knn" => MetricConfig::Knn(typed(text)?),
+            "soft_matching" => MetricConfig::SoftMatching(typed(text)?),
+            "distance_correlation" => MetricConfig::DistanceCorrelation(typed(text)?),
             other => return Err(super::EntryError::unknown_kind(other, &METRIC_KINDS)),
         })
     }
@@ -218,6 +346,32 @@ impl MetricConfig {
             MetricConfig::GaussianStochastic(c) => &c.name,
             MetricConfig::EnergyStochastic(c) => &c.name,
             MetricConfig::Msa(c) => &c.name,
+            MetricConfig::Rsa(c) => &c.name,
+            MetricConfig::Svcca(c) => &c.name,
+            MetricConfig::Ridge(c) => &c.name,
+            MetricConfig::Knn(c) => &c.name,
+            MetricConfig::Pwcca(c) | MetricConfig::SoftMatching(c) | MetricConfig::DistanceCorrelation(c) => &c.name,
+        }
+    }
+
+    /// The `kind` key's value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MetricConfig::Shape(_) => "shape",
+            MetricConfig::Permutation(_) => "permutation",
+            MetricConfig::Cka(_) => "cka",
+            MetricConfig::Bures(_) => "bures",
+            MetricConfig::ConvShape(_) => "conv_shape",
+            MetricConfig::GaussianStochastic(_) => "gaussian_stochastic",
+            MetricConfig::EnergyStochastic(_) => "energy_stochastic",
+            MetricConfig::Msa(_) => "msa",
+            MetricConfig::Rsa(_) => "rsa",
+            MetricConfig::Svcca(_) => "svcca",
+            MetricConfig::Pwcca(_) => "pwcca",
+            MetricConfig::Ridge(_) => "ridge",
+            MetricConfig::Knn(_) => "knn",
+            MetricConfig::SoftMatching(_) => "soft_matching",
+            MetricConfig::DistanceCorrelation(_) => "distance_correlation",
         }
     }
 
@@ -292,6 +446,41 @@ impl MetricConfig {
                 (MetricSpec::EnergyStochastic { max_iter: c.max_iter, tol: c.tol }, Precision::F64)
             }
             MetricConfig::Msa(c) => (MetricSpec::Msa { eps: c.eps }, Precision::F64),
+            MetricConfig::Rsa(c) => {
+                let rdm = match (c.rdm, c.noise) {
+                    (RdmChoice::Crossnobis, noise) => Rdm::Crossnobis {
+                        noise: match noise.unwrap_or(NoiseChoice::Identity) {
+                            NoiseChoice::Identity => Noise::Identity,
+                            NoiseChoice::ShrinkageDiag => Noise::ShrinkageDiag,
+                        },
+                    },
+                    (_, Some(_)) => return Err(("noise", "only applies with rdm = \"crossnobis\"".into())),
+                    (RdmChoice::Euclidean, None) => Rdm::Euclidean,
+                    (RdmChoice::Correlation, None) => Rdm::Correlation,
+                };
+                (MetricSpec::Rsa { rdm, comparison: c.compare }, Precision::F64)
+            }
+            MetricConfig::Svcca(c) => {
+                let keep = match (c.keep, c.variance) {
+                    (Some(_), Some(_)) => {
+                        return Err((
+                            "variance",
+                            "give either keep (directions) or variance (a fraction), not both".into(),
+                        ));
+                    }
+                    (Some(k), None) => Keep::Directions(k),
+                    (None, v) => Keep::Variance(v.unwrap_or(0.99)),
+                };
+                (MetricSpec::Svcca { keep }, Precision::F64)
+            }
+            MetricConfig::Pwcca(_) => (MetricSpec::Pwcca, Precision::F64),
+            MetricConfig::Ridge(c) => {
+                let alphas = Alphas::new(&c.alphas).map_err(|e| ("alphas", e.to_string()))?;
+                (MetricSpec::Ridge(RidgeParams { folds: c.folds, alphas, direction: c.direction }), Precision::F64)
+            }
+            MetricConfig::Knn(c) => (MetricSpec::Knn { variant: c.variant, k: c.k }, Precision::F64),
+            MetricConfig::SoftMatching(_) => (MetricSpec::SoftMatching, Precision::F64),
+            MetricConfig::DistanceCorrelation(_) => (MetricSpec::DistanceCorrelation, Precision::F64),
         })
     }
 }

@@ -21,8 +21,8 @@ use parquet::file::properties::WriterProperties;
 
 pub use declare::Table;
 pub use rows::{
-    DistanceRow, EmbeddingRow, EmbeddingSummaryRow, ErrorRow, GeometryPointRow, GeometrySummaryRow, ModelRow,
-    MsaPointRow, PathDistanceRow, PathRow, PathSummaryRow, RepresentationRow,
+    DistanceRow, EmbeddingRow, EmbeddingSummaryRow, ErrorRow, GeometryPointRow, GeometrySummaryRow, MeasureRow,
+    ModelRow, MsaPointRow, PathDistanceRow, PathRow, PathSummaryRow, RepresentationRow,
 };
 
 use crate::storage::GetError;

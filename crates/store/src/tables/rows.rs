@@ -35,7 +35,12 @@ table! {
         layer_a: String,
         model_b: String,
         layer_b: String,
+        /// For measures that are distances, the distance; for similarity measures (rsa, svcca,
+        /// pwcca, ridge, knn, distance_correlation), 1 − `similarity`.
         distance: f64,
+        /// A similarity measure's own value (larger is more similar; `measures` says which
+        /// metrics have one); null for distances.
+        similarity: Option<f64>,
         distance_test: Option<f64>,
         /// True when `distance_test` depends on how the fitted map is completed where the
         /// training rows do not determine it (README, "Held-out scores"); then the documented
@@ -57,6 +62,35 @@ impl DistanceRow {
     /// held-out score).
     pub fn reusable_now(&self) -> bool {
         self.distance_test.is_none() || self.test_underdetermined.is_some()
+    }
+}
+
+table! {
+    /// One row of `measures`: a configured metric, what its numbers mean and which
+    /// transformations of a representation leave them unchanged (ReSi's record of a measure).
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct MeasureRow in "measures" {
+        /// The metric's name, as in `distances.metric`.
+        name: String,
+        /// The `[[metrics]]` kind.
+        kind: String,
+        /// The resolved parameters, as JSON.
+        parameters: String,
+        /// As `distances.metric_spec`.
+        fingerprint: String,
+        /// Whether `distance` is a metric (symmetric, zero only for equivalent inputs, triangle
+        /// inequality) on the equivalence classes of the invariances below.
+        is_metric: bool,
+        /// For measures with a `similarity`: true (larger is more similar); null otherwise.
+        larger_is_more_similar: Option<bool>,
+        /// Whether the value of (a, b) equals that of (b, a).
+        symmetric: bool,
+        invariant_to_ortho: bool,
+        invariant_to_isotropic_scaling: bool,
+        invariant_to_invertible_linear: bool,
+        invariant_to_permutation: bool,
+        invariant_to_translation: bool,
+        run_id: String,
     }
 }
 

@@ -59,6 +59,7 @@ fn distance(metric: &str, test: Option<f64>, shift: Option<(i64, i64)>) -> Dista
         model_b: s("b"),
         layer_b: s("l2"),
         distance: 0.25,
+        similarity: None,
         distance_test: test,
         test_underdetermined: test.map(|_| false),
         shift_y: shift.map(|s| s.0),
@@ -268,7 +269,7 @@ fn the_schemas_are_those_written_before_the_declarations() {
         (
             signature(&DistanceRow::schema()),
             "metric:Utf8 metric_spec:Utf8 model_a:Utf8 layer_a:Utf8 model_b:Utf8 layer_b:Utf8 distance:Float64 \
-             distance_test:Float64? test_underdetermined:Boolean? shift_y:Int64? shift_x:Int64? hash_a:Utf8 hash_b:Utf8 run_id:Utf8",
+             similarity:Float64? distance_test:Float64? test_underdetermined:Boolean? shift_y:Int64? shift_x:Int64? hash_a:Utf8 hash_b:Utf8 run_id:Utf8",
         ),
         (
             signature(&ErrorRow::schema()),
@@ -315,6 +316,13 @@ fn the_schemas_are_those_written_before_the_declarations() {
             signature(&MsaPointRow::schema()),
             "metric:Utf8 model_a:Utf8 layer_a:Utf8 model_b:Utf8 layer_b:Utf8 point_index:Int64 d_sr:Float64 \
              run_id:Utf8",
+        ),
+        (
+            signature(&MeasureRow::schema()),
+            "name:Utf8 kind:Utf8 parameters:Utf8 fingerprint:Utf8 is_metric:Boolean larger_is_more_similar:Boolean? \
+             symmetric:Boolean invariant_to_ortho:Boolean invariant_to_isotropic_scaling:Boolean \
+             invariant_to_invertible_linear:Boolean invariant_to_permutation:Boolean \
+             invariant_to_translation:Boolean run_id:Utf8",
         ),
     ];
     for (got, want) in expected {
