@@ -15,6 +15,10 @@ pub struct ZooFile {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZooConfig {
+    /// Which zoo the table describes: "mlp" (the default) here; `"nasbench101"` tables are
+    /// [`crate::NasBenchConfig`]s.
+    #[serde(default)]
+    pub kind: ZooKind,
     /// Output directory (or URL), relative to the config file.
     pub out: String,
     /// Hidden layers per network (1–6 in the full zoo).
@@ -69,6 +73,30 @@ pub struct Regime {
     pub centered: bool,
 }
 
+/// The kinds of zoo a `[zoo]` table can describe.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub enum ZooKind {
+    /// MLPs on the digits ([`ZooConfig`]).
+    #[default]
+    #[serde(rename = "mlp")]
+    Mlp,
+    /// NAS-Bench-101 cells ([`crate::NasBenchConfig`]).
+    #[serde(rename = "nasbench101")]
+    NasBench101,
+}
+
+/// Only `[zoo] kind`: which config type the rest of the table is.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ZooKindFile {
+    pub zoo: ZooKindOnly,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ZooKindOnly {
+    #[serde(default)]
+    pub kind: ZooKind,
+}
+
 fn one() -> f64 {
     1.0
 }
@@ -112,6 +140,9 @@ impl ZooConfig {
     /// Reject an empty grid or out-of-range values, naming the key.
     pub fn validate(&self) -> Result<(), ZooError> {
         let bad = |key: &str, why: &str| Err(ZooError::Config(format!("zoo.{key}: {why}")));
+        if self.kind != ZooKind::Mlp {
+            return bad("kind", "this table is read as an MLP zoo; \"nasbench101\" tables have their own keys");
+        }
         for (key, empty) in [
             ("depths", self.depths.is_empty()),
             ("widths", self.widths.is_empty()),

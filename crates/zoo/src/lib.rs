@@ -7,6 +7,7 @@
 pub mod config;
 pub mod digits;
 pub mod laziness;
+pub mod nasbench;
 pub mod train;
 
 use std::sync::Mutex;
@@ -15,8 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use repspace_store::npy::{write_npy, write_npz};
 use repspace_store::{Location, Storage};
 
-pub use config::{Activation, Regime, ZooConfig, ZooFile};
+pub use config::{Activation, Regime, ZooConfig, ZooFile, ZooKind, ZooKindFile};
 use digits::{Digits, PIXELS};
+pub use nasbench::{NasBenchConfig, NasBenchFile, build_nasbench_zoo};
 use train::{Checkpoint, Mlp, TrainingData};
 
 #[derive(Debug, thiserror::Error)]
