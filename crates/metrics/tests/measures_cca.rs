@@ -2,52 +2,24 @@
 //! (written by `scripts/fixtures/svcca_reference.py`), and their invariances.
 //! Tolerances: SVCCA 1e-10, PWCCA 1e-8 (absolute; both are in [0, 1]).
 
-use std::path::PathBuf;
+mod common;
 
+use common::Fixture;
 use faer::Mat;
 use repspace_metrics::cca::{Keep, PreparedPwcca, PreparedSvcca, pwcca_similarity, svcca_similarity};
 use repspace_metrics::rng::SplitMix64;
 use repspace_metrics::{Matrix, MetricError};
-use repspace_store::npy::read_npz_member;
 use serde_json::Value;
 
-fn fixtures_dir() -> PathBuf {
-    match std::env::var("REPSPACE_FIXTURES") {
-        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
-        // crates/metrics → the repository root's tests/fixtures
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"),
-    }
+fn load() -> Fixture {
+    Fixture::load("cca")
 }
 
-struct Fixture {
-    json: Value,
-    npz: Vec<u8>,
-}
-
-impl Fixture {
-    fn load() -> Fixture {
-        let dir = fixtures_dir().join("measures");
-        let npz = std::fs::read(dir.join("cca.npz")).expect("cca.npz");
-        let json = serde_json::from_slice(&std::fs::read(dir.join("cca.json")).expect("cca.json")).expect("json");
-        Fixture { json, npz }
-    }
-
-    fn matrix(&self, key: &str) -> Matrix {
-        let a = read_npz_member(&self.npz, key).unwrap_or_else(|e| panic!("fixture array {key}: {e}"));
-        assert_eq!(a.shape.len(), 2, "{key}");
-        Matrix::from_row_major(a.shape[0], a.shape[1], &a.data)
-    }
-
-    fn cases(&self, measure: &str) -> Vec<&Value> {
-        let cases: Vec<&Value> =
-            self.json["cases"].as_array().expect("cases").iter().filter(|c| c["measure"] == measure).collect();
-        assert!(!cases.is_empty(), "no {measure} cases");
-        cases
-    }
-
-    fn inputs(&self, case: &Value) -> Vec<Matrix> {
-        case["inputs"].as_array().expect("inputs").iter().map(|k| self.matrix(k.as_str().expect("key"))).collect()
-    }
+/// The fixture's cases of `measure` ("svcca" or "pwcca").
+fn cases<'a>(fx: &'a Fixture, measure: &str) -> Vec<&'a Value> {
+    let cases: Vec<&Value> = fx.cases().iter().filter(|c| c["measure"] == measure).collect();
+    assert!(!cases.is_empty(), "no {measure} cases");
+    cases
 }
 
 fn keep_of(case: &Value) -> Keep {
@@ -87,9 +59,9 @@ fn permutation(rng: &mut SplitMix64, n: usize) -> Vec<usize> {
 
 #[test]
 fn svcca_equals_google_svcca() {
-    let fx = Fixture::load();
+    let fx = load();
     let mut worst: f64 = 0.0;
-    for case in fx.cases("svcca") {
+    for case in cases(&fx, "svcca") {
         let keep = keep_of(case);
         let xs = fx.inputs(case);
         let prepared: Vec<PreparedSvcca> = xs.iter().map(|x| PreparedSvcca::new(x, keep).expect("prepare")).collect();
@@ -110,10 +82,10 @@ fn svcca_equals_google_svcca() {
 
 #[test]
 fn pwcca_equals_google_svcca_narrower_first() {
-    let fx = Fixture::load();
+    let fx = load();
     let mut worst: f64 = 0.0;
     let mut compared = 0;
-    for case in fx.cases("pwcca") {
+    for case in cases(&fx, "pwcca") {
         let xs = fx.inputs(case);
         if case["values"].is_null() {
             // more units than stimuli: the reference asserts, we refuse by name
@@ -146,8 +118,8 @@ fn pwcca_equals_google_svcca_narrower_first() {
 
 #[test]
 fn svcca_is_symmetric_bounded_and_one_on_itself() {
-    let fx = Fixture::load();
-    for case in fx.cases("svcca") {
+    let fx = load();
+    for case in cases(&fx, "svcca") {
         let keep = keep_of(case);
         let prepared: Vec<PreparedSvcca> =
             fx.inputs(case).iter().map(|x| PreparedSvcca::new(x, keep).expect("prepare")).collect();
@@ -164,9 +136,9 @@ fn svcca_is_symmetric_bounded_and_one_on_itself() {
 
 #[test]
 fn svcca_is_invariant_to_translation_scaling_rotation_and_permutation_of_units() {
-    let fx = Fixture::load();
+    let fx = load();
     let mut rng = SplitMix64(7);
-    for case in fx.cases("svcca") {
+    for case in cases(&fx, "svcca") {
         let keep = keep_of(case);
         let xs = fx.inputs(case);
         let (a, b) = (&xs[0], &xs[1]);
@@ -203,8 +175,8 @@ fn svcca_is_invariant_to_translation_scaling_rotation_and_permutation_of_units()
 
 #[test]
 fn pwcca_invariances_follow_its_weights() {
-    let fx = Fixture::load();
-    let case = fx.cases("pwcca").into_iter().find(|c| !c["values"].is_null()).expect("s1 pwcca");
+    let fx = load();
+    let case = cases(&fx, "pwcca").into_iter().find(|c| !c["values"].is_null()).expect("s1 pwcca");
     let xs = fx.inputs(case);
     // a narrower than b: the weights come from a
     let (a, b) = (&xs[0], &xs[4]);

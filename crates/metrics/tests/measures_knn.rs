@@ -3,51 +3,29 @@
 //! `tests/fixtures/measures/knn.npz` (scripts/fixtures/knn_reference.py), and the identities
 //! the measures satisfy.
 
-use std::path::PathBuf;
+mod common;
 
+use common::Fixture;
 use faer::Mat;
 use repspace_metrics::knn::{KnnVariant, PreparedKnn, knn_similarity};
 use repspace_metrics::rng::SplitMix64;
 use repspace_metrics::{Matrix, MetricError};
-use repspace_store::npy::read_npz_member;
 use serde_json::Value;
 
 const VARIANTS: [(&str, KnnVariant); 3] =
     [("mutual", KnnVariant::Mutual), ("jaccard", KnnVariant::Jaccard), ("cknna", KnnVariant::Cknna)];
 
-fn fixtures_dir() -> PathBuf {
-    match std::env::var("REPSPACE_FIXTURES") {
-        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"),
-    }
-}
-
-struct Fixture {
+struct Cases {
     json: Value,
     /// (case name, its representations)
     cases: Vec<(String, Vec<Matrix>)>,
 }
 
-fn load() -> Fixture {
-    let dir = fixtures_dir().join("measures");
-    let npz = std::fs::read(dir.join("knn.npz")).expect("knn.npz");
-    let json: Value = serde_json::from_slice(&std::fs::read(dir.join("knn.json")).expect("knn.json")).expect("json");
-    let mut cases = Vec::new();
-    for (name, case) in json["cases"].as_object().expect("cases") {
-        let xs = case["keys"]
-            .as_array()
-            .expect("keys")
-            .iter()
-            .map(|key| {
-                let a = read_npz_member(&npz, key.as_str().expect("key")).expect("array");
-                assert_eq!(a.shape.len(), 2);
-                Matrix::from_row_major(a.shape[0], a.shape[1], &a.data)
-            })
-            .collect();
-        cases.push((name.clone(), xs));
-    }
+fn load() -> Cases {
+    let fixture = Fixture::load("knn");
+    let cases = fixture.keyed_cases();
     assert_eq!(cases.len(), 2);
-    Fixture { json, cases }
+    Cases { json: fixture.json, cases }
 }
 
 fn prepare_all(xs: &[Matrix], variant: KnnVariant, k: usize) -> Vec<PreparedKnn> {
@@ -60,7 +38,7 @@ fn ks(json: &Value) -> Vec<usize> {
 
 #[test]
 fn every_variant_matches_its_reference_on_every_ordered_pair() {
-    let Fixture { json, cases } = load();
+    let Cases { json, cases } = load();
     let mut checked = 0;
     for (name, variant) in VARIANTS {
         let mut worst = 0.0f64;
@@ -90,7 +68,7 @@ fn every_variant_matches_its_reference_on_every_ordered_pair() {
 
 #[test]
 fn cknna_takes_the_first_argument_as_the_reference_does() {
-    let Fixture { json, cases } = load();
+    let Cases { json, cases } = load();
     // the reference is not symmetric on these inputs, so a swapped orientation would fail
     let mut asymmetric = 0;
     for k in ks(&json) {
@@ -118,7 +96,7 @@ fn cknna_takes_the_first_argument_as_the_reference_does() {
 
 #[test]
 fn mutual_and_jaccard_are_symmetric_bounded_and_one_for_identical_inputs() {
-    let Fixture { json, cases } = load();
+    let Cases { json, cases } = load();
     for k in ks(&json) {
         for (_, xs) in &cases {
             let mutual = prepare_all(xs, KnnVariant::Mutual, k);
@@ -142,7 +120,7 @@ fn mutual_and_jaccard_are_symmetric_bounded_and_one_for_identical_inputs() {
 #[test]
 fn cknna_of_identical_inputs_is_h_over_h_plus_epsilon() {
     // h/(h + 1e-6) with h > 0: below 1 by about 1e-6/h
-    let Fixture { json, cases } = load();
+    let Cases { json, cases } = load();
     for k in ks(&json) {
         for (_, xs) in &cases {
             for p in prepare_all(xs, KnnVariant::Cknna, k) {
@@ -173,7 +151,7 @@ fn transformed(rng: &mut SplitMix64, x: &Matrix) -> Matrix {
 
 #[test]
 fn invariant_under_orthogonal_maps_permutations_of_units_and_row_scaling() {
-    let Fixture { json, cases } = load();
+    let Cases { json, cases } = load();
     let mut rng = SplitMix64(2024);
     for (_, xs) in &cases {
         let moved: Vec<Matrix> = xs.iter().map(|x| transformed(&mut rng, x)).collect();
@@ -200,7 +178,7 @@ fn invariant_under_orthogonal_maps_permutations_of_units_and_row_scaling() {
 fn not_invariant_under_translation() {
     // a guard that the invariance test above can tell transformations apart: cosines change
     // under a shift of every stimulus, and so do the neighbourhoods
-    let Fixture { cases, .. } = load();
+    let Cases { cases, .. } = load();
     let x = &cases[0].1[0];
     let shifted = Matrix::from_fn(x.rows(), x.cols(), |i, j| x.get(i, j) + 3.0 * (j % 3) as f64);
     let (p, q) = (

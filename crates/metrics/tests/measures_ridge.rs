@@ -3,49 +3,17 @@
 //! `scripts/fixtures/ridge_reference.py`), and its invariances. Tolerance 1e-8 (absolute);
 //! the α chosen in every fold must be scikit-learn's exactly.
 
-use std::path::PathBuf;
+mod common;
 
+use common::Fixture;
 use faer::Mat;
 use repspace_metrics::ridge::{Alphas, PreparedRidge, RidgeDirection, RidgeParams, ridge_folds, ridge_similarity};
 use repspace_metrics::rng::SplitMix64;
 use repspace_metrics::{Matrix, MetricError};
-use repspace_store::npy::read_npz_member;
 use serde_json::Value;
 
-fn fixtures_dir() -> PathBuf {
-    match std::env::var("REPSPACE_FIXTURES") {
-        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
-        // crates/metrics → the repository root's tests/fixtures
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"),
-    }
-}
-
-struct Fixture {
-    json: Value,
-    npz: Vec<u8>,
-}
-
-impl Fixture {
-    fn load() -> Fixture {
-        let dir = fixtures_dir().join("measures");
-        let npz = std::fs::read(dir.join("ridge.npz")).expect("ridge.npz");
-        let json = serde_json::from_slice(&std::fs::read(dir.join("ridge.json")).expect("ridge.json")).expect("json");
-        Fixture { json, npz }
-    }
-
-    fn matrix(&self, key: &str) -> Matrix {
-        let a = read_npz_member(&self.npz, key).unwrap_or_else(|e| panic!("fixture array {key}: {e}"));
-        assert_eq!(a.shape.len(), 2, "{key}");
-        Matrix::from_row_major(a.shape[0], a.shape[1], &a.data)
-    }
-
-    fn cases(&self) -> &[Value] {
-        self.json["cases"].as_array().expect("cases")
-    }
-
-    fn inputs(&self, case: &Value) -> Vec<Matrix> {
-        case["inputs"].as_array().expect("inputs").iter().map(|k| self.matrix(k.as_str().expect("key"))).collect()
-    }
+fn load() -> Fixture {
+    Fixture::load("ridge")
 }
 
 fn params_of(case: &Value, direction: RidgeDirection) -> RidgeParams {
@@ -76,7 +44,7 @@ fn permutation(rng: &mut SplitMix64, n: usize) -> Vec<usize> {
 
 #[test]
 fn ridge_equals_scikit_learn_ridgecv_per_fold_and_overall() {
-    let fx = Fixture::load();
+    let fx = load();
     let mut worst: f64 = 0.0;
     let mut fits = 0;
     for case in fx.cases() {
@@ -114,7 +82,7 @@ fn ridge_equals_scikit_learn_ridgecv_per_fold_and_overall() {
 
 #[test]
 fn directions_are_one_computation_seen_three_ways() {
-    let fx = Fixture::load();
+    let fx = load();
     let case = &fx.cases()[0];
     let xs = fx.inputs(case);
     let score = |a: &Matrix, b: &Matrix, d| similarity(a, b, &params_of(case, d));
@@ -130,7 +98,7 @@ fn directions_are_one_computation_seen_three_ways() {
 
 #[test]
 fn ridge_invariances() {
-    let fx = Fixture::load();
+    let fx = load();
     let mut rng = SplitMix64(11);
     for case in fx.cases() {
         let xs = fx.inputs(case);

@@ -2,15 +2,14 @@
 //! (written by `scripts/fixtures/rsatoolbox_reference.py`), and the identities the measure
 //! satisfies whatever the reference says.
 
-use std::path::PathBuf;
+mod common;
 
+use common::Fixture;
 use faer::prelude::Solve;
 use faer::{Mat, Side};
 use repspace_metrics::rng::SplitMix64;
 use repspace_metrics::rsa::{Noise, PreparedRsa, Rdm, RdmComparison, rdm_vector, similarities, similarity};
 use repspace_metrics::{MetricError, Tensor};
-use repspace_store::npy::read_npz_member;
-use serde_json::Value;
 
 const COMPARISONS: [RdmComparison; 6] = [
     RdmComparison::Pearson,
@@ -27,43 +26,6 @@ const RDMS: [Rdm; 4] = [
     Rdm::Crossnobis { noise: Noise::Identity },
     Rdm::Crossnobis { noise: Noise::ShrinkageDiag },
 ];
-
-fn fixtures_dir() -> PathBuf {
-    match std::env::var("REPSPACE_FIXTURES") {
-        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
-        // crates/metrics → the repository root's tests/fixtures
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"),
-    }
-}
-
-struct Fixture {
-    npz: Vec<u8>,
-    json: Value,
-}
-
-impl Fixture {
-    fn load() -> Fixture {
-        let dir = fixtures_dir().join("measures");
-        let npz = std::fs::read(dir.join("rsa.npz")).expect("rsa.npz");
-        let json =
-            serde_json::from_slice(&std::fs::read(dir.join("rsa.json")).expect("rsa.json")).expect("rsa.json parses");
-        Fixture { npz, json }
-    }
-
-    fn array(&self, key: &str) -> (Vec<usize>, Vec<f64>) {
-        let a = read_npz_member(&self.npz, key).unwrap_or_else(|e| panic!("fixture array {key}: {e}"));
-        (a.shape, a.data)
-    }
-
-    fn tensor(&self, key: &str) -> Tensor {
-        let (shape, data) = self.array(key);
-        Tensor::new(shape, data)
-    }
-
-    fn cases(&self) -> &Vec<Value> {
-        self.json["cases"].as_array().expect("cases")
-    }
-}
 
 fn rdm_named(name: &str) -> Rdm {
     match name {
@@ -89,7 +51,7 @@ fn comparison_named(name: &str) -> RdmComparison {
 
 #[test]
 fn the_fixture_records_its_reference() {
-    let f = Fixture::load();
+    let f = Fixture::load("rsa");
     assert_eq!(f.json["reference"]["package"], "rsatoolbox");
     assert_eq!(f.json["reference"]["version"], "0.3.2");
     // every rdm × comparison on both shapes, and the tied case
@@ -105,14 +67,14 @@ fn the_fixture_records_its_reference() {
 
 #[test]
 fn rdm_vectors_equal_rsatoolbox() {
-    let f = Fixture::load();
+    let f = Fixture::load("rsa");
     let mut worst = 0.0f64;
     let mut checked = 0;
     for case in f.cases() {
         let rdm = rdm_named(case["rdm"].as_str().unwrap());
         let inputs = case["inputs"].as_array().unwrap();
         for (i, key) in case["rdm_vectors"].as_array().unwrap().iter().enumerate() {
-            let (_, want) = f.array(key.as_str().unwrap());
+            let want = f.tensor(key.as_str().unwrap()).data().to_vec();
             let got = rdm_vector(&f.tensor(inputs[i].as_str().unwrap()), rdm).expect("rdm");
             assert_eq!(got.len(), want.len());
             let scale = want.iter().fold(0.0f64, |a, v| a.max(v.abs()));
@@ -130,7 +92,7 @@ fn rdm_vectors_equal_rsatoolbox() {
 
 #[test]
 fn comparisons_equal_rsatoolbox_on_every_pair() {
-    let f = Fixture::load();
+    let f = Fixture::load("rsa");
     let mut worst = 0.0f64;
     let mut checked = 0;
     for case in f.cases() {
@@ -162,7 +124,7 @@ fn comparisons_equal_rsatoolbox_on_every_pair() {
 
 #[test]
 fn the_tied_case_has_ties_and_tau_a_counts_them() {
-    let f = Fixture::load();
+    let f = Fixture::load("rsa");
     let case = f.cases().iter().find(|c| c["case"] == "ties").expect("ties case");
     for (i, key) in case["inputs"].as_array().unwrap().iter().enumerate() {
         let d = rdm_vector(&f.tensor(key.as_str().unwrap()), Rdm::Euclidean).expect("rdm");

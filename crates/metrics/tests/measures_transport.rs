@@ -3,50 +3,27 @@
 //! `tests/fixtures/measures/soft_matching_dcor.npz`
 //! (scripts/fixtures/transport_dcor_reference.py); and the identities both satisfy.
 
-use std::path::PathBuf;
-use std::time::Instant;
+mod common;
 
+use common::Fixture;
 use faer::Mat;
 use repspace_metrics::dcor::{PreparedDcor, distance_correlation, distance_correlations};
 use repspace_metrics::rng::SplitMix64;
 use repspace_metrics::soft_matching::{PreparedUnits, soft_matching_distance, uniform_transport};
 use repspace_metrics::{Matrix, MetricError, MetricSpec, Score, compare, max_weight_assignment, prepare_matrix};
-use repspace_store::npy::read_npz_member;
 use serde_json::Value;
 
-fn fixtures_dir() -> PathBuf {
-    match std::env::var("REPSPACE_FIXTURES") {
-        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"),
-    }
-}
-
-struct Fixture {
+struct Cases {
     json: Value,
+    /// (case name, its representations)
     cases: Vec<(String, Vec<Matrix>)>,
 }
 
-fn load() -> Fixture {
-    let dir = fixtures_dir().join("measures");
-    let npz = std::fs::read(dir.join("soft_matching_dcor.npz")).expect("npz");
-    let json: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("soft_matching_dcor.json")).expect("json")).expect("parses");
-    let mut cases = Vec::new();
-    for (name, case) in json["cases"].as_object().expect("cases") {
-        let xs = case["keys"]
-            .as_array()
-            .expect("keys")
-            .iter()
-            .map(|key| {
-                let a = read_npz_member(&npz, key.as_str().expect("key")).expect("array");
-                assert_eq!(a.shape.len(), 2);
-                Matrix::from_row_major(a.shape[0], a.shape[1], &a.data)
-            })
-            .collect();
-        cases.push((name.clone(), xs));
-    }
+fn load() -> Cases {
+    let fixture = Fixture::load("soft_matching_dcor");
+    let cases = fixture.keyed_cases();
     assert_eq!(cases.len(), 2);
-    Fixture { json, cases }
+    Cases { json: fixture.json, cases }
 }
 
 /// Σ_i ‖x_i‖² / N over the units.
@@ -79,7 +56,7 @@ fn orthogonal(rng: &mut SplitMix64, n: usize) -> Mat<f64> {
 
 #[test]
 fn soft_matching_matches_pot_on_every_ordered_pair() {
-    let Fixture { json, cases } = load();
+    let Cases { json, cases } = load();
     let (mut worst, mut checked) = (0.0f64, 0);
     for (case, xs) in &cases {
         let prepared = units(xs);
@@ -146,7 +123,7 @@ fn equal_widths_give_the_permutation_distance_over_root_n() {
     }
     // the fixture's equal-width pairs, against the best assignment and against netrep's
     // PermutationMetric (euclidean score) on column-centred inputs
-    let Fixture { cases, .. } = load();
+    let Cases { cases, .. } = load();
     let spec = MetricSpec::Permutation { score: Score::Euclidean };
     let mut pairs = 0;
     for (_, xs) in &cases {
@@ -191,7 +168,7 @@ fn equal_widths_give_the_permutation_distance_over_root_n() {
 
 #[test]
 fn soft_matching_is_a_metric_on_the_fixtures() {
-    let Fixture { cases, .. } = load();
+    let Cases { cases, .. } = load();
     for (_, xs) in &cases {
         let p = units(xs);
         let r = xs.len();
@@ -211,7 +188,7 @@ fn soft_matching_is_a_metric_on_the_fixtures() {
 
 #[test]
 fn units_permuted_or_duplicated_are_at_distance_zero() {
-    let Fixture { cases, .. } = load();
+    let Cases { cases, .. } = load();
     let mut rng = SplitMix64(4);
     for (_, xs) in &cases {
         for x in xs {
@@ -227,7 +204,7 @@ fn units_permuted_or_duplicated_are_at_distance_zero() {
 
 #[test]
 fn soft_matching_invariances() {
-    let Fixture { cases, .. } = load();
+    let Cases { cases, .. } = load();
     let mut rng = SplitMix64(5);
     for (_, xs) in &cases {
         let m = xs[0].rows();
@@ -261,10 +238,9 @@ fn soft_matching_invariances() {
 }
 
 #[test]
-fn wide_layers_are_solved_exactly_and_fast() {
+fn wide_layers_are_solved_exactly() {
     // 512 against 512 (the Hungarian case), 384 (L = 1536) and 511 (coprime: L = 261632),
-    // checked by the
-    // plan's dual certificate
+    // checked by the plan's dual certificate
     let mut rng = SplitMix64(99);
     let m = 64;
     let x = rng.normal_matrix(m, 512);
@@ -274,10 +250,7 @@ fn wide_layers_are_solved_exactly_and_fast() {
         let noise = rng.normal_matrix(m, ny);
         let y = Matrix::from_fn(m, ny, |i, j| y0[(i, j)] / 20.0 + noise.get(i, j));
         let (px, py) = (PreparedUnits::new(&x).unwrap(), PreparedUnits::new(&y).unwrap());
-        let start = Instant::now();
         let d = soft_matching_distance(&px, &py).unwrap();
-        let elapsed = start.elapsed();
-        eprintln!("512 × {ny} units: {:.3} s", elapsed.as_secs_f64());
         let cost = Mat::from_fn(512, ny, |i, j| (0..m).map(|s| (x.get(s, i) - y.get(s, j)).powi(2)).sum::<f64>());
         let plan = uniform_transport(cost.as_ref()).unwrap();
         assert!((plan.cost.sqrt() - d).abs() <= 1e-10 * d);
@@ -298,7 +271,6 @@ fn wide_layers_are_solved_exactly_and_fast() {
         assert!(violation <= 1e-9 * plan.cost, "dual infeasible by {violation}");
         let dual = plan.u.iter().sum::<f64>() / 512.0 + plan.v.iter().sum::<f64>() / ny as f64;
         assert!((dual - plan.cost).abs() <= 1e-9 * plan.cost, "duality gap: {dual} vs {}", plan.cost);
-        assert!(elapsed.as_secs_f64() < 30.0);
     }
 }
 
@@ -316,7 +288,7 @@ fn soft_matching_refuses_mismatched_stimuli() {
 
 #[test]
 fn distance_correlation_matches_dcor_on_every_ordered_pair() {
-    let Fixture { json, cases } = load();
+    let Cases { json, cases } = load();
     let (mut worst, mut checked) = (0.0f64, 0);
     for (case, xs) in &cases {
         let prepared = dcors(xs);
@@ -337,7 +309,7 @@ fn distance_correlation_matches_dcor_on_every_ordered_pair() {
 
 #[test]
 fn the_batched_form_gives_the_pairwise_values() {
-    let Fixture { cases, .. } = load();
+    let Cases { cases, .. } = load();
     for (_, xs) in &cases {
         let p = dcors(xs);
         let rows: Vec<&PreparedDcor> = p.iter().take(3).collect();
@@ -358,7 +330,7 @@ fn the_batched_form_gives_the_pairwise_values() {
 
 #[test]
 fn distance_correlation_is_symmetric_bounded_and_one_for_identical_inputs() {
-    let Fixture { cases, .. } = load();
+    let Cases { cases, .. } = load();
     for (_, xs) in &cases {
         let p = dcors(xs);
         for i in 0..xs.len() {
@@ -375,7 +347,7 @@ fn distance_correlation_is_symmetric_bounded_and_one_for_identical_inputs() {
 #[test]
 fn distance_correlation_invariances() {
     // orthogonal maps, permutations and translations of the units, isotropic scaling
-    let Fixture { cases, .. } = load();
+    let Cases { cases, .. } = load();
     let mut rng = SplitMix64(6);
     for (_, xs) in &cases {
         let p = dcors(xs);
