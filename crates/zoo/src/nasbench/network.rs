@@ -184,7 +184,7 @@ impl ConvBnRelu {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let z = x.conv2d(self.kernel.as_tensor(), self.padding, 1, 1, 1)?;
+        let z = conv_same(x, self.kernel.as_tensor(), self.padding)?;
         let c = z.dim(1)?;
         let per_channel = |t: &Tensor| t.reshape((1, c, 1, 1));
         let (mean, variance) = if train {
@@ -219,6 +219,30 @@ impl ConvBnRelu {
         out.push((format!("{}.moving_mean", self.name), self.moving_mean.borrow().clone()));
         out.push((format!("{}.moving_variance", self.name), self.moving_variance.borrow().clone()));
     }
+}
+
+/// A stride-1 'same' convolution of x [n, c, h, w] with a kernel [o, c, k, k] (k = 2·padding
+/// + 1) as one GEMM over shifted copies (im2col): [o, c·k²] × [c·k², n·h·w]. Its gradient is
+/// a GEMM too, where candle's conv2d backward goes through a direct transposed convolution
+/// many times slower on the CPU. Every output is the same sum in the same order whatever
+/// the thread count (the GEMM splits the output, never the reduction).
+fn conv_same(x: &Tensor, kernel: &Tensor, padding: usize) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (o, _, k, _) = kernel.dims4()?;
+    let xc = x.transpose(0, 1)?; // [c, n, h, w]
+    let cols = if k == 1 {
+        xc.contiguous()?.reshape((c, n * h * w))?
+    } else {
+        let padded = xc.pad_with_zeros(2, padding, padding)?.pad_with_zeros(3, padding, padding)?;
+        let mut shifted = Vec::with_capacity(k * k);
+        for dy in 0..k {
+            for dx in 0..k {
+                shifted.push(padded.narrow(2, dy, h)?.narrow(3, dx, w)?);
+            }
+        }
+        Tensor::stack(&shifted, 1)?.reshape((c * k * k, n * h * w))?
+    };
+    kernel.reshape((o, c * k * k))?.matmul(&cols)?.reshape((o, n, h, w))?.transpose(0, 1)
 }
 
 /// 3×3 max-pool, stride 1, 'same' padding: edge replication pads, and a replicated value is
