@@ -101,7 +101,7 @@ impl NasBenchConfig {
             return bad("cells_per_stack", "must be in 1..=5".into());
         }
         let halvings = 1usize << (self.stacks - 1);
-        if self.image_size < 2 * halvings || self.image_size > 64 || self.image_size % halvings != 0 {
+        if self.image_size < 2 * halvings || self.image_size > 64 || !self.image_size.is_multiple_of(halvings) {
             return bad(
                 "image_size",
                 format!("must be in 2^stacks..=64 and divisible by {halvings} (2^(stacks-1), the max-pools)"),
