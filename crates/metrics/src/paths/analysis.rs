@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 
 use faer::Mat;
 
-use super::{PathPoint, PathSpec, nuclear, sample_r, shape_score};
+use super::{PathPoint, PathSpec, ShapeSegment, frob, nuclear, sample_r, shape_log_in_sample_space, shape_score};
 use crate::{Matrix, MetricError};
 
 /// Everything a path yields for one model (§2.4).
@@ -84,9 +84,30 @@ pub fn analyse_path(spec: &PathSpec, layers: &[PathPoint]) -> Result<PathAnalysi
         })
         .collect();
     let angles: Vec<Option<f64>> = (0..n)
-        .map(|k| (k > 0 && k + 1 < n).then(|| spec.angle(&layers[k - 1], &layers[k], &layers[k + 1])).transpose())
+        .map(|k| {
+            (k > 0 && k + 1 < n)
+                .then(|| match (&factors, spec) {
+                    // the logs at layer k in the coordinates of its own sample space
+                    (Some(r), PathSpec::Shape { angular }) => {
+                        let u = shape_log_in_sample_space(*angular, r[k].as_ref(), r[k - 1].as_ref())?;
+                        let v = shape_log_in_sample_space(*angular, r[k].as_ref(), r[k + 1].as_ref())?;
+                        let (uv, uu, vv) = (frob(u.as_ref(), v.as_ref()), u.squared_norm_l2(), v.squared_norm_l2());
+                        Ok((uv / (uu.sqrt() * vv.sqrt())).clamp(-1.0, 1.0).acos())
+                    }
+                    _ => spec.angle(&layers[k - 1], &layers[k], &layers[k + 1]),
+                })
+                .transpose()
+        })
         .collect::<Result<_, _>>()?;
     let (first, last) = (&layers[0], &layers[n - 1]);
+    // shape spaces: the segment from the first to the last layer once for every projection
+    let segment = match (spec, &factors) {
+        (PathSpec::Shape { .. }, Some(r)) if n > 2 => {
+            Some(ShapeSegment::new(spec, first, last, Some((r[0].as_ref(), r[n - 1].as_ref())))?)
+        }
+        (PathSpec::Shape { .. }, None) if n > 2 => Some(ShapeSegment::new(spec, first, last, None)?),
+        _ => None,
+    };
     let mut projection_t = Vec::with_capacity(n);
     let mut distance_to_geodesic = Vec::with_capacity(n);
     for (k, layer) in layers.iter().enumerate() {
@@ -95,7 +116,20 @@ pub fn analyse_path(spec: &PathSpec, layers: &[PathPoint]) -> Result<PathAnalysi
         } else if k == n - 1 {
             (1.0, 0.0)
         } else {
-            spec.project(first, last, layer)?
+            match (&segment, spec) {
+                (Some(s), PathSpec::Shape { angular }) => {
+                    let owned;
+                    let rc = match &factors {
+                        Some(r) => r[k].as_ref(),
+                        None => {
+                            owned = sample_r(layer.data.view());
+                            owned.as_ref()
+                        }
+                    };
+                    s.project(*angular, rc, layer.data.view().squared_norm_l2())?
+                }
+                _ => spec.project(first, last, layer)?,
+            }
         };
         projection_t.push(t);
         distance_to_geodesic.push(d);

@@ -346,10 +346,8 @@ impl PathSpec {
         }
     }
 
-    /// [`PathSpec::project`] in the shape spaces. γ(t) = α(t) a + β(t) b′ with b′ = b aligned
-    /// onto a once (not per t), and Σσ(cᵀγ) = Σσ(α R_c a W + β R_c b′ W): cᵀ = Q_c R_c, and W
-    /// an orthonormal basis of the rows of a and b′ (at most 2m of them). Each step of the
-    /// search is then an m × min(2m, d) singular value problem instead of a d × d one.
+    /// [`PathSpec::project`] in the shape spaces: the segment from a to b reduced once
+    /// ([`ShapeSegment`]), then the search on c's sample-space factor.
     fn project_shape(
         &self,
         angular: bool,
@@ -357,38 +355,87 @@ impl PathSpec {
         b: &PathPoint,
         c: &PathPoint,
     ) -> Result<(f64, f64), MetricError> {
-        let (av, cv) = (a.data.view(), c.data.view());
-        let b2 = self.aligned(a, b)?;
-        let rc = sample_r(cv);
-        let (mut p, mut q) = (&rc * av, &rc * &b2);
-        if 2 * av.nrows() < av.ncols() {
-            let stacked = Mat::from_fn(av.ncols(), 2 * av.nrows(), |i, j| {
-                if j < av.nrows() { av[(j, i)] } else { b2[(j - av.nrows(), i)] }
-            });
-            let w = stacked.qr().compute_thin_Q();
-            (p, q) = (&p * &w, &q * &w);
-        }
-        let (aa, ab, bb, cc) = (frob(av, av), frob(av, b2.as_ref()), frob(b2.as_ref(), b2.as_ref()), frob(cv, cv));
-        // the geodesic's coefficients, as `geodesic` (and `slerp`) form it
-        let coefficients = |t: f64| -> Result<(f64, f64), MetricError> {
-            if !angular {
-                return Ok((1.0 - t, t));
-            }
-            if ab > 1.0 - 1e-6 {
-                let n = ((1.0 - t) * (1.0 - t) * aa + 2.0 * t * (1.0 - t) * ab + t * t * bb).sqrt();
-                return Ok(((1.0 - t) / n, t / n));
-            }
-            if ab < -1.0 + 1e-6 {
-                return Err(MetricError::Parameter {
-                    key: "geodesic",
-                    reason: "antipodal points have no unique geodesic".into(),
-                });
-            }
-            let theta = ab.acos();
-            Ok((((1.0 - t) * theta).sin() / theta.sin(), (t * theta).sin() / theta.sin()))
+        let segment = ShapeSegment::new(self, a, b, None)?;
+        segment.project(angular, sample_r(c.data.view()).as_ref(), c.data.view().squared_norm_l2())
+    }
+}
+
+/// A shape geodesic γ(t) = α(t) a + β(t) b′ (b′ = b aligned onto a, once, not per t) in the
+/// coordinates where projections onto it are smallest.
+///
+/// Wide layers (m < d): aᵀ = Q_a R_a, so a = R_aᵀ Q_aᵀ, and the aligned b′ = R_bᵀ V Uᵀ Q_aᵀ
+/// (R_a R_bᵀ = UΣVᵀ, see `aligned`) lies in the same m rows of Q_aᵀ. Both are kept as their
+/// m × m coordinates A = R_aᵀ, B = R_bᵀ V Uᵀ, and for a third layer cᵀ = Q_c R_c,
+/// Σσ(cᵀγ) = Σσ(R_c (αA + βB)): every step of a projection's search is an m × m singular
+/// value problem, and Q_a is never formed. Inner products are those of the d-space points
+/// (Q_a has orthonormal columns), so this is the full-space definition exactly in exact
+/// arithmetic; in floating point the values differ from the d-space forms by rounding only
+/// (‖a − R_aᵀQ_aᵀ‖ ≈ ε·m·‖a‖ for Householder QR).
+///
+/// Otherwise (m ≥ d) A = a, B = b′ themselves (m × d), and the steps are R_c A, R_c B with
+/// R_c the d × m triangular factor.
+pub(crate) struct ShapeSegment {
+    a: Mat<f64>,
+    b: Mat<f64>,
+    aa: f64,
+    ab: f64,
+    bb: f64,
+}
+
+impl ShapeSegment {
+    /// The segment from `a` to `b`; `factors` = (R_a, R_b) when the caller holds them.
+    pub(crate) fn new(
+        spec: &PathSpec,
+        from: &PathPoint,
+        to: &PathPoint,
+        factors: Option<(MatRef<'_, f64>, MatRef<'_, f64>)>,
+    ) -> Result<ShapeSegment, MetricError> {
+        let (av, bv) = (from.data.view(), to.data.view());
+        let (a, b) = if av.nrows() < av.ncols() {
+            let owned;
+            let (ra, rb) = match factors {
+                Some(f) => f,
+                None => {
+                    owned = (sample_r(av), sample_r(bv));
+                    (owned.0.as_ref(), owned.1.as_ref())
+                }
+            };
+            let svd = (ra * rb.transpose()).svd().map_err(|_| MetricError::Svd)?;
+            (ra.transpose().to_owned(), rb.transpose() * svd.V() * svd.U().transpose())
+        } else {
+            (av.to_owned(), spec.aligned(from, to)?)
         };
+        let (aa, ab, bb) = (frob(a.as_ref(), a.as_ref()), frob(a.as_ref(), b.as_ref()), frob(b.as_ref(), b.as_ref()));
+        Ok(ShapeSegment { a, b, aa, ab, bb })
+    }
+
+    /// The geodesic's coefficients (α, β) at t, as `geodesic` (and `slerp`) form them.
+    fn coefficients(&self, angular: bool, t: f64) -> Result<(f64, f64), MetricError> {
+        let (aa, ab, bb) = (self.aa, self.ab, self.bb);
+        if !angular {
+            return Ok((1.0 - t, t));
+        }
+        if ab > 1.0 - 1e-6 {
+            let n = ((1.0 - t) * (1.0 - t) * aa + 2.0 * t * (1.0 - t) * ab + t * t * bb).sqrt();
+            return Ok(((1.0 - t) / n, t / n));
+        }
+        if ab < -1.0 + 1e-6 {
+            return Err(MetricError::Parameter {
+                key: "geodesic",
+                reason: "antipodal points have no unique geodesic".into(),
+            });
+        }
+        let theta = ab.acos();
+        Ok((((1.0 - t) * theta).sin() / theta.sin(), (t * theta).sin() / theta.sin()))
+    }
+
+    /// The exact projection of the layer with sample-space factor `rc` (R_c) and squared norm
+    /// `cc` onto the segment: (t*, d(c, γ(t*))).
+    pub(crate) fn project(&self, angular: bool, rc: MatRef<'_, f64>, cc: f64) -> Result<(f64, f64), MetricError> {
+        let (p, q) = (rc * &self.a, rc * &self.b);
+        let (aa, ab, bb) = (self.aa, self.ab, self.bb);
         let f = |t: f64| -> Result<f64, MetricError> {
-            let (alpha, beta) = coefficients(t)?;
+            let (alpha, beta) = self.coefficients(angular, t)?;
             let inner = nuclear((&p * alpha + &q * beta).as_ref())?;
             let gg = alpha * alpha * aa + 2.0 * alpha * beta * ab + beta * beta * bb;
             Ok(shape_score(angular, inner, cc, gg))
@@ -399,7 +446,7 @@ impl PathSpec {
         let theta = ab.clamp(-1.0, 1.0).acos();
         let smooth = !angular || (-1.0 + 1e-6..=1.0 - 1e-6).contains(&ab);
         let slope = |t: f64| -> Result<f64, MetricError> {
-            let (alpha, beta) = coefficients(t)?;
+            let (alpha, beta) = self.coefficients(angular, t)?;
             let (da, db) = if angular {
                 (-theta * ((1.0 - t) * theta).cos() / theta.sin(), theta * (t * theta).cos() / theta.sin())
             } else {
@@ -417,6 +464,27 @@ impl PathSpec {
         };
         if smooth { minimise_by_slope(f, slope, -0.5, 1.5) } else { minimise_on_line(f, -0.5, 1.5) }
     }
+}
+
+/// log_b a of wide shape layers (m < d) in the m × m coordinates of the rows of Q_bᵀ
+/// (bᵀ = Q_b R_b), from the layers' factors R_b, R_a and b's squared norm: a aligned onto b
+/// is A′ Q_bᵀ with A′ = R_aᵀ V Uᵀ (R_b R_aᵀ = UΣVᵀ), and b = R_bᵀ Q_bᵀ, so the log is
+/// (log in coordinates) Q_bᵀ and inner products of logs at b are those of their coordinates.
+pub(crate) fn shape_log_in_sample_space(
+    angular: bool,
+    rb: MatRef<'_, f64>,
+    ra: MatRef<'_, f64>,
+) -> Result<Mat<f64>, MetricError> {
+    let svd = (rb * ra.transpose()).svd().map_err(|_| MetricError::Svd)?;
+    let a2 = ra.transpose() * svd.V() * svd.U().transpose();
+    Ok(if angular {
+        let c = frob(rb.transpose(), a2.as_ref()).clamp(-1.0, 1.0);
+        let u = &a2 - rb.transpose() * c;
+        let scale = c.acos() / u.norm_l2().max(1e-7);
+        u * scale
+    } else {
+        a2 - rb.transpose()
+    })
 }
 
 /// Spherical interpolation with repsim's edge cases: nearly equal points interpolate
