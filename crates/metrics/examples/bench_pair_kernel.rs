@@ -4,9 +4,8 @@
 //! independent noise (a few dozen large singular values of XᵀY and a long tail, as trained
 //! zoos have). For each: the cross product X_wᵀY_w (2000 × 128 each) and the nuclear norm of
 //! the 128 × 128 result by faer's SVD, by the Gram eigenvalue path (one pair at a time and
-//! batched), and by the Gram path with the tail split off ([`nuclear_norms`]), with how often
-//! each path's error estimate sends a pair to the SVD (estimate above 1e-10 of the norm)
-//! and its largest relative difference from the SVD on the others; then a whole tile through
+//! batched), with how often its error estimate sends a pair to the SVD (estimate above 1e-10
+//! of the norm) and its largest relative difference from the SVD on the others; then a whole tile through
 //! `compare_block`. Also faer's GEMM throughput at 1024³ on one thread and on all threads.
 //!
 //!     cargo run --release -p repspace-metrics --example bench_pair_kernel
@@ -14,7 +13,7 @@
 use std::time::Instant;
 
 use faer::{Mat, MatRef, Par};
-use repspace_metrics::nuclear::{nuclear_norm_by_eigen, nuclear_norm_by_svd, nuclear_norms, nuclear_norms_by_eigen};
+use repspace_metrics::nuclear::{nuclear_norm_by_eigen, nuclear_norm_by_svd, nuclear_norms_by_eigen};
 use repspace_metrics::rng::SplitMix64;
 use repspace_metrics::{Matrix, MetricSpec, Prepared, STACK_BYTES, Score, compare, compare_block, prepare_matrix};
 
@@ -66,11 +65,8 @@ fn family(label: &str, rank: usize, noise: f64, rng: &mut SplitMix64) {
     let (t_svd, svd) = best(3, || views.iter().map(|c| nuclear_norm_by_svd(*c).expect("svd")).collect::<Vec<f64>>());
     let (t_eig, _) = best(3, || views.iter().map(|c| nuclear_norm_by_eigen(*c).map(|v| v.0)).sum::<Option<f64>>());
     let (t_batch, est) = best(3, || nuclear_norms_by_eigen(&views));
-    let (t_split, split) = best(3, || nuclear_norms(&views));
     let (fb_eig, err_eig) = fallback_and_error(&views, &est, &svd);
-    let (fb_split, err_split) = fallback_and_error(&views, &split, &svd);
     // with the SVD where the estimate is too large, as the kernel does
-    let t_split_total = t_split + t_svd / pairs * fb_split as f64;
     let t_eig_total = t_batch + t_svd / pairs * fb_eig as f64;
     let gflops = |flops: f64, t: f64| flops / t / 1e9;
     println!(
@@ -86,13 +82,6 @@ fn family(label: &str, rank: usize, noise: f64, rng: &mut SplitMix64) {
         t_batch / pairs * 1e3,
         pairs as usize,
         t_eig_total / pairs * 1e3
-    );
-    println!(
-        "  nuclear norm with the tail split off         {:.3} ms; fallback {fb_split} of {} pairs; \
-         max relative difference from the SVD {err_split:.1e}; with its fallbacks {:.3} ms",
-        t_split / pairs * 1e3,
-        pairs as usize,
-        t_split_total / pairs * 1e3
     );
 
     // a whole tile: 16 × 16 representations (off-diagonal) and 16 among themselves (diagonal)
