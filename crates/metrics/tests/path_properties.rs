@@ -182,3 +182,39 @@ fn wide_layers_in_sample_space_match_the_full_space_definitions() {
         assert!((fine_t - t_star).abs() < 1e-5, "angular {angular}: t* {t_star}, the finer scan's minimum at {fine_t}");
     }
 }
+
+/// The AIR projection (one factorisation of its three points, then the slope's root) is the
+/// minimum of the composition of the definitions, `distance(c, geodesic(a, b, t))`: its
+/// distance is that composition's value at t*, and the composition is larger on either side.
+#[test]
+fn air_projection_is_the_minimum_of_distance_along_the_geodesic() {
+    let mut rng = Rng(31);
+    let spec = PathSpec::Air { eps: 0.1 };
+    for _ in 0..4 {
+        let p: Vec<PathPoint> = (0..3).map(|_| spec.point(&rng.layer(12, 20)).unwrap()).collect();
+        let (t, d) = spec.project(&p[0], &p[1], &p[2]).unwrap();
+        let along = |t: f64| spec.distance(&p[2], &spec.geodesic(&p[0], &p[1], t).unwrap()).unwrap();
+        assert!((d - along(t)).abs() < 1e-10 * d.max(1.0), "{d} vs {}", along(t));
+        for h in [1e-3, 1e-2] {
+            assert!(along(t - h) > d && along(t + h) > d, "t* = {t} is a minimum (h = {h})");
+        }
+    }
+}
+
+/// Wide shape layers: a path's angles (from the layers' m × m factors) equal `angle` on the
+/// points, and its projections equal `project` on the points.
+#[test]
+fn wide_shape_angles_and_projections_match_the_pointwise_definitions() {
+    let mut rng = Rng(32);
+    for angular in [true, false] {
+        let spec = PathSpec::Shape { angular };
+        let layers: Vec<PathPoint> = (0..5).map(|_| spec.point(&rng.layer(10, 30)).unwrap()).collect();
+        let a = analyse_path(&spec, &layers).unwrap();
+        for k in 1..4 {
+            let want = spec.angle(&layers[k - 1], &layers[k], &layers[k + 1]).unwrap();
+            assert!((a.angles[k].unwrap() - want).abs() < 1e-10, "angular {angular}: angle {k}");
+            let (t, d) = spec.project(&layers[0], &layers[4], &layers[k]).unwrap();
+            assert!((a.projection_t[k] - t).abs() < 1e-10 && (a.distance_to_geodesic[k] - d).abs() < 1e-10);
+        }
+    }
+}

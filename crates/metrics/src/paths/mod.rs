@@ -4,7 +4,14 @@
 //! Every space provides distance, geodesic γ(t), log and exp maps, the inner product at a
 //! point, the angle at a point between two others, and the *exact* projection of a point
 //! onto a geodesic (closed form on the sphere and in flat space; otherwise a bracketed
-//! search on t (a 16-step grid, then Brent's method to 1e-12) over t ∈ [−½, 3/2]).
+//! search on t over t ∈ [−½, 3/2]: the root of the distance's slope where it is smooth (the
+//! shape spaces and AIR, to |Δt| < 1e-12), else Brent's method on its values).
+//!
+//! Wide layers (m stimuli < d units) never form a d × d matrix: distances, logs at a layer and
+//! projections of the shape spaces go through the layers' m × m triangular factors
+//! (`ShapeSegment`, `shape_log_in_sample_space`), and an AIR projection factors its three
+//! points once (`AirLine`), so each step of a search is one m × m singular value or symmetric
+//! eigenvalue problem.
 
 use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
@@ -339,9 +346,13 @@ impl PathSpec {
                 Ok((t, self.distance(c, &self.geodesic(a, b, t)?)?))
             }
             PathSpec::Shape { angular } => self.project_shape(*angular, a, b, c),
-            _ => {
-                let f = |t: f64| self.geodesic(a, b, t).and_then(|g| self.distance(c, &g));
-                minimise_on_line(f, -0.5, 1.5)
+            PathSpec::Air { .. } => {
+                let line = AirLine::new(a, b, c)?;
+                if line.k.is_some() && line.lambda.iter().all(|&l| l > 0.0) {
+                    minimise_by_slope(|t| line.distance(t), |t| line.slope(t), -0.5, 1.5)
+                } else {
+                    minimise_on_line(|t| line.distance(t), -0.5, 1.5)
+                }
             }
         }
     }
@@ -463,6 +474,73 @@ impl ShapeSegment {
             })
         };
         if smooth { minimise_by_slope(f, slope, -0.5, 1.5) } else { minimise_on_line(f, -0.5, 1.5) }
+    }
+}
+
+/// d(c, γ(t)) along an AIR geodesic from a to b, with every factorisation done once.
+///
+/// With a = A, S = A^{-1/2} b A^{-1/2} = U diag(λ) Uᵀ, the geodesic is
+/// γ(t) = A^{1/2} U diag(λᵗ) Uᵀ A^{1/2}, and with c = LLᵀ the generalised eigenvalues of
+/// (γ(t), c) are the eigenvalues of L⁻¹γ(t)L⁻ᵀ = K diag(λᵗ) Kᵀ, K = L⁻¹A^{1/2}U. Each t then
+/// costs one m × m product and one symmetric eigenvalue problem, where `geodesic` followed by
+/// `distance` costs three eigendecompositions, a Cholesky factorisation and the eigenvalues.
+/// Equal to that composition in exact arithmetic; a non-SPD c gives ∞ for every t, as
+/// `distance` does.
+struct AirLine {
+    /// K, or None when c is not positive definite.
+    k: Option<Mat<f64>>,
+    lambda: Vec<f64>,
+}
+
+impl AirLine {
+    fn new(a: &PathPoint, b: &PathPoint, c: &PathPoint) -> Result<AirLine, MetricError> {
+        let av = a.data.view();
+        let half = sym_fn(av, |l| l.sqrt())?;
+        let inv_half = sym_fn(av, |l| 1.0 / l.sqrt())?;
+        let inner = &inv_half * b.data.view() * &inv_half;
+        let n = inner.nrows();
+        let sym = Mat::from_fn(n, n, |i, j| 0.5 * (inner[(i, j)] + inner[(j, i)]));
+        let e = sym.self_adjoint_eigen(Side::Lower).map_err(|_| MetricError::Eigen)?;
+        let lambda: Vec<f64> = (0..n).map(|i| e.S().column_vector()[i]).collect();
+        let Ok(llt) = c.data.view().llt(Side::Lower) else { return Ok(AirLine { k: None, lambda }) };
+        let mut k = half * e.U();
+        llt.L().solve_lower_triangular_in_place(k.as_mut());
+        Ok(AirLine { k: Some(k), lambda })
+    }
+
+    fn distance(&self, t: f64) -> Result<f64, MetricError> {
+        let Some(k) = &self.k else { return Ok(f64::INFINITY) };
+        let scaled = Mat::from_fn(k.nrows(), k.ncols(), |i, j| k[(i, j)] * self.lambda[j].powf(0.5 * t));
+        let m = &scaled * scaled.transpose();
+        let vals = m.self_adjoint_eigenvalues(Side::Lower).map_err(|_| MetricError::Eigen)?;
+        if vals.iter().any(|&v| v <= 0.0) {
+            return Ok(f64::INFINITY);
+        }
+        Ok(vals.iter().map(|v| v.ln().powi(2)).sum::<f64>().sqrt())
+    }
+}
+
+impl AirLine {
+    /// ½ d/dt d²(c, γ(t)) = Σ ln μ_i · μ_i′/μ_i for the eigenpairs (μ_i, v_i) of
+    /// M(t) = S Sᵀ, S = K diag(λ^{t/2}): μ_i′ = v_iᵀ S diag(ln λ) Sᵀ v_i = Σ_j Y_ij² ln λ_j with
+    /// Y = VᵀS (distinct μ). Same sign as the slope of d.
+    fn slope(&self, t: f64) -> Result<f64, MetricError> {
+        let Some(k) = &self.k else { return Ok(f64::NAN) };
+        let scaled = Mat::from_fn(k.nrows(), k.ncols(), |i, j| k[(i, j)] * self.lambda[j].powf(0.5 * t));
+        let m = &scaled * scaled.transpose();
+        let e = m.self_adjoint_eigen(Side::Lower).map_err(|_| MetricError::Eigen)?;
+        let y = e.U().transpose() * &scaled;
+        let logs: Vec<f64> = self.lambda.iter().map(|l| l.ln()).collect();
+        let mut total = 0.0;
+        for i in 0..y.nrows() {
+            let mu = e.S().column_vector()[i];
+            if mu <= 0.0 {
+                return Ok(f64::NAN);
+            }
+            let dmu: f64 = (0..y.ncols()).map(|j| y[(i, j)] * y[(i, j)] * logs[j]).sum();
+            total += mu.ln() * dmu / mu;
+        }
+        Ok(total)
     }
 }
 
