@@ -187,3 +187,26 @@ fn msa_spectral_ratio_is_a_scale_blind_chart_invariant_pseudo_metric() {
     assert_eq!(spectral_ratio(deficient.as_ref(), full.as_ref(), 0.0).unwrap(), 1.0);
     assert!(spectral_ratio(deficient.as_ref(), full.as_ref(), 1e-6).unwrap() < 1.0);
 }
+
+/// The Gram eigenvalues' bound holds against the SVD, on Jacobians of condition numbers
+/// 1e0 to 1e6 (J = U diag(σ) Vᵀ with σ log-spaced), and a singular J is refused.
+#[test]
+fn gram_log10_singular_values_stay_within_their_bound() {
+    use repspace_metrics::geometry::{log10_singular_values_by_gram, log10_singular_values_by_svd};
+    let mut rng = Rng(41);
+    for (n, d) in [(64, 64), (16, 64), (64, 16)] {
+        let r = n.min(d);
+        for decades in [0.0, 2.0, 4.0, 6.0] {
+            let u = rng.normal_matrix(n, r).to_faer().qr().compute_thin_Q();
+            let v = rng.normal_matrix(d, r).to_faer().qr().compute_thin_Q();
+            let sigma: Vec<f64> = (0..r).map(|i| 10f64.powf(-decades * i as f64 / (r - 1) as f64)).collect();
+            let j = Mat::from_fn(n, d, |a, b| (0..r).map(|k| u[(a, k)] * sigma[k] * v[(b, k)]).sum::<f64>());
+            let svd = log10_singular_values_by_svd(j.as_ref()).unwrap();
+            let (gram, bound) = log10_singular_values_by_gram(j.as_ref()).expect("well enough conditioned");
+            let err: f64 = gram.iter().zip(&svd).map(|(g, s)| (g - s).abs()).sum();
+            assert!(err <= bound + 1e-13, "{n}x{d}, κ = 1e{decades}: error {err:.2e} > bound {bound:.2e}");
+        }
+        let singular = Mat::from_fn(n, d, |a, b| (a + 1) as f64 * (b + 1) as f64);
+        assert!(log10_singular_values_by_gram(singular.as_ref()).is_none(), "rank 1 is refused");
+    }
+}
