@@ -8,10 +8,8 @@ pub mod config;
 pub mod digits;
 pub mod laziness;
 pub mod nasbench;
+mod parallel;
 pub mod train;
-
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use repspace_store::npy::{write_npy, write_npz};
 use repspace_store::{Location, Storage};
@@ -164,84 +162,39 @@ pub fn build_zoo(storage: &Storage, out: &Location, config: &ZooConfig, jobs: us
     let probe_onehot = laziness::one_hot(&probe_labels, digits::CLASSES);
     let mut checkpoints = config.checkpoints.clone();
     checkpoints.sort_unstable();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(String, f64)>>> = Mutex::new(vec![None; nets.len()]);
-    let rows: Mutex<Vec<Vec<String>>> = Mutex::new(vec![Vec::new(); nets.len()]);
-    let failure: Mutex<Option<ZooError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= nets.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        break;
-                    }
-                    let net = &nets[i];
-                    let mut net_rows = Vec::new();
-                    let mut last = 0.0;
-                    let outcome = Mlp::init(net.depth, net.width, net.activation, net.rng_seed(), &net.regime)
-                        .and_then(|mlp| {
-                            // laziness is measured only in zoos with a regime axis
-                            let initial = if config.regimes.is_empty() {
-                                None
-                            } else {
-                                Some(initial_state(&mlp, &data, &probe_onehot)?)
-                            };
-                            train::train(
-                                &mlp,
-                                &data,
-                                net.rng_seed(),
-                                &checkpoints,
-                                config.batch_size,
-                                train::adam(config.learning_rate / net.regime.output_scale, config.weight_decay),
-                                |cp| {
-                                    last = cp.test_accuracy;
-                                    let cells = match &initial {
-                                        Some(initial) => regime_cells(
-                                            config,
-                                            net,
-                                            &checkpoint_laziness(initial, &cp, &probe_onehot)?,
-                                        ),
-                                        None => String::new(),
-                                    };
-                                    net_rows.extend(write_checkpoint(&put, net, &cp, &cells)?);
-                                    Ok(())
-                                },
-                            )
-                        });
-                    match outcome {
-                        Ok(()) => {
-                            tracing::info!(network = %net.name(), test_accuracy = last, "trained");
-                            if let Ok(mut r) = results.lock() {
-                                r[i] = Some((net.name(), last));
-                            }
-                            if let Ok(mut r) = rows.lock() {
-                                r[i] = net_rows;
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(ZooError::Train(format!("{}: {e}", net.name())));
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let rows = rows.into_inner().map_err(|_| ZooError::Train("a training thread panicked".into()))?;
-    let final_accuracy: Vec<(String, f64)> = results
-        .into_inner()
-        .map_err(|_| ZooError::Train("a training thread panicked".into()))?
-        .into_iter()
-        .flatten()
-        .collect();
+    let (rows, final_accuracy) = parallel::train_all(nets.len(), jobs, |i| {
+        let net = &nets[i];
+        let mut net_rows = Vec::new();
+        let mut last = 0.0;
+        let outcome = Mlp::init(net.depth, net.width, net.activation, net.rng_seed(), &net.regime).and_then(|mlp| {
+            // laziness is measured only in zoos with a regime axis
+            let initial =
+                if config.regimes.is_empty() { None } else { Some(initial_state(&mlp, &data, &probe_onehot)?) };
+            train::train(
+                &mlp,
+                &data,
+                net.rng_seed(),
+                &checkpoints,
+                config.batch_size,
+                train::adam(config.learning_rate / net.regime.output_scale, config.weight_decay),
+                |cp| {
+                    last = cp.test_accuracy;
+                    let cells = match &initial {
+                        Some(initial) => regime_cells(config, net, &checkpoint_laziness(initial, &cp, &probe_onehot)?),
+                        None => String::new(),
+                    };
+                    net_rows.extend(write_checkpoint(&put, net, &cp, &cells)?);
+                    Ok(())
+                },
+            )
+        });
+        outcome
+            .map(|()| parallel::Trained { name: net.name(), test_accuracy: last, rows: net_rows })
+            .map_err(|e| ZooError::Train(format!("{}: {e}", net.name())))
+    })?;
     let mut manifest = manifest_header(config);
     let mut representations = 0;
-    for line in rows.iter().flatten() {
+    for line in &rows {
         manifest.push_str(line);
         representations += 1;
     }
@@ -318,7 +271,7 @@ fn write_checkpoint(
 }
 
 /// A tensor's values as f64.
-fn values(t: &candle_core::Tensor) -> Result<Vec<f64>, ZooError> {
+pub(crate) fn values(t: &candle_core::Tensor) -> Result<Vec<f64>, ZooError> {
     Ok(t.flatten_all()
         .and_then(|t| t.to_vec1::<f32>())
         .map_err(|e| ZooError::Train(e.to_string()))?

@@ -30,9 +30,6 @@ pub mod sample;
 pub mod spec;
 pub mod train;
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use repspace_store::npy::{write_npy, write_npz};
 use repspace_store::{Location, Storage};
 
@@ -43,7 +40,7 @@ use spec::AVAILABLE_OPS;
 use train::{Checkpoint, ImageData};
 
 use crate::digits::Digits;
-use crate::{ZooError, ZooSummary};
+use crate::{ZooError, ZooSummary, parallel, values};
 
 /// One network of the zoo.
 #[derive(Clone, Debug)]
@@ -120,97 +117,36 @@ pub fn build_nasbench_zoo(
     let skeleton = config.skeleton();
     let mut checkpoints = config.checkpoints.clone();
     checkpoints.sort_unstable();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(String, f64)>>> = Mutex::new(vec![None; nets.len()]);
-    let rows: Mutex<Vec<Vec<String>>> = Mutex::new(vec![Vec::new(); nets.len()]);
-    let failure: Mutex<Option<ZooError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= nets.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        break;
-                    }
-                    let net = &nets[i];
-                    let mut net_rows = Vec::new();
-                    let mut last = 0.0;
-                    let started = std::time::Instant::now();
-                    let outcome = CellNet::init(&net.sampled.cell, skeleton, net.rng_seed()).and_then(|model| {
-                        let params = trainable_parameters(&net.sampled.cell, &skeleton);
-                        if model.trainable_count() != params {
-                            return Err(ZooError::Train(format!(
-                                "{} trainable values, the benchmark's rule counts {params}",
-                                model.trainable_count()
-                            )));
-                        }
-                        train::train(
-                            &model,
-                            &data,
-                            net.rng_seed(),
-                            &checkpoints,
-                            config.batch_size,
-                            config.learning_rate,
-                            |cp| {
-                                last = cp.test_accuracy;
-                                net_rows.extend(write_checkpoint(&put, net, params, &cp)?);
-                                Ok(())
-                            },
-                        )
-                    });
-                    match outcome {
-                        Ok(()) => {
-                            tracing::info!(
-                                network = %net.name(),
-                                test_accuracy = last,
-                                seconds = started.elapsed().as_secs_f64(),
-                                "trained"
-                            );
-                            if let Ok(mut r) = results.lock() {
-                                r[i] = Some((net.name(), last));
-                            }
-                            if let Ok(mut r) = rows.lock() {
-                                r[i] = net_rows;
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(ZooError::Train(format!("{}: {e}", net.name())));
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let rows = rows.into_inner().map_err(|_| ZooError::Train("a training thread panicked".into()))?;
-    let final_accuracy: Vec<(String, f64)> = results
-        .into_inner()
-        .map_err(|_| ZooError::Train("a training thread panicked".into()))?
-        .into_iter()
-        .flatten()
-        .collect();
+    let (rows, final_accuracy) = parallel::train_all(nets.len(), jobs, |i| {
+        let net = &nets[i];
+        let mut net_rows = Vec::new();
+        let mut last = 0.0;
+        let outcome = CellNet::init(&net.sampled.cell, skeleton, net.rng_seed()).and_then(|model| {
+            let params = trainable_parameters(&net.sampled.cell, &skeleton);
+            if model.trainable_count() != params {
+                return Err(ZooError::Train(format!(
+                    "{} trainable values, the benchmark's rule counts {params}",
+                    model.trainable_count()
+                )));
+            }
+            train::train(&model, &data, net.rng_seed(), &checkpoints, config.batch_size, config.learning_rate, |cp| {
+                last = cp.test_accuracy;
+                net_rows.extend(write_checkpoint(&put, net, params, &cp)?);
+                Ok(())
+            })
+        });
+        outcome
+            .map(|()| parallel::Trained { name: net.name(), test_accuracy: last, rows: net_rows })
+            .map_err(|e| ZooError::Train(format!("{}: {e}", net.name())))
+    })?;
     let mut manifest = MANIFEST_HEADER.to_string();
     let mut representations = 0;
-    for line in rows.iter().flatten() {
+    for line in &rows {
         manifest.push_str(line);
         representations += 1;
     }
     put("manifest.csv", manifest.into_bytes())?;
     Ok(ZooSummary { networks: nets.len(), models: nets.len() * checkpoints.len(), representations, final_accuracy })
-}
-
-/// A tensor's values as f64.
-fn values(t: &candle_core::Tensor) -> Result<Vec<f64>, ZooError> {
-    Ok(t.flatten_all()
-        .and_then(|t| t.to_vec1::<f32>())
-        .map_err(|e| ZooError::Train(e.to_string()))?
-        .into_iter()
-        .map(f64::from)
-        .collect())
 }
 
 /// Write one checkpoint's weights and activations; return its manifest lines.
