@@ -99,11 +99,17 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    /// An estimate of the memory its prepared factors take: the array once per metric,
-    /// twice when the metric keeps a transformed copy beside it.
-    pub fn approx_bytes(&self) -> u64 {
+    /// An estimate of the memory it takes: the array, and what each metric it was prepared
+    /// for keeps ([`repspace_metrics::MetricSpec::prepared_bytes`]).
+    pub fn approx_bytes(&self, metrics: &[crate::job::NamedMetric]) -> u64 {
         let array = self.shape.iter().product::<usize>() as u64 * 8;
-        array * (1 + 2 * self.prepared.len() as u64)
+        let prepared: u64 = metrics
+            .iter()
+            .zip(&self.prepared)
+            .filter(|(_, p)| matches!(p, Ok(Some(_))))
+            .map(|(m, _)| m.spec.prepared_bytes(&self.shape))
+            .sum();
+        array.saturating_add(prepared)
     }
 
     pub fn n_samples(&self) -> usize {

@@ -58,7 +58,7 @@ impl RepCache {
             // failures were reported by the loader; the pair is skipped here
             if let Ok(l) = load_and_prepare(job, r) {
                 let l = l.for_tiles();
-                let b = l.approx_bytes();
+                let b = l.approx_bytes(&job.metrics);
                 self.bytes.insert(r, b);
                 self.held += b;
                 self.loads += 1;

@@ -300,6 +300,31 @@ impl MetricSpec {
         }
     }
 
+    /// An estimate of the bytes a representation of `shape` takes once prepared for this
+    /// metric (what a memory budget counts): an array's worth of factors and a transformed
+    /// copy for most metrics; the m(m − 1)/2 or m × m forms over the m samples for those
+    /// that keep them (RSA's RDM, distance correlation's centred distances, kernel CKA's
+    /// Gram matrix), and the neighbour lists of k-NN.
+    pub fn prepared_bytes(&self, shape: &[usize]) -> u64 {
+        let m = shape.first().copied().unwrap_or(0) as u64;
+        let array = shape.iter().map(|&d| d as u64).fold(8u64, u64::saturating_mul);
+        let triangle = m.saturating_mul(m.saturating_sub(1)) / 2 * 8;
+        match *self {
+            // tau-a keeps ranks and an order beside each entry
+            MetricSpec::Rsa { comparison: RdmComparison::KendallTauA, .. } => triangle.saturating_mul(2),
+            MetricSpec::Rsa { .. } => triangle,
+            MetricSpec::DistanceCorrelation => triangle.saturating_add(m * 16),
+            MetricSpec::Cka { estimator, kernel }
+                if !(estimator == CkaEstimator::Biased && kernel == Kernel::Linear) =>
+            {
+                m.saturating_mul(m).saturating_mul(8)
+            }
+            // a neighbour index (u32) and, for CKNNA, its cosine (f64) per neighbour
+            MetricSpec::Knn { k, .. } => m.saturating_mul(k as u64).saturating_mul(12),
+            _ => array.saturating_mul(2),
+        }
+    }
+
     /// The array rank the metric reads: 2 = [samples, units], 3 = [conditions, repeats,
     /// units], 4 = [images, height, width, channels].
     pub fn input_rank(&self) -> usize {
