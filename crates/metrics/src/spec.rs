@@ -220,6 +220,10 @@ impl MetricSpec {
                 bad("folds", format!("must be at least 2, got {folds}"))
             }
             MetricSpec::Knn { k: 0, .. } => bad("k", "must be at least 1".into()),
+            // platonic-rep's cknna refuses k < 2 (its unbiased HSIC needs two neighbours)
+            MetricSpec::Knn { variant: KnnVariant::Cknna, k: 1 } => {
+                bad("k", "variant = \"cknna\" needs k ≥ 2, as platonic-rep's cknna does".into())
+            }
             _ => Ok(()),
         }
     }

@@ -484,3 +484,46 @@ impl MetricConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    /// The offending key of a config with one `[[metrics]]` table, or "" when it is valid.
+    fn offending_key(table: &str) -> String {
+        let text =
+            format!("[input]\nmanifest = \"m.csv\"\n[output]\nuri = \"out\"\n[[metrics]]\nname = \"m\"\n{table}");
+        match Config::parse(&text) {
+            Err(e) => e,
+            Ok(c) => c.metric_specs().err().map(|e| e.key).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn the_measures_keys_are_validated_and_named() {
+        for valid in [
+            "kind = \"rsa\"\nrdm = \"crossnobis\"\nnoise = \"shrinkage_diag\"\ncompare = \"kendall_tau_a\"\n",
+            "kind = \"svcca\"\nkeep = 20\n",
+            "kind = \"pwcca\"\n",
+            "kind = \"ridge\"\nfolds = 3\nalphas = [1.0, 100.0]\ndirection = \"mean\"\n",
+            "kind = \"knn\"\nvariant = \"cknna\"\nk = 2\n",
+            "kind = \"soft_matching\"\n",
+            "kind = \"distance_correlation\"\n",
+        ] {
+            assert_eq!(offending_key(valid), "", "{valid}");
+        }
+        for (table, key) in [
+            ("kind = \"rsa\"\nnoise = \"identity\"\n", "metrics[0].noise"),
+            ("kind = \"svcca\"\nkeep = 5\nvariance = 0.9\n", "metrics[0].variance"),
+            ("kind = \"svcca\"\nvariance = 1.5\n", "metrics[0].variance"),
+            ("kind = \"ridge\"\nalphas = []\n", "metrics[0].alphas"),
+            ("kind = \"ridge\"\nfolds = 1\n", "metrics[0].folds"),
+            ("kind = \"knn\"\nvariant = \"cknna\"\nk = 1\n", "metrics[0].k"),
+        ] {
+            assert!(offending_key(table).starts_with(key), "{table}: {}", offending_key(table));
+        }
+        // a key the kind does not take, or an unknown word, fails to parse and names it
+        assert!(offending_key("kind = \"pwcca\"\nk = 3\n").contains('k'));
+        assert!(offending_key("kind = \"rsa\"\ncompare = \"euclid\"\n").contains("euclid"));
+    }
+}
