@@ -68,9 +68,16 @@
 //! correlation RDM undefined (rsatoolbox: NaN entries). With one unit, shrinkage_diag has
 //! no off-diagonal to shrink and Σ = s (rsatoolbox: λ = 0/0, NaN).
 
+mod rdm;
+mod tau;
+
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Side};
+use faer::{Accum, Mat};
 use serde::{Deserialize, Serialize};
+
+pub use rdm::rdm_vector;
+use rdm::{conditions_of, pairs_of, upper_pairs};
+use tau::{TauRanks, tau_a};
 
 use crate::{MetricError, Tensor};
 
@@ -156,16 +163,6 @@ enum Form {
     Unit(Vec<f64>),
     /// What Kendall's tau-a needs of one RDM.
     Ranks(TauRanks),
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct TauRanks {
-    /// Dense rank of each entry: 0 for the smallest value, equal values share a rank.
-    rank: Vec<u32>,
-    /// Entry indices in increasing order of value (ties in index order).
-    order: Vec<u32>,
-    /// Σ t(t−1)/2 over the groups of t equal entries.
-    tied_pairs: u64,
 }
 
 impl PreparedRsa {
@@ -314,161 +311,6 @@ fn distinct(ids: impl Iterator<Item = usize>, n: usize) -> (Vec<usize>, Vec<usiz
     (order, slot)
 }
 
-// ---------------------------------------------------------------------------------------
-// RDMs
-
-/// The RDM of `x` (upper triangle, row by row; see the module documentation for each
-/// kind's definition and the rsatoolbox call it equals). `x` is [conditions, units] for
-/// `Euclidean` and `Correlation`, [conditions, repeats, units] for `Crossnobis`.
-pub fn rdm_vector(x: &Tensor, rdm: Rdm) -> Result<Vec<f64>, MetricError> {
-    let rank = rdm.input_rank();
-    if x.shape().len() != rank {
-        let layout = if rank == 2 { "[conditions, units]" } else { "[conditions, repeats, units]" };
-        return Err(MetricError::WrongRank { expected: rank, layout, shape: x.shape().to_vec() });
-    }
-    let (m, n) = (x.shape()[0], x.shape()[rank - 1]);
-    if m < 2 || n == 0 {
-        return Err(MetricError::TooSmall { rows: m, cols: n });
-    }
-    if !x.data().iter().all(|v| v.is_finite()) {
-        return Err(MetricError::NotFinite(format!("the {} RDM's input has a non-finite entry", rdm.name())));
-    }
-    match rdm {
-        Rdm::Euclidean => Ok(squared_euclidean(x.to_matrix().view())),
-        Rdm::Correlation => correlation_distances(x.to_matrix().view()),
-        Rdm::Crossnobis { noise } => crossnobis(x, noise),
-    }
-}
-
-/// (i, j), i < j, in RDM order.
-fn upper_pairs(m: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..m).flat_map(move |i| ((i + 1)..m).map(move |j| (i, j)))
-}
-
-/// N(N−1)/2.
-fn pairs_of(n: usize) -> u64 {
-    let n = n as u64;
-    n * n.saturating_sub(1) / 2
-}
-
-/// m with m(m−1)/2 = `len`.
-fn conditions_of(len: usize) -> Result<usize, MetricError> {
-    let m = ((1.0 + (1.0 + 8.0 * len as f64).sqrt()) / 2.0).round() as usize;
-    if len == 0 || m * (m - 1) / 2 != len {
-        return Err(MetricError::Parameter {
-            key: "rdm",
-            reason: format!("{len} entries is not the upper triangle of an RDM over 2 or more conditions"),
-        });
-    }
-    Ok(m)
-}
-
-/// d_ij = (‖x_i‖² + ‖x_j‖² − 2⟨x_i, x_j⟩)/n (rsatoolbox's `calc_rdm_euclidean`).
-fn squared_euclidean(x: MatRef<'_, f64>) -> Vec<f64> {
-    let (m, n) = (x.nrows(), x.ncols());
-    let sq: Vec<f64> = (0..m).map(|i| x.row(i).iter().map(|v| v * v).sum()).collect();
-    let gram = x * x.transpose();
-    upper_pairs(m).map(|(i, j)| (sq[i] + sq[j] - 2.0 * gram[(i, j)]) / n as f64).collect()
-}
-
-/// d_ij = 1 − ⟨z_i, z_j⟩, z_i the pattern x_i centred across units at unit norm
-/// (rsatoolbox's `calc_rdm_correlation`).
-fn correlation_distances(x: MatRef<'_, f64>) -> Result<Vec<f64>, MetricError> {
-    let (m, n) = (x.nrows(), x.ncols());
-    let mut z = Mat::<f64>::zeros(m, n);
-    for i in 0..m {
-        let row: Vec<f64> = x.row(i).iter().copied().collect();
-        let c = centred(&row);
-        let Some(u) = unit(c, norm(&row)) else {
-            return Err(MetricError::Undefined(format!(
-                "condition {i} has the same value in every unit: its correlation distances are undefined"
-            )));
-        };
-        for (k, v) in u.into_iter().enumerate() {
-            z[(i, k)] = v;
-        }
-    }
-    let r = &z * z.transpose();
-    Ok(upper_pairs(m).map(|(i, j)| 1.0 - r[(i, j)]).collect())
-}
-
-/// The leave-one-run-out crossnobis RDM: (K_ii + K_jj − 2K_ij)/(R(R−1)n) with
-/// K = SPSᵀ − Σ_k x_kPx_kᵀ, computed on the whitened runs w_k = x_kL⁻ᵀ (P = L⁻ᵀL⁻¹).
-fn crossnobis(x: &Tensor, noise: Noise) -> Result<Vec<f64>, MetricError> {
-    let (m, r, n) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    if r < 2 {
-        return Err(MetricError::Undefined(format!(
-            "crossnobis cross-validates over repeats and needs at least 2, got {r}"
-        )));
-    }
-    let data = x.data();
-    let at = |c: usize, k: usize, u: usize| data[(c * r + k) * n + u];
-    // the runs side by side, transposed: column k·m + c is x_k[c, :]ᵀ
-    let mut wt = Mat::from_fn(n, r * m, |u, col| at(col % m, col / m, u));
-    if noise == Noise::ShrinkageDiag {
-        let cov = shrinkage_diag_covariance(x)?;
-        let llt = cov.llt(Side::Lower).map_err(|_| {
-            MetricError::Undefined("the shrinkage_diag noise covariance is not positive definite".into())
-        })?;
-        // wᵀ = L⁻¹xᵀ
-        llt.L().solve_lower_triangular_in_place(wt.as_mut());
-    }
-    let s = Mat::from_fn(n, m, |u, c| (0..r).map(|k| wt[(u, k * m + c)]).sum::<f64>());
-    let mut kernel = s.transpose() * &s;
-    let par = faer::get_global_parallelism();
-    for k in 0..r {
-        let run = wt.as_ref().subcols(k * m, m);
-        matmul(kernel.as_mut(), Accum::Add, run.transpose(), run, -1.0, par);
-    }
-    let scale = (r * (r - 1) * n) as f64;
-    Ok(upper_pairs(m).map(|(i, j)| (kernel[(i, i)] + kernel[(j, j)] - 2.0 * kernel[(i, j)]) / scale).collect())
-}
-
-/// rsatoolbox's `cov_from_measurements(dataset, obs_desc='conds', method='shrinkage_diag')`
-/// of x = [conditions, repeats, units] (the formulas are in the module documentation).
-fn shrinkage_diag_covariance(x: &Tensor) -> Result<Mat<f64>, MetricError> {
-    let (m, r, n) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    let data = x.data();
-    let at = |c: usize, k: usize, u: usize| data[(c * r + k) * n + u];
-    // residuals from each condition's mean over repeats, one row per (condition, repeat)
-    let mut e = Mat::<f64>::zeros(m * r, n);
-    for c in 0..m {
-        for u in 0..n {
-            let mean = (0..r).map(|k| at(c, k, u)).sum::<f64>() / r as f64;
-            for k in 0..r {
-                e[(c * r + k, u)] = at(c, k, u) - mean;
-            }
-        }
-    }
-    let rows = (m * r) as f64;
-    // rsatoolbox's `_check_demean` of its [conds, units, repeats] tensor
-    let dof = ((m - 1) * r) as f64;
-    let scatter = e.transpose() * &e;
-    let e2 = Mat::from_fn(m * r, n, |i, u| e[(i, u)] * e[(i, u)]);
-    let scatter2 = e2.transpose() * &e2;
-    let var: Vec<f64> = (0..n).map(|u| scatter[(u, u)] / dof).collect();
-    if let Some(u) = var.iter().position(|&v| !(v > 0.0)) {
-        return Err(MetricError::Undefined(format!(
-            "unit {u} does not vary across repeats: the shrinkage_diag noise covariance is singular"
-        )));
-    }
-    let (mut var_hat, mut rho_sq) = (0.0, 0.0);
-    for u in 0..n {
-        for v in (0..n).filter(|&v| v != u) {
-            let rho = scatter[(u, v)] / var[u].sqrt() / var[v].sqrt() / (rows - 1.0);
-            let rho2 = scatter2[(u, v)] / var[u] / var[v] / (rows - 1.0);
-            var_hat += rows / (dof * dof) * (rho2 - rho * rho);
-            rho_sq += rho * rho;
-        }
-    }
-    // no off-diagonal correlation (or one unit): nothing to shrink
-    let lambda = if rho_sq > 0.0 { (var_hat / rho_sq).clamp(0.0, 1.0) } else { 0.0 };
-    Ok(Mat::from_fn(n, n, |u, v| scatter[(u, v)] / dof * if u == v { 1.0 } else { 1.0 - lambda }))
-}
-
-// ---------------------------------------------------------------------------------------
-// Comparison forms
-
 fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
@@ -529,149 +371,10 @@ fn double_centred(d: &[f64], m: usize) -> Vec<f64> {
     off.chain(diagonal).collect()
 }
 
-impl TauRanks {
-    fn new(d: &[f64]) -> Result<TauRanks, MetricError> {
-        if d.len() > u32::MAX as usize {
-            return Err(MetricError::Parameter {
-                key: "rdm",
-                reason: format!("tau-a supports up to 2^32 RDM entries, got {}", d.len()),
-            });
-        }
-        let mut order: Vec<u32> = (0..d.len() as u32).collect();
-        order.sort_by(|&i, &j| d[i as usize].total_cmp(&d[j as usize]));
-        let mut rank = vec![0u32; d.len()];
-        let (mut current, mut run, mut tied_pairs) = (0u32, 0u64, 0u64);
-        for (pos, &k) in order.iter().enumerate() {
-            if pos > 0 && d[k as usize] != d[order[pos - 1] as usize] {
-                current += 1;
-                tied_pairs += run * run.saturating_sub(1) / 2;
-                run = 0;
-            }
-            run += 1;
-            rank[k as usize] = current;
-        }
-        tied_pairs += run * run.saturating_sub(1) / 2;
-        Ok(TauRanks { rank, order, tied_pairs })
-    }
-}
-
-/// Kendall's tau-a = (concordant − discordant)/(N(N−1)/2), by Knight's algorithm: the
-/// entries in increasing order of a (ties in a by increasing b), the discordant pairs are
-/// the strict inversions of b in that order; then concordant − discordant =
-/// N(N−1)/2 − ties_a − ties_b + ties_ab − 2·discordant (scipy's bookkeeping).
-fn tau_a(a: &TauRanks, b: &TauRanks) -> f64 {
-    let n = a.rank.len();
-    let mut seq: Vec<u32> = Vec::with_capacity(n);
-    let mut joint_ties = 0u64;
-    let mut start = 0;
-    while start < n {
-        let ra = a.rank[a.order[start] as usize];
-        let mut end = start + 1;
-        while end < n && a.rank[a.order[end] as usize] == ra {
-            end += 1;
-        }
-        let from = seq.len();
-        seq.extend(a.order[start..end].iter().map(|&k| b.rank[k as usize]));
-        let run = &mut seq[from..];
-        run.sort_unstable();
-        // pairs tied in both: equal b within this run of equal a
-        let mut t = 1u64;
-        for w in 1..run.len() {
-            if run[w] == run[w - 1] {
-                t += 1;
-            } else {
-                joint_ties += t * (t - 1) / 2;
-                t = 1;
-            }
-        }
-        joint_ties += t * (t - 1) / 2;
-        start = end;
-    }
-    let discordant = strict_inversions(seq);
-    let total = pairs_of(n);
-    let concordant_minus_discordant =
-        total as i128 - a.tied_pairs as i128 - b.tied_pairs as i128 + joint_ties as i128 - 2 * discordant as i128;
-    (concordant_minus_discordant as f64 / total as f64).clamp(-1.0, 1.0)
-}
-
-/// The number of pairs i < j with v_i > v_j, by bottom-up merge sort.
-fn strict_inversions(mut v: Vec<u32>) -> u64 {
-    let n = v.len();
-    let mut buf = vec![0u32; n];
-    let mut count = 0u64;
-    let mut width = 1;
-    while width < n {
-        for lo in (0..n).step_by(2 * width) {
-            let mid = (lo + width).min(n);
-            let hi = (lo + 2 * width).min(n);
-            let (mut i, mut j, mut k) = (lo, mid, lo);
-            while i < mid && j < hi {
-                if v[j] < v[i] {
-                    // v[j] is smaller than every remaining left element
-                    count += (mid - i) as u64;
-                    buf[k] = v[j];
-                    j += 1;
-                } else {
-                    buf[k] = v[i];
-                    i += 1;
-                }
-                k += 1;
-            }
-            buf[k..k + (mid - i)].copy_from_slice(&v[i..mid]);
-            k += mid - i;
-            buf[k..k + (hi - j)].copy_from_slice(&v[j..hi]);
-        }
-        std::mem::swap(&mut v, &mut buf);
-        width *= 2;
-    }
-    count
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rng::SplitMix64;
-
-    /// tau-a by its definition, over all N(N−1)/2 pairs.
-    fn tau_a_by_definition(a: &[f64], b: &[f64]) -> f64 {
-        let n = a.len();
-        let mut s = 0i64;
-        for i in 0..n {
-            for j in (i + 1)..n {
-                let (x, y) = ((a[i] - a[j]).signum(), (b[i] - b[j]).signum());
-                if a[i] != a[j] && b[i] != b[j] {
-                    s += (x * y) as i64;
-                }
-            }
-        }
-        s as f64 / pairs_of(n) as f64
-    }
-
-    #[test]
-    fn tau_a_counts_pairs_as_its_definition_does_with_and_without_ties() {
-        let mut rng = SplitMix64(21);
-        for (len, levels) in [(10, 3), (45, 4), (190, 7), (300, 1000), (66, 2), (3, 2)] {
-            for _ in 0..5 {
-                let a: Vec<f64> = (0..len).map(|_| (rng.uniform() * levels as f64).floor()).collect();
-                let b: Vec<f64> = (0..len).map(|_| (rng.uniform() * levels as f64).floor()).collect();
-                let (Ok(p), Ok(q)) = (TauRanks::new(&a), TauRanks::new(&b)) else { panic!("ranks") };
-                let want = tau_a_by_definition(&a, &b);
-                let got = tau_a(&p, &q);
-                assert!((got - want).abs() < 1e-15, "len {len} levels {levels}: {got} vs {want}");
-                // and symmetric
-                assert_eq!(got, tau_a(&q, &p));
-            }
-        }
-    }
-
-    #[test]
-    fn strict_inversions_ignore_equal_values() {
-        assert_eq!(strict_inversions(vec![3, 1, 2]), 2);
-        assert_eq!(strict_inversions(vec![2, 2, 2, 1]), 3);
-        assert_eq!(strict_inversions(vec![1, 1, 2, 2]), 0);
-        assert_eq!(strict_inversions(vec![5, 4, 3, 2, 1]), 10);
-        assert_eq!(strict_inversions(vec![]), 0);
-    }
 
     #[test]
     fn average_ranks_are_scipys() {
@@ -700,14 +403,5 @@ mod tests {
         for i in 0..m {
             assert!((w[d.len() + i] - c[(i, i)]).abs() < 1e-15);
         }
-    }
-
-    #[test]
-    fn conditions_come_from_the_triangle_length() {
-        assert_eq!(conditions_of(1).ok(), Some(2));
-        assert_eq!(conditions_of(66).ok(), Some(12));
-        assert_eq!(conditions_of(780).ok(), Some(40));
-        assert!(conditions_of(0).is_err());
-        assert!(conditions_of(5).is_err());
     }
 }
