@@ -123,24 +123,52 @@ fn regime_cells(config: &ZooConfig, net: &NetworkSpec, lazy: &laziness::Laziness
     cells
 }
 
+/// The embedded digits split once for a zoo (`test_size` held out with `split_seed`): the
+/// training images and labels, and the held-out probe images and labels.
+pub(crate) struct Split {
+    pub train_x: Vec<f32>,
+    pub train_labels: Vec<u32>,
+    pub probe_x: Vec<f32>,
+    pub probe_labels: Vec<u32>,
+}
+
+/// Split the digits and write the probe labels (`probe_labels.npy`) with `put`.
+pub(crate) fn split_and_write_labels(
+    put: &impl Fn(&str, Vec<u8>) -> Result<(), ZooError>,
+    test_size: usize,
+    split_seed: u64,
+) -> Result<Split, ZooError> {
+    let digits = Digits::embedded()?;
+    let (train_idx, test_idx) = digits.split(test_size, split_seed);
+    let (train_x, train_labels) = digits.subset(&train_idx);
+    let (probe_x, probe_labels) = digits.subset(&test_idx);
+    let labels_f64: Vec<f64> = probe_labels.iter().map(|&l| l as f64).collect();
+    put("probe_labels.npy", write_npy(&[test_idx.len()], &labels_f64, true))?;
+    Ok(Split { train_x, train_labels, probe_x, probe_labels })
+}
+
+/// A writer of the file `rel` under `out`, its errors naming the file.
+pub(crate) fn writer<'a>(
+    storage: &'a Storage,
+    out: &'a Location,
+) -> impl Fn(&str, Vec<u8>) -> Result<(), ZooError> + Sync + 'a {
+    move |rel: &str, bytes: Vec<u8>| {
+        let write_err = |reason: String| ZooError::Write { path: format!("{out}/{rel}"), reason };
+        let loc = out.join(rel).map_err(|e| write_err(e.to_string()))?;
+        storage.put(&loc, bytes.into()).map_err(|e| write_err(e.to_string()))
+    }
+}
+
 /// Train every network of `config` (on `jobs` threads, one network each) and write the zoo
 /// under `out`: probe.npy, probe_labels.npy, specs/*.json, models/<model_id>.{safetensors,npz},
 /// then manifest.csv last (so a manifest only exists for a complete zoo).
 pub fn build_zoo(storage: &Storage, out: &Location, config: &ZooConfig, jobs: usize) -> Result<ZooSummary, ZooError> {
     config.validate()?;
-    let digits = Digits::embedded()?;
-    let (train_idx, test_idx) = digits.split(config.test_size, config.split_seed);
-    let (train_x, train_labels) = digits.subset(&train_idx);
-    let (probe_x, probe_labels) = digits.subset(&test_idx);
-    let put = |rel: &str, bytes: Vec<u8>| -> Result<(), ZooError> {
-        let write_err = |reason: String| ZooError::Write { path: format!("{out}/{rel}"), reason };
-        let loc = out.join(rel).map_err(|e| write_err(e.to_string()))?;
-        storage.put(&loc, bytes.into()).map_err(|e| write_err(e.to_string()))
-    };
+    let put = writer(storage, out);
+    let Split { train_x, train_labels, probe_x, probe_labels } =
+        split_and_write_labels(&put, config.test_size, config.split_seed)?;
     let probe_f64: Vec<f64> = probe_x.iter().map(|&v| v as f64).collect();
-    put("probe.npy", write_npy(&[test_idx.len(), PIXELS], &probe_f64, true))?;
-    let labels_f64: Vec<f64> = probe_labels.iter().map(|&l| l as f64).collect();
-    put("probe_labels.npy", write_npy(&[test_idx.len()], &labels_f64, true))?;
+    put("probe.npy", write_npy(&[probe_labels.len(), PIXELS], &probe_f64, true))?;
     let mut specs: Vec<(usize, Activation)> =
         config.depths.iter().flat_map(|&d| config.activations.iter().map(move |&a| (d, a))).collect();
     specs.sort();

@@ -39,8 +39,7 @@ use sample::SampledCell;
 use spec::AVAILABLE_OPS;
 use train::{Checkpoint, ImageData};
 
-use crate::digits::Digits;
-use crate::{ZooError, ZooSummary, parallel, values};
+use crate::{Split, ZooError, ZooSummary, parallel, split_and_write_labels, values, writer};
 
 /// One network of the zoo.
 #[derive(Clone, Debug)]
@@ -94,23 +93,15 @@ pub fn build_nasbench_zoo(
     jobs: usize,
 ) -> Result<ZooSummary, ZooError> {
     config.validate()?;
-    let digits = Digits::embedded()?;
-    let (train_idx, test_idx) = digits.split(config.test_size, config.split_seed);
-    let (train_x, train_labels) = digits.subset(&train_idx);
-    let (probe_x, probe_labels) = digits.subset(&test_idx);
-    let put = |rel: &str, bytes: Vec<u8>| -> Result<(), ZooError> {
-        let write_err = |reason: String| ZooError::Write { path: format!("{out}/{rel}"), reason };
-        let loc = out.join(rel).map_err(|e| write_err(e.to_string()))?;
-        storage.put(&loc, bytes.into()).map_err(|e| write_err(e.to_string()))
-    };
-    let labels_f64: Vec<f64> = probe_labels.iter().map(|&l| l as f64).collect();
-    put("probe_labels.npy", write_npy(&[test_idx.len()], &labels_f64, true))?;
+    let put = writer(storage, out);
+    let Split { train_x, train_labels, probe_x, probe_labels } =
+        split_and_write_labels(&put, config.test_size, config.split_seed)?;
     let size = config.image_size;
     let data = ImageData {
-        train_x: train::images(train_x, train_idx.len(), size)?,
+        train_x: train::images(train_x, train_labels.len(), size)?,
         train_y: train::labels(&train_labels)?,
         train_labels,
-        probe_x: train::images(probe_x, test_idx.len(), size)?,
+        probe_x: train::images(probe_x, probe_labels.len(), size)?,
         probe_labels,
     };
     let nets = networks(config)?;
