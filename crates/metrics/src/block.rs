@@ -22,8 +22,8 @@
 //! holds two representations). P and c depend only on the shapes, so a pair's value does
 //! not depend on the worker count or the memory budget.
 //!
-//! RSA and distance correlation score a tile's pairs as inner products of prepared vectors,
-//! one GEMM per tile ([`crate::rsa::similarities`], [`crate::dcor::distance_correlations`]).
+//! RSA, distance correlation and the Gram CKAs score a tile's pairs as inner products of
+//! prepared vectors, one GEMM per tile ([`crate::inner`]).
 //! Other metrics are scored pair by pair.
 
 use std::collections::BTreeMap;
@@ -55,10 +55,10 @@ fn pair_batch(width: usize) -> usize {
     (BATCH_BYTES / (width * width * 8).max(1)).clamp(1, PAIR_BATCH)
 }
 
-/// The similarity measures whose pairs are inner products of prepared vectors (RSA's
-/// prepared RDMs, distance correlation's double-centred distance matrices), scored by one
-/// GEMM per tile; `None` for other measures, or when a pair needs its own error (then each
-/// pair is scored alone and reports it).
+/// The measures whose pairs are inner products of prepared vectors (RSA's prepared RDMs,
+/// distance correlation's double-centred distance matrices, the Gram CKAs' packed kernels),
+/// scored by one GEMM per tile; `None` for other measures, or when a pair needs its own error
+/// (then each pair is scored alone and reports it).
 fn inner_product_block(
     spec: &MetricSpec,
     rows: &[&Prepared],
@@ -69,6 +69,9 @@ fn inner_product_block(
         MetricSpec::Rsa { .. } => crate::rsa::similarities(&all(rows, as_rsa)?, &all(cols, as_rsa)?, pairs).ok()?,
         MetricSpec::DistanceCorrelation => {
             crate::dcor::distance_correlations(&all(rows, as_dcor)?, &all(cols, as_dcor)?, pairs).ok()?
+        }
+        MetricSpec::Cka { .. } => {
+            return Some(crate::cka::gram_similarities(&all(rows, as_gram)?, &all(cols, as_gram)?, pairs));
         }
         _ => return None,
     };
@@ -82,6 +85,10 @@ fn all<'a, T>(prepared: &[&'a Prepared], pick: fn(&'a Prepared) -> Option<&'a T>
 
 fn as_rsa(p: &Prepared) -> Option<&crate::rsa::PreparedRsa> {
     if let Prepared::Rsa(r) = p { Some(r) } else { None }
+}
+
+fn as_gram(p: &Prepared) -> Option<&crate::cka::PreparedGram> {
+    if let Prepared::Gram(g) = p { Some(g) } else { None }
 }
 
 fn as_dcor(p: &Prepared) -> Option<&crate::dcor::PreparedDcor> {
@@ -126,6 +133,9 @@ pub fn compare_block(
     if let Some(scores) = inner_product_block(spec, rows, cols, pairs) {
         return scores;
     }
+    if let Some(scores) = linear_cka_block(spec, rows, cols, pairs, stack_bytes) {
+        return scores;
+    }
     let MetricSpec::Shape { score, .. } = *spec else { return one_by_one() };
     let (Some(row_shapes), Some(col_shapes)) = (shapes(rows), shapes(cols)) else { return one_by_one() };
     // one stack needs one sample count and one precision; otherwise each pair reports its own error
@@ -165,10 +175,10 @@ pub fn compare_block(
         }
         let mut stacks = Stacks::new();
         for ((rp, cp), members) in by_panel {
-            let row_panel = &row_shapes[rp * p..((rp + 1) * p).min(row_shapes.len())];
-            let col_panel = &col_shapes[cp * p..((cp + 1) * p).min(col_shapes.len())];
+            let row_panel = factors(&row_shapes[rp * p..((rp + 1) * p).min(row_shapes.len())]);
+            let col_panel = factors(&col_shapes[cp * p..((cp + 1) * p).min(col_shapes.len())]);
             let upper = symmetric && rp == cp;
-            let (cross, row_at, col_at) = stacks.cross(row_panel, col_panel, plan.chunk_rows, upper);
+            let (cross, row_at, col_at) = stacks.cross(&row_panel, &col_panel, plan.chunk_rows, upper);
             let views: Vec<(usize, MatRef<'_, f64>)> = members
                 .iter()
                 .map(|&k| {
@@ -181,6 +191,65 @@ pub fn compare_block(
         }
     }
     out.into_iter().map(|r| r.unwrap_or(Err(MetricError::PreparedMismatch))).collect()
+}
+
+/// Linear CKA of a tile whose factors are narrower than [`STACK_BELOW`]: the cross
+/// products X̃ᵢᵀỸⱼ of stacked panels, as for the shape metric, then each pair's Frobenius
+/// norm. `None` (pair by pair: one GEMM each, already at the GEMM rate) for wider factors,
+/// other measures, or sample counts that differ within the tile.
+fn linear_cka_block(
+    spec: &MetricSpec,
+    rows: &[&Prepared],
+    cols: &[&Prepared],
+    pairs: &[(usize, usize)],
+    stack_bytes: usize,
+) -> Option<Vec<Result<PairScore, MetricError>>> {
+    if !matches!(spec, MetricSpec::Cka { .. }) {
+        return None;
+    }
+    let (row_cka, col_cka) = (all(rows, as_cka)?, all(cols, as_cka)?);
+    let all_factors = || row_cka.iter().chain(&col_cka).map(|c| c.factor());
+    let m = all_factors().next()?.rows();
+    let width = all_factors().map(|f| f.cols()).max().unwrap_or(1);
+    if all_factors().any(|f| f.rows() != m) {
+        return None;
+    }
+    let plan = PanelPlan::choose(m, width, 8, stack_bytes);
+    if plan.per_panel == 1 {
+        return None;
+    }
+    let p = plan.per_panel;
+    let symmetric = rows.len() == cols.len() && rows.iter().zip(cols).all(|(a, b)| std::ptr::eq(*a, *b));
+    let mut by_panel: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+    for (k, &(i, j)) in pairs.iter().enumerate() {
+        by_panel.entry((i / p, j / p)).or_default().push(k);
+    }
+    let mut out: Vec<Option<Result<PairScore, MetricError>>> = vec![None; pairs.len()];
+    let mut stacks = Stacks::new();
+    for ((rp, cp), members) in by_panel {
+        let row_panel: Vec<&Factor> =
+            row_cka[rp * p..((rp + 1) * p).min(row_cka.len())].iter().map(|c| c.factor()).collect();
+        let col_panel: Vec<&Factor> =
+            col_cka[cp * p..((cp + 1) * p).min(col_cka.len())].iter().map(|c| c.factor()).collect();
+        let (cross, row_at, col_at) = stacks.cross(&row_panel, &col_panel, plan.chunk_rows, symmetric && rp == cp);
+        for k in members {
+            let (i, j) = pairs[k];
+            let (a, b) = (row_cka[i], col_cka[j]);
+            let block =
+                cross.as_ref().submatrix(row_at[i - rp * p], col_at[j - cp * p], a.factor().cols(), b.factor().cols());
+            out[k] = Some(Ok(crate::cka::score_from_cross(block.norm_l2(), a, b)));
+        }
+    }
+    Some(out.into_iter().map(|r| r.unwrap_or(Err(MetricError::PreparedMismatch))).collect())
+}
+
+fn as_cka(p: &Prepared) -> Option<&crate::cka::PreparedCka> {
+    if let Prepared::Cka(c) = p { Some(c) } else { None }
+}
+
+/// The factors of a panel of shape representations.
+fn factors<'a>(side: &[&'a PreparedShape]) -> Vec<&'a Factor> {
+    side.iter().map(|s| s.factor()).collect()
 }
 
 /// What scoring a batch of a block's pairs needs.
@@ -238,17 +307,17 @@ impl Stacks {
     /// (`row_at`) and first column (`col_at`) in it; only the upper triangle when `upper`.
     fn cross(
         &mut self,
-        rows: &[&PreparedShape],
-        cols: &[&PreparedShape],
+        rows: &[&Factor],
+        cols: &[&Factor],
         chunk: usize,
         upper: bool,
     ) -> (Mat<f64>, Vec<usize>, Vec<usize>) {
         let (row_at, row_width) = offsets(rows);
         let (col_at, col_width) = offsets(cols);
-        let m = rows.first().map(|s| s.n_samples()).unwrap_or(0);
+        let m = rows.first().map(|f| f.rows()).unwrap_or(0);
         let par = faer::get_global_parallelism();
         let dst = if upper { BlockStructure::TriangularUpper } else { BlockStructure::Rectangular };
-        let is_f32 = matches!(rows.first().map(|s| s.factor()), Some(Factor::F32 { .. }));
+        let is_f32 = matches!(rows.first(), Some(Factor::F32 { .. }));
         let rect = BlockStructure::Rectangular;
         let chunks = (0..m)
             .step_by(chunk)
@@ -278,12 +347,12 @@ impl Stacks {
 }
 
 /// Each factor's first column when laid side by side, and the total width.
-fn offsets(side: &[&PreparedShape]) -> (Vec<usize>, usize) {
+fn offsets(side: &[&Factor]) -> (Vec<usize>, usize) {
     let mut at = Vec::with_capacity(side.len());
     let mut total = 0;
-    for s in side {
+    for f in side {
         at.push(total);
-        total += s.factor_width();
+        total += f.cols();
     }
     (at, total)
 }
@@ -312,18 +381,18 @@ impl Stackable for f32 {
 }
 
 /// Rows `start..start+len` of each factor side by side in `buffer` (resized to len × width).
-fn stack<T: Stackable>(buffer: &mut Mat<T>, side: &[&PreparedShape], start: usize, len: usize, width: usize) {
+fn stack<T: Stackable>(buffer: &mut Mat<T>, side: &[&Factor], start: usize, len: usize, width: usize) {
     if buffer.nrows() != len || buffer.ncols() != width {
         *buffer = Mat::zeros(len, width);
     }
     let mut at = 0;
-    for s in side {
-        if let Some(x) = T::view(s.factor()) {
+    for f in side {
+        if let Some(x) = T::view(f) {
             let n = x.ncols();
             let mut dst: MatMut<'_, T> = buffer.as_mut().submatrix_mut(0, at, len, n);
             dst.copy_from(x.submatrix(start, 0, len, n));
         }
-        at += s.factor_width();
+        at += f.cols();
     }
 }
 
@@ -405,6 +474,50 @@ mod tests {
     #[test]
     fn unstacked_scores_equal_pair_by_pair_scores() {
         assert_blocked_equals_pairwise(&[64, 70, 64, 81, 64, 66], &[STACK_BYTES]);
+    }
+
+    /// Linear CKA (stacked panels, narrow; one GEMM a pair, wide) and the Gram CKAs (one
+    /// inner-product GEMM a tile) against pair-by-pair scores, off-diagonal and diagonal tiles,
+    /// compared as cosines.
+    #[test]
+    fn blocked_cka_equals_pair_by_pair_cka() {
+        use crate::{CkaEstimator, Kernel, LengthScale};
+        let mut rng = SplitMix64(33);
+        let m = 40;
+        for widths in [&[5usize, 12, 7, 3, 9, 12, 6][..], &[64, 70, 65, 80][..]] {
+            let xs: Vec<Matrix> = widths.iter().map(|&n| rng.normal_matrix(m, n)).collect();
+            for spec in [
+                MetricSpec::Cka { estimator: CkaEstimator::Biased, kernel: Kernel::Linear },
+                MetricSpec::Cka { estimator: CkaEstimator::Debiased, kernel: Kernel::Linear },
+                MetricSpec::Cka {
+                    estimator: CkaEstimator::Biased,
+                    kernel: Kernel::Rbf { length_scale: LengthScale::Fixed(3.0) },
+                },
+            ] {
+                let prepared: Vec<Prepared> =
+                    xs.iter().map(|x| prepare_matrix(&spec, x, None).expect("prepare")).collect();
+                let all: Vec<&Prepared> = prepared.iter().collect();
+                let half = all.len() / 2;
+                let (rows, cols) = (all[..half + 1].to_vec(), all[half - 1..].to_vec());
+                let off: Vec<(usize, usize)> =
+                    (0..rows.len()).flat_map(|i| (0..cols.len()).map(move |j| (i, j))).collect();
+                let diagonal: Vec<(usize, usize)> =
+                    (0..all.len()).flat_map(|i| ((i + 1)..all.len()).map(move |j| (i, j))).collect();
+                for (rows, cols, pairs) in [(&rows, &cols, &off), (&all, &all, &diagonal)] {
+                    for stack in [STACK_BYTES, 16 * 12 * 2] {
+                        for (&(i, j), got) in pairs.iter().zip(compare_block(&spec, rows, cols, pairs, stack)) {
+                            let want = compare(&spec, rows[i], cols[j]).expect("pair");
+                            let got = got.expect("blocked pair");
+                            // CKA is an angle: compare its cosine (arccos turns ε at 1 into √ε)
+                            assert!(
+                                (got.distance.cos() - want.distance.cos()).abs() <= 1e-13,
+                                "{spec:?} {i},{j}: {got:?} vs {want:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@
 use faer::Mat;
 use serde::{Deserialize, Serialize};
 
+use crate::inner::{dot, pack_symmetric};
 use crate::{Matrix, MetricError};
 
 /// One representation's double-centred distance matrix and distance variance.
@@ -55,13 +56,7 @@ impl PreparedDcor {
         // double centring: a is symmetric, so row and column means agree
         let means: Vec<f64> = (0..m).map(|i| a.col(i).iter().sum::<f64>() / m as f64).collect();
         let grand = means.iter().sum::<f64>() / m as f64;
-        let mut packed = Vec::with_capacity(m * (m + 1) / 2);
-        for i in 0..m {
-            for j in 0..=i {
-                let centred = a[(i, j)] - means[i] - means[j] + grand;
-                packed.push(if i == j { centred } else { std::f64::consts::SQRT_2 * centred });
-            }
-        }
+        let packed = pack_symmetric(m, |i, j| a[(i, j)] - means[i] - means[j] + grand);
         let dvar2 = dot(&packed, &packed) / (m * m) as f64;
         if !dvar2.is_finite() {
             return Err(MetricError::NotFinite(format!("the distance variance is {dvar2}")));
@@ -102,10 +97,6 @@ fn distances(x: &Matrix) -> Mat<f64> {
         }
     }
     a
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// dCor from ⟨A, B⟩ as dcor computes it: dCov²/√|dVar²_a·dVar²_b|, 0 when that is 0.
@@ -151,11 +142,13 @@ pub fn distance_correlations(
             reason: format!("pair ({r}, {c}) out of range for {} rows and {} columns", rows.len(), cols.len()),
         });
     }
-    let len = first.packed.len();
-    let stack = |ps: &[&PreparedDcor]| Mat::from_fn(len, ps.len(), |e, k| ps[k].packed[e]);
-    let (r, c) = (stack(rows), stack(cols));
-    let inner = r.transpose() * &c;
-    Ok(pairs.iter().map(|&(i, j)| correlation_from_inner(inner[(i, j)], rows[i], cols[j])).collect())
+    let inner = crate::inner::inner_products(&packed(rows), &packed(cols), pairs);
+    Ok(pairs.iter().zip(inner).map(|(&(i, j), v)| correlation_from_inner(v, rows[i], cols[j])).collect())
+}
+
+/// The packed centred distances, as the rows of one inner-product panel.
+fn packed<'a>(ps: &[&'a PreparedDcor]) -> Vec<&'a [f64]> {
+    ps.iter().map(|p| p.packed.as_slice()).collect()
 }
 
 #[cfg(test)]

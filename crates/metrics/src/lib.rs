@@ -19,6 +19,7 @@ pub mod dcor;
 pub mod embedding;
 mod error;
 pub mod geometry;
+pub mod inner;
 pub mod knn;
 mod matrix;
 pub mod nuclear;

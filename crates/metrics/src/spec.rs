@@ -308,7 +308,7 @@ impl MetricSpec {
     /// metric (what a memory budget counts): an array's worth of factors and a transformed
     /// copy for most metrics; the m(m − 1)/2 or m × m forms over the m samples for those
     /// that keep them (RSA's RDM, distance correlation's centred distances, kernel CKA's
-    /// Gram matrix), and the neighbour lists of k-NN.
+    /// packed Gram matrix), and the neighbour lists of k-NN.
     pub fn prepared_bytes(&self, shape: &[usize]) -> u64 {
         let m = shape.first().copied().unwrap_or(0) as u64;
         let array = shape.iter().map(|&d| d as u64).fold(8u64, u64::saturating_mul);
@@ -321,7 +321,8 @@ impl MetricSpec {
             MetricSpec::Cka { estimator, kernel }
                 if !(estimator == CkaEstimator::Biased && kernel == Kernel::Linear) =>
             {
-                m.saturating_mul(m).saturating_mul(8)
+                // the packed kernel (the triangle and its diagonal) and the row sums
+                triangle.saturating_add(m * 16)
             }
             // a neighbour index (u32) and, for CKNNA, its cosine (f64) per neighbour
             MetricSpec::Knn { k, .. } => m.saturating_mul(k as u64).saturating_mul(12),

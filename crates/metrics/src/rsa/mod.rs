@@ -71,8 +71,6 @@
 mod rdm;
 mod tau;
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat};
 use serde::{Deserialize, Serialize};
 
 pub use rdm::rdm_vector;
@@ -231,13 +229,9 @@ pub fn similarity(a: &PreparedRsa, b: &PreparedRsa) -> Result<f64, MetricError> 
     }
 }
 
-/// Entries per panel of [`similarities`]' GEMMs: a panel of 32 RDMs is 1 MiB.
-const PANEL_ENTRIES: usize = 4096;
-
 /// [`similarity`] of `(rows[i], cols[j])` for each `(i, j)` in `pairs`, in order. The
 /// inner-product comparisons take every inner product the pairs need from one GEMM of the
-/// stacked vectors (accumulated over panels of [`PANEL_ENTRIES`] entries); tau-a goes pair
-/// by pair.
+/// stacked vectors ([`crate::inner::inner_products`]); tau-a goes pair by pair.
 pub fn similarities(
     rows: &[&PreparedRsa],
     cols: &[&PreparedRsa],
@@ -256,29 +250,8 @@ pub fn similarities(
     if let Form::Ranks(_) = rows[i0].form {
         return pairs.iter().map(|&(i, j)| similarity(rows[i], cols[j])).collect();
     }
-    // the rows and columns the pairs use, each once
-    let (row_ids, row_slot) = distinct(pairs.iter().map(|p| p.0), rows.len());
-    let (col_ids, col_slot) = distinct(pairs.iter().map(|p| p.1), cols.len());
-    let row_vecs = row_ids.iter().map(|&i| unit_vector(rows[i])).collect::<Result<Vec<_>, _>>()?;
-    let col_vecs = col_ids.iter().map(|&j| unit_vector(cols[j])).collect::<Result<Vec<_>, _>>()?;
-    let len = row_vecs[0].len();
-    let panel = PANEL_ENTRIES.min(len);
-    let (mut a, mut b) = (Mat::<f64>::zeros(panel, row_vecs.len()), Mat::<f64>::zeros(panel, col_vecs.len()));
-    let mut inner = Mat::<f64>::zeros(row_vecs.len(), col_vecs.len());
-    let par = faer::get_global_parallelism();
-    for start in (0..len).step_by(panel) {
-        let h = panel.min(len - start);
-        for (panel_mat, vecs) in [(&mut a, &row_vecs), (&mut b, &col_vecs)] {
-            for (c, v) in vecs.iter().enumerate() {
-                for (t, x) in v[start..start + h].iter().enumerate() {
-                    panel_mat[(t, c)] = *x;
-                }
-            }
-        }
-        // ⟨u_a, u_b⟩ for all stacked pairs, this panel's share
-        matmul(inner.as_mut(), Accum::Add, a.as_ref().subrows(0, h).transpose(), b.as_ref().subrows(0, h), 1.0, par);
-    }
-    Ok(pairs.iter().map(|&(i, j)| inner[(row_slot[i], col_slot[j])].clamp(-1.0, 1.0)).collect())
+    let (row_vecs, col_vecs) = (unit_vectors(rows)?, unit_vectors(cols)?);
+    Ok(crate::inner::inner_products(&row_vecs, &col_vecs, pairs).into_iter().map(|v| v.clamp(-1.0, 1.0)).collect())
 }
 
 fn check_pair(a: &PreparedRsa, b: &PreparedRsa) -> Result<(), MetricError> {
@@ -291,24 +264,13 @@ fn check_pair(a: &PreparedRsa, b: &PreparedRsa) -> Result<(), MetricError> {
     Ok(())
 }
 
-fn unit_vector(p: &PreparedRsa) -> Result<&[f64], MetricError> {
-    match &p.form {
-        Form::Unit(u) => Ok(u),
-        Form::Ranks(_) => Err(MetricError::PreparedMismatch),
-    }
-}
-
-/// The distinct values of `ids` (each < `n`) in first-use order, and each value's slot.
-fn distinct(ids: impl Iterator<Item = usize>, n: usize) -> (Vec<usize>, Vec<usize>) {
-    let mut slot = vec![usize::MAX; n];
-    let mut order = Vec::new();
-    for i in ids {
-        if slot[i] == usize::MAX {
-            slot[i] = order.len();
-            order.push(i);
-        }
-    }
-    (order, slot)
+fn unit_vectors<'a>(ps: &[&'a PreparedRsa]) -> Result<Vec<&'a [f64]>, MetricError> {
+    ps.iter()
+        .map(|p| match &p.form {
+            Form::Unit(u) => Ok(u.as_slice()),
+            Form::Ranks(_) => Err(MetricError::PreparedMismatch),
+        })
+        .collect()
 }
 
 fn norm(v: &[f64]) -> f64 {
@@ -375,6 +337,7 @@ fn double_centred(d: &[f64], m: usize) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::rng::SplitMix64;
+    use faer::Mat;
 
     #[test]
     fn average_ranks_are_scipys() {
