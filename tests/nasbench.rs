@@ -138,4 +138,28 @@ fn the_small_nasbench_zoo_trains_deterministically_and_is_compared_by_shape_and_
     assert!(rows.iter().all(|r| r.distance.is_finite() && r.distance >= 0.0));
     // a network at initialisation and after training differ
     assert!(rows.iter().any(|r| r.distance > 0.05), "{:?}", rows.iter().map(|r| r.distance).collect::<Vec<_>>());
+
+    // `[input] layers`: only the named layers take part, so no wrong-rank errors; the
+    // distances are those of the run over every layer
+    let pooled = RunDir::new();
+    let config = |layers: &str| {
+        format!(
+            "[input]\nmanifest = \"{}\"\nlayers = {layers}\n[output]\nuri = \"out\"\n[pairs]\nscope = \"within_layer\"\n\
+             [[metrics]]\nname = \"procrustes\"\nkind = \"shape\"\nalpha = 1.0\n",
+            one.join("manifest.csv").display()
+        )
+    };
+    let out = repspace(&["run", path_str(&pooled.write("pooled.toml", config("[\"stack0_pool\", \"stack1_pool\"]"))), "--quiet"]);
+    assert_success(&out);
+    assert!(pooled.errors().is_empty(), "{:?}", pooled.errors());
+    let got = pooled.distances();
+    assert_eq!(got.len(), 2 * 66);
+    for r in &got {
+        let all = rows.iter().find(|s| s.metric == "procrustes" && (&s.model_a, &s.model_b, &s.layer_a) == (&r.model_a, &r.model_b, &r.layer_a));
+        assert_eq!(all.map(|s| s.distance), Some(r.distance), "{} {} {}", r.model_a, r.model_b, r.layer_a);
+    }
+    // a layer no row has is an error naming it, not a silent empty run
+    let out = repspace(&["run", path_str(&pooled.write("typo.toml", config("[\"stack9_pool\"]"))), "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stack9_pool"), "{out:?}");
 }

@@ -72,7 +72,10 @@ pub fn resolve(args: &RunArgs) -> Result<Resolved> {
             crate::zoo::train(&storage, &zoo_loc, None, args.quiet)?;
         }
     }
-    let manifest = Manifest::load(&storage, &manifest_loc)?;
+    let mut manifest = Manifest::load(&storage, &manifest_loc)?;
+    if let Some(layers) = &config.input.layers {
+        select_layers(&mut manifest, layers).with_context(|| format!("config {config_loc}: input.layers"))?;
+    }
     let geometry = match &config.geometry {
         Some(g) => {
             let probe = Location::parse(&g.probe, Some(&base)).context("geometry.probe")?;
@@ -193,4 +196,19 @@ fn progress_bar(quiet: bool) -> Option<ProgressBar> {
         );
         bar
     })
+}
+
+/// Keep the manifest's rows of `layers`; a named layer no row has is an error (a typo would
+/// otherwise drop a layer from the run in silence).
+fn select_layers(manifest: &mut Manifest, layers: &[String]) -> Result<()> {
+    if layers.is_empty() {
+        bail!("empty: leave the key out to take every layer");
+    }
+    let missing: Vec<&str> =
+        layers.iter().filter(|l| !manifest.rows.iter().any(|r| &r.layer == *l)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        bail!("no row of {} has layer {}", manifest.location, missing.join(", "));
+    }
+    manifest.rows.retain(|r| layers.contains(&r.layer));
+    Ok(())
 }

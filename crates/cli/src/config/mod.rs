@@ -91,6 +91,9 @@ pub struct Input {
     /// A zoo config ([zoo], relative to this file) that writes the manifest: when the
     /// manifest does not exist yet, the zoo is trained first (as `repspace zoo` would).
     pub zoo: Option<String>,
+    /// Only the manifest's rows of these layers take part (e.g. a zoo's pooled layers for
+    /// `shape` and its feature maps, in another run, for `conv_shape`). Default: every row.
+    pub layers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
