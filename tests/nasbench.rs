@@ -149,13 +149,19 @@ fn the_small_nasbench_zoo_trains_deterministically_and_is_compared_by_shape_and_
             one.join("manifest.csv").display()
         )
     };
-    let out = repspace(&["run", path_str(&pooled.write("pooled.toml", config("[\"stack0_pool\", \"stack1_pool\"]"))), "--quiet"]);
+    let out = repspace(&[
+        "run",
+        path_str(&pooled.write("pooled.toml", config("[\"stack0_pool\", \"stack1_pool\"]"))),
+        "--quiet",
+    ]);
     assert_success(&out);
     assert!(pooled.errors().is_empty(), "{:?}", pooled.errors());
     let got = pooled.distances();
     assert_eq!(got.len(), 2 * 66);
     for r in &got {
-        let all = rows.iter().find(|s| s.metric == "procrustes" && (&s.model_a, &s.model_b, &s.layer_a) == (&r.model_a, &r.model_b, &r.layer_a));
+        let all = rows.iter().find(|s| {
+            s.metric == "procrustes" && (&s.model_a, &s.model_b, &s.layer_a) == (&r.model_a, &r.model_b, &r.layer_a)
+        });
         assert_eq!(all.map(|s| s.distance), Some(r.distance), "{} {} {}", r.model_a, r.model_b, r.layer_a);
     }
     // a layer no row has is an error naming it, not a silent empty run
