@@ -5,8 +5,8 @@
 use repspace_metrics::Matrix;
 use repspace_metrics::Tensor;
 use repspace_metrics::geometry::{
-    Activation, Dense, Mlp, class_and_entropy, line_slice, log10_singular_values, plane_slice, pullback_metric,
-    spearman,
+    Activation, Dense, Mlp, class_and_entropy, line_slice, log10_singular_values, log10_volume_by_qr, plane_slice,
+    pullback_metric, spearman,
 };
 use repspace_store::load::read_array;
 use repspace_store::safetensors::parse_safetensors;
@@ -152,6 +152,19 @@ pub fn parse_network(
     Ok(mlp)
 }
 
+/// The effective volume (top `k` terms) and, when d ≤ n, the full volume √det g (all d
+/// terms) of one n × d Jacobian. With k = min(n, d) both are every term, whose sum QR gives
+/// exactly (`log10_volume_by_qr`); a smaller k needs the singular values themselves.
+fn volumes(jacobian: faer::MatRef<'_, f64>, k: usize) -> Result<(f64, Option<f64>), repspace_metrics::MetricError> {
+    let (n, d) = (jacobian.nrows(), jacobian.ncols());
+    if k == n.min(d) {
+        let all = log10_volume_by_qr(jacobian)?;
+        return Ok((all, (d <= n).then_some(all)));
+    }
+    let logs = log10_singular_values(jacobian)?;
+    Ok((logs.iter().take(k).sum(), (d <= n).then(|| logs.iter().take(d).sum::<f64>())))
+}
+
 /// Geometry rows of one network, and its pullback metrics at the probe points
 /// ([points, d, d], for MSA).
 /// The rows of one network, and (when `with_metrics`, for MSA) its pullback metrics at the
@@ -189,10 +202,7 @@ pub fn evaluate_network(
             let e = mlp.evaluate(x);
             let n = e.features.len();
             let k = job.rank.unwrap_or(d.min(n)).min(d.min(n));
-            // one SVD for both volumes
-            let logs = log10_singular_values(e.jacobian.as_ref()).map_err(fail)?;
-            let effective: f64 = logs.iter().take(k).sum();
-            let full = (d <= n).then(|| logs.iter().take(d).sum::<f64>());
+            let (effective, full) = volumes(e.jacobian.as_ref(), k).map_err(fail)?;
             let (class, entropy) = match &e.logits {
                 Some(l) => {
                     let (c, h) = class_and_entropy(l);

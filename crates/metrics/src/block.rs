@@ -10,8 +10,10 @@
 //!    against itself (a diagonal tile) forms only its upper triangle.
 //! 2. **Batched small step.** The n_a × n_b cross product of each pair goes to the nuclear
 //!    norm's Gram eigenvalue path in batches whose QL sweeps interleave
-//!    ([`crate::nuclear::nuclear_norms_by_eigen`]); a pair whose error estimate is too large
-//!    for its distance, or that has held-out rows, takes the SVD.
+//!    ([`crate::nuclear::nuclear_norms_by_eigen`]); a pair whose error bound is too large for
+//!    its distance takes the bidiagonal path, then the SVD ([`crate::score_from_estimate`]);
+//!    a pair with held-out rows takes the SVD. Once most of a batch's Gram bounds are too
+//!    loose (low-rank zoos), the block's later batches go to the bidiagonal path first.
 //!
 //! Panel model ([`PanelPlan::choose`]): P = 1 from [`STACK_BELOW`] units on (measured on a
 //! 2-core EPYC: a 2000 × 64 pair GEMM runs at the 1024³ rate, a 2000 × 32 one about 10 %
@@ -150,7 +152,13 @@ pub fn compare_block(
     let plan = PanelPlan::choose(m, width, if f32 { 4 } else { 8 }, stack_bytes);
     let symmetric = rows.len() == cols.len() && rows.iter().zip(cols).all(|(a, b)| std::ptr::eq(*a, *b));
     let mut out: Vec<Option<Result<PairScore, MetricError>>> = vec![None; pairs.len()];
-    let block = Block { pairs, rows: &row_shapes, cols: &col_shapes, score };
+    let block = Block {
+        pairs,
+        rows: &row_shapes,
+        cols: &col_shapes,
+        score,
+        path: std::cell::Cell::new(NuclearPath::GramEigenvalues),
+    };
     if plan.per_panel == 1 {
         let all: Vec<usize> = (0..pairs.len()).collect();
         for members in all.chunks(pair_batch(width)) {
@@ -258,19 +266,48 @@ struct Block<'a> {
     rows: &'a [&'a PreparedShape],
     cols: &'a [&'a PreparedShape],
     score: crate::Score,
+    /// Which nuclear-norm path the block's next batch starts with (see [`NuclearPath`]).
+    path: std::cell::Cell<NuclearPath>,
 }
+
+/// The first nuclear-norm path a batch tries. Pairs of one block come from the same zoo and
+/// have alike spectra: when most of a batch's Gram estimates are too loose (a low-rank zoo,
+/// whose products have long tails of small singular values), the Gram path would only add its
+/// cost to the bidiagonal path's, so the block's later batches start with the bidiagonal
+/// path. Which path is tried first changes the cost, never the value's bound: each result is
+/// still checked against its own bound ([`crate::score_from_estimate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NuclearPath {
+    GramEigenvalues,
+    Bidiagonal,
+}
+
+/// A Gram estimate whose relative error bound passes this is counted as loose when a block
+/// chooses its path (a distance near π/4 moves by about √2 times the relative error).
+const LOOSE_RELATIVE_ERROR: f64 = 0.5 * crate::NUCLEAR_DISTANCE_TOLERANCE;
 
 impl Block<'_> {
     /// Score the pairs `k` of `batch` from their cross products into `out[k]`.
     fn score(&self, batch: &[(usize, MatRef<'_, f64>)], out: &mut [Option<Result<PairScore, MetricError>>]) {
-        // the pairs without held-out rows share the batched eigenvalue path
+        // the pairs without held-out rows share the batched nuclear norm
         let plain: Vec<&(usize, MatRef<'_, f64>)> = batch
             .iter()
             .filter(|(k, _)| !(self.rows[self.pairs[*k].0].has_test() && self.cols[self.pairs[*k].1].has_test()))
             .collect();
         let views: Vec<MatRef<'_, f64>> = plain.iter().map(|(_, v)| *v).collect();
-        let mut estimates: BTreeMap<usize, Option<(f64, f64)>> =
-            plain.iter().map(|(k, _)| *k).zip(crate::nuclear::nuclear_norms_by_eigen(&views)).collect();
+        let norms = match self.path.get() {
+            NuclearPath::GramEigenvalues => {
+                let norms = crate::nuclear::nuclear_norms_by_eigen(&views);
+                let loose =
+                    norms.iter().filter(|e| !matches!(e, Some((v, err)) if *err <= LOOSE_RELATIVE_ERROR * v)).count();
+                if 2 * loose > norms.len() {
+                    self.path.set(NuclearPath::Bidiagonal);
+                }
+                norms
+            }
+            NuclearPath::Bidiagonal => crate::nuclear::nuclear_norms_by_bidiagonal(&views),
+        };
+        let mut estimates: BTreeMap<usize, Option<(f64, f64)>> = plain.iter().map(|(k, _)| *k).zip(norms).collect();
         for &(k, cross) in batch {
             let (i, j) = self.pairs[k];
             let eigen = estimates.remove(&k);
@@ -474,6 +511,45 @@ mod tests {
     #[test]
     fn unstacked_scores_equal_pair_by_pair_scores() {
         assert_blocked_equals_pairwise(&[64, 70, 64, 81, 64, 66], &[STACK_BYTES]);
+    }
+
+    /// A low-rank zoo (a shared 6-dimensional signal, noise, and a tail of columns with
+    /// 1e-4 of the noise: products whose singular values spread over six decades, where the
+    /// Gram path's bound fails and the block switches to the bidiagonal path): every blocked
+    /// Procrustes distance within 1e-12 relative of arccos(‖X̃ᵀỸ‖_*/(‖X̃‖‖Ỹ‖)) by faer's SVD.
+    #[test]
+    fn low_rank_tiles_are_exact_against_the_svd() {
+        let mut rng = SplitMix64(23);
+        let (m, n, signal) = (400, 72, 6);
+        let base = rng.normal_matrix(m, signal).to_faer();
+        let xs: Vec<faer::Mat<f64>> = (0..8)
+            .map(|_| {
+                let w = rng.normal_matrix(signal, n).to_faer();
+                let noise = rng.normal_matrix(m, n).to_faer();
+                let x = &base * &w;
+                faer::Mat::from_fn(m, n, |i, j| x[(i, j)] + noise[(i, j)] * if j % 3 == 0 { 1e-5 } else { 0.1 })
+            })
+            .collect();
+        let centred: Vec<faer::Mat<f64>> = xs
+            .iter()
+            .map(|x| {
+                let mu: Vec<f64> = (0..n).map(|j| x.col(j).iter().sum::<f64>() / m as f64).collect();
+                faer::Mat::from_fn(m, n, |i, j| x[(i, j)] - mu[j])
+            })
+            .collect();
+        let spec = MetricSpec::shape(1.0, Score::Angular);
+        let prepared: Vec<Prepared> =
+            xs.iter().map(|x| prepare_matrix(&spec, &Matrix::from_faer(x.as_ref()), None).expect("prepare")).collect();
+        let all: Vec<&Prepared> = prepared.iter().collect();
+        let pairs: Vec<(usize, usize)> = (0..8).flat_map(|i| ((i + 1)..8).map(move |j| (i, j))).collect();
+        let blocked = compare_block(&spec, &all, &all, &pairs, STACK_BYTES);
+        for (&(i, j), got) in pairs.iter().zip(&blocked) {
+            let (a, b) = (&centred[i], &centred[j]);
+            let nuclear: f64 = (a.transpose() * b).singular_values().expect("svd").iter().sum();
+            let want = (nuclear / (a.norm_l2() * b.norm_l2())).clamp(-1.0, 1.0).acos();
+            let got = got.as_ref().expect("pair").distance;
+            assert!((got - want).abs() <= 1e-12 * want, "{i},{j}: {got} vs {want}");
+        }
     }
 
     /// Linear CKA (stacked panels, narrow; one GEMM a pair, wide) and the Gram CKAs (one

@@ -260,8 +260,8 @@ pub(crate) fn score_from_inner(score: Score, inner: f64, norm_a: f64, norm_b: f6
     }
 }
 
-/// Largest change in a distance the eigenvalue path of the nuclear norm may cause
-/// (its error estimate carried through the score); beyond it the SVD is used.
+/// Largest change in a distance the fast paths of the nuclear norm may cause (their error
+/// bounds carried through the score); beyond it the next, more exact path is taken.
 pub const NUCLEAR_DISTANCE_TOLERANCE: f64 = 1e-10;
 
 /// A shape score from the cross product M = X_wᵀY_w: `inner` = `scale`·‖M‖_* (§1.2).
@@ -275,25 +275,31 @@ pub(crate) fn score_from_cross(
     score_from_estimate(score, nuclear::nuclear_norm_by_eigen(cross), cross, scale, norm_a, norm_b)
 }
 
-/// [`score_from_cross`] given the eigenvalue path's (‖M‖_*, error estimate), which is used
-/// when it moves the score by at most [`NUCLEAR_DISTANCE_TOLERANCE`]; near-identical pairs
-/// (angle near 0, where arccos and √ amplify any error) and rank-deficient products go to
-/// the SVD.
+/// [`score_from_cross`] given a fast path's (‖M‖_*, error bound) (the Gram eigenvalues, or the
+/// bidiagonal path a block chose for a low-rank zoo). Paths in order of cost, each taken when
+/// its bound moves the score by at most [`NUCLEAR_DISTANCE_TOLERANCE`]: the estimate given;
+/// the bidiagonal path ([`nuclear::nuclear_norms_by_bidiagonal`], whose bound does not grow
+/// with the spread of the singular values, so low-rank products with long small tails take
+/// it); faer's SVD (near-identical pairs, where arccos and √ amplify any error).
 pub(crate) fn score_from_estimate(
     score: Score,
-    eigen: Option<(f64, f64)>,
+    estimate: Option<(f64, f64)>,
     cross: faer::MatRef<'_, f64>,
     scale: f64,
     norm_a: f64,
     norm_b: f64,
 ) -> Result<f64, MetricError> {
-    if let Some((nuclear, err)) = eigen {
+    let within = |(nuclear, err): (f64, f64)| {
         // scores fall as the inner product grows
         let low = score_from_inner(score, scale * (nuclear + err), norm_a, norm_b);
         let high = score_from_inner(score, scale * (nuclear - err), norm_a, norm_b);
-        if high - low <= NUCLEAR_DISTANCE_TOLERANCE {
-            return Ok(score_from_inner(score, scale * nuclear, norm_a, norm_b));
-        }
+        (high - low <= NUCLEAR_DISTANCE_TOLERANCE).then(|| score_from_inner(score, scale * nuclear, norm_a, norm_b))
+    };
+    if let Some(distance) = estimate.and_then(within) {
+        return Ok(distance);
+    }
+    if let Some(distance) = nuclear::nuclear_norms_by_bidiagonal(&[cross]).pop().flatten().and_then(within) {
+        return Ok(distance);
     }
     Ok(score_from_inner(score, scale * nuclear::nuclear_norm_by_svd(cross)?, norm_a, norm_b))
 }

@@ -238,8 +238,8 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
 }
 
 /// [`compare`] from the cross product X_wᵀY_w (n_a × n_b) computed by the caller, and, when
-/// the caller batched it, the eigenvalue path's estimate of its nuclear norm
-/// (`crate::nuclear::nuclear_norms_by_eigen`).
+/// the caller batched it, a fast path's (‖M‖_*, error bound)
+/// (`crate::nuclear::nuclear_norms_by_eigen` or `nuclear_norms_by_bidiagonal`).
 pub(crate) fn compare_with_cross(
     a: &PreparedShape,
     b: &PreparedShape,
