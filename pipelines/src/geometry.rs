@@ -5,7 +5,7 @@
 use repspace_metrics::Matrix;
 use repspace_metrics::Tensor;
 use repspace_metrics::geometry::{
-    Activation, Dense, Mlp, class_and_entropy, line_slice, log10_singular_values, log10_volume_by_qr, plane_slice,
+    Activation, Dense, Mlp, class_and_entropy, line_slice, log10_singular_values, log10_volume, plane_slice,
     pullback_metric, spearman,
 };
 use repspace_store::load::read_array;
@@ -153,12 +153,12 @@ pub fn parse_network(
 }
 
 /// The effective volume (top `k` terms) and, when d ≤ n, the full volume √det g (all d
-/// terms) of one n × d Jacobian. With k = min(n, d) both are every term, whose sum QR gives
-/// exactly (`log10_volume_by_qr`); a smaller k needs the singular values themselves.
+/// terms) of one n × d Jacobian: one SVD for both, or with k = min(n, d) (both every term)
+/// one `log10_volume`.
 fn volumes(jacobian: faer::MatRef<'_, f64>, k: usize) -> Result<(f64, Option<f64>), repspace_metrics::MetricError> {
     let (n, d) = (jacobian.nrows(), jacobian.ncols());
     if k == n.min(d) {
-        let all = log10_volume_by_qr(jacobian)?;
+        let all = log10_volume(jacobian, k)?;
         return Ok((all, (d <= n).then_some(all)));
     }
     let logs = log10_singular_values(jacobian)?;

@@ -154,8 +154,10 @@ fn affine(layer: &Dense, h: &[f64]) -> Vec<f64> {
 fn step(layer: &Dense, h: &[f64], jac: MatRef<'_, f64>) -> (Vec<f64>, Mat<f64>) {
     let z = affine(layer, h);
     let w = layer.weight.view();
+    // diag(φ′(z)) W J: one derivative per unit, scaling its row
+    let slope: Vec<f64> = z.iter().map(|&v| layer.activation.derivative(v)).collect();
     let wj = w * jac;
-    let mut next_j = Mat::from_fn(wj.nrows(), wj.ncols(), |i, c| layer.activation.derivative(z[i]) * wj[(i, c)]);
+    let mut next_j = Mat::from_fn(wj.nrows(), wj.ncols(), |i, c| slope[i] * wj[(i, c)]);
     let mut next: Vec<f64> = z.iter().map(|&v| layer.activation.value(v)).collect();
     if layer.residual {
         next_j += jac;
@@ -166,13 +168,27 @@ fn step(layer: &Dense, h: &[f64], jac: MatRef<'_, f64>) -> (Vec<f64>, Mat<f64>) 
 
 /// log₁₀ of the volume element over the top `k` singular values of J/√n:
 /// Σ_{i≤k} log₁₀ σ_i(J/√n) = ½ Σ_{i≤k} log₁₀ λ_i(g). With k = d ≤ n this is log₁₀ √det g (§4.1).
+/// Over every term (k ≥ min(n, d)) by QR ([`log10_volume_by_qr`]) when its bound is within
+/// [`VOLUME_LOG10_TOLERANCE`]; otherwise (a smaller k, or a near-singular Jacobian such as a
+/// ReLU network's with dead units) the SVD's top k terms summed.
 pub fn log10_volume(jacobian: MatRef<'_, f64>, k: usize) -> Result<f64, MetricError> {
+    // a zero row (a unit whose derivative vanishes, as ReLU's do) makes a J with n ≤ d
+    // singular: straight to the SVD
+    let singular = jacobian.nrows() <= jacobian.ncols()
+        && (0..jacobian.nrows()).any(|i| jacobian.row(i).iter().all(|&v| v == 0.0));
+    if k >= jacobian.nrows().min(jacobian.ncols()) && !singular {
+        if let (volume, bound) = log10_volume_by_qr(jacobian)?
+            && bound <= VOLUME_LOG10_TOLERANCE
+        {
+            return Ok(volume);
+        }
+    }
     Ok(log10_singular_values(jacobian)?.iter().take(k).sum())
 }
 
 /// log₁₀ σ_i(J/√n), descending: the terms of every volume of one Jacobian, by the SVD
-/// (needed when a volume keeps only the top k < min(n, d) terms; all of them at once cost a
-/// third as much through [`log10_volume_by_qr`]).
+/// (needed when a volume keeps only the top k < min(n, d) terms; [`log10_volume`] sums all of
+/// them at a fifth of the cost).
 pub fn log10_singular_values(jacobian: MatRef<'_, f64>) -> Result<Vec<f64>, MetricError> {
     log10_singular_values_by_svd(jacobian)
 }
@@ -184,32 +200,43 @@ pub fn log10_singular_values_by_svd(jacobian: MatRef<'_, f64>) -> Result<Vec<f64
     Ok(s.iter().map(|v| (v / n.sqrt()).log10()).collect())
 }
 
-/// Σ_{i≤r} log₁₀ σ_i(J/√n), r = min(n, d): every singular value's term at once, as
-/// log₁₀|det R| − (r/2)·log₁₀ n with R the r × r triangular factor of the Householder QR of
-/// J's tall side (J when d ≤ n, Jᵀ otherwise), since Π σ_i = |det R|. With k = d ≤ n this is
-/// log₁₀ √det g (§4.1).
+/// Largest error bound (log₁₀ units) with which [`log10_volume`] keeps the QR result. The SVD
+/// is no more exact past it (its bound is the same); it is kept there because a point that
+/// ill-conditioned (κ_F ≳ 10⁶ at d = 64, e.g. a ReLU network's dead units) has few digits
+/// either way, and so keeps the value earlier runs wrote for it.
+pub const VOLUME_LOG10_TOLERANCE: f64 = 1e-8;
+
+/// Σ_{i≤r} log₁₀ σ_i(J/√n), r = min(n, d), as log₁₀|det R| − (r/2)·log₁₀ n with R the r × r
+/// triangular factor of the Householder QR of J's tall side (J when d ≤ n, Jᵀ otherwise),
+/// since Π σ_i = |det R|; and its error bound.
 ///
 /// Error bound. Householder QR is backward stable: R is the exact factor of J + ΔJ with
 /// ‖ΔJ‖_F ≲ r·ε·‖J‖_F, and to first order ln|det| moves by tr(J⁺ΔJ) ≤ ‖J⁺‖_F‖ΔJ‖_F, so the
-/// result is within r·ε·κ_F(J)/ln 10 of the exact value, κ_F = ‖J‖_F‖R⁻¹‖_F. The SVD's
-/// bidiagonalisation is backward stable with the same bound, so this path is as exact as
-/// [`log10_singular_values_by_svd`] summed. (The eigenvalues of the pullback metric g = JᵀJ/n
-/// are cheaper still but not exact enough: squaring makes their bound grow as κ², and on MLPs
-/// shaped as the demo zoo's it exceeded 1e-12 at 62–100 % of the points.)
-pub fn log10_volume_by_qr(jacobian: MatRef<'_, f64>) -> Result<f64, MetricError> {
+/// result is within r·ε·κ_F(J)/ln 10 of the exact value, κ_F = ‖J‖_F‖R⁻¹‖_F (∞ when R is
+/// singular). The SVD's bidiagonalisation is backward stable with the same bound, so this path
+/// is as exact as [`log10_singular_values_by_svd`] summed, at a fifth of its cost. (The
+/// eigenvalues of the pullback metric g = JᵀJ/n are cheaper still but not exact enough:
+/// squaring makes their bound grow as κ², and on MLPs shaped as the demo zoo's it exceeded
+/// 1e-12 at 62–100 % of the points.)
+pub fn log10_volume_by_qr(jacobian: MatRef<'_, f64>) -> Result<(f64, f64), MetricError> {
     let n = jacobian.nrows();
     let tall = if jacobian.ncols() <= n { jacobian } else { jacobian.transpose() };
     let r = tall.ncols();
     if r == 0 {
-        return Ok(0.0);
+        return Ok((0.0, 0.0));
     }
     if !tall.is_all_finite() {
         return Err(MetricError::Svd);
     }
-    let qr = tall.qr();
-    let factor = qr.thin_R();
+    let factor = tall.qr().thin_R().to_owned();
     let log_det: f64 = (0..r).map(|i| factor[(i, i)].abs().log10()).sum();
-    Ok(log_det - 0.5 * r as f64 * (n as f64).log10())
+    // ‖R⁻¹‖_F by solving R X = I (r³/3 flops; infinite when R is singular)
+    let mut inverse = Mat::<f64>::identity(r, r);
+    faer::linalg::triangular_solve::solve_upper_triangular_in_place(factor.as_ref(), inverse.as_mut(), faer::Par::Seq);
+    let kappa = tall.norm_l2() * inverse.norm_l2();
+    let bound =
+        if kappa.is_finite() { r as f64 * f64::EPSILON * kappa / std::f64::consts::LN_10 } else { f64::INFINITY };
+    Ok((log_det - 0.5 * r as f64 * (n as f64).log10(), bound))
 }
 
 /// The pullback metric g = JᵀJ/n (d × d).

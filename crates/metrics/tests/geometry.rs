@@ -193,7 +193,7 @@ fn msa_spectral_ratio_is_a_scale_blind_chart_invariant_pseudo_metric() {
 /// log-spaced, so the exact volume is known), and so does the SVD's sum with the same bound.
 #[test]
 fn volume_by_qr_is_as_exact_as_the_svd() {
-    use repspace_metrics::geometry::{log10_singular_values_by_svd, log10_volume_by_qr};
+    use repspace_metrics::geometry::{log10_singular_values_by_svd, log10_volume, log10_volume_by_qr};
     let mut rng = Rng(41);
     for (n, d) in [(64, 64), (16, 64), (64, 16)] {
         let r = n.min(d);
@@ -207,7 +207,11 @@ fn volume_by_qr_is_as_exact_as_the_svd() {
             let kappa_f =
                 sigma.iter().map(|s| s * s).sum::<f64>().sqrt() * sigma.iter().map(|s| s.powi(-2)).sum::<f64>().sqrt();
             let bound = 4.0 * r as f64 * f64::EPSILON * kappa_f / std::f64::consts::LN_10;
-            let by_qr = log10_volume_by_qr(j.as_ref()).unwrap();
+            let (by_qr, stated) = log10_volume_by_qr(j.as_ref()).unwrap();
+            assert!(
+                stated <= bound && stated >= bound / 40.0,
+                "the stated bound {stated:.2e} is this bound {bound:.2e}"
+            );
             let by_svd: f64 = log10_singular_values_by_svd(j.as_ref()).unwrap().iter().sum();
             assert!(
                 (by_qr - exact).abs() <= bound,
@@ -219,6 +223,16 @@ fn volume_by_qr_is_as_exact_as_the_svd() {
                 "{n}x{d}, κ = 1e{decades}: SVD off by {:.2e} > {bound:.2e}",
                 (by_svd - exact).abs()
             );
+        }
+        // a square Jacobian with a dead unit's zero row is singular: its bound passes the
+        // tolerance and the volume is the SVD's, bit for bit
+        if n == d {
+            let mut dead =
+                Mat::from_fn(n, d, |a, b| ((a * 7 + b * 3) % 11) as f64 - 5.0 + if a == b { 20.0 } else { 0.0 });
+            dead.row_mut(0).fill(0.0);
+            assert!(log10_volume_by_qr(dead.as_ref()).unwrap().1 > repspace_metrics::geometry::VOLUME_LOG10_TOLERANCE);
+            let svd_sum: f64 = log10_singular_values_by_svd(dead.as_ref()).unwrap().iter().sum();
+            assert_eq!(log10_volume(dead.as_ref(), n).unwrap().to_bits(), svd_sum.to_bits());
         }
         let nan = Mat::from_fn(n, d, |a, _| if a == 1 { f64::NAN } else { 1.0 });
         assert!(log10_volume_by_qr(nan.as_ref()).is_err(), "a non-finite Jacobian is an error");
