@@ -33,8 +33,9 @@ pairs, Parquet) and of the pair phase (the run's own pair_phase_seconds: its bus
 worker's time in tiles), each as a multiple of the numpy baseline and of netrep; the pair
 phase's GFLOP/s counting only the 2·m·n² flops of each pair's cross product, as a share of
 faer's GEMM on all threads (the bench_pair_kernel example, --gemm-bench, run once: also
-faer's 1-thread rate and the nuclear norm's SVD fallback count on its zoos of the same two
-families, 24 networks each); the largest |difference| from the baseline's and netrep's
+faer's 1-thread rate, and on its zoos of the same two families (24 networks each) how many
+pairs' Gram bounds are too loose, sending them to the bidiagonal path, and how many of those
+take the SVD); the largest |difference| from the baseline's and netrep's
 distances; the median and 10–90 % range of repspace's distances. A summary table at the
 end. With --scaling, the cost per pair (f64, first family, first alpha) for
 K = 16, 32, …, --scaling-max.
@@ -165,7 +166,8 @@ def run_netrep(netrep, xs, alpha, workers):
 
 def kernel_bench(gemm_bench):
     """Run the bench_pair_kernel example once: ({"1 thread": GFLOP/s, "N threads": GFLOP/s},
-    {family label: (fallbacks, pairs, "its zoo's parameters")}). Empty dicts if it fails."""
+    {family label: (Gram-bound failures, bidiagonal-path SVD fallbacks, pairs, "its zoo's
+    parameters")}). Empty dicts if it fails."""
     if not gemm_bench:
         return {}, {}
     try:
@@ -174,15 +176,17 @@ def kernel_bench(gemm_bench):
         print(f"bench_pair_kernel ({gemm_bench}) failed: {e}")
         return {}, {}
     rates = {t: float(g) for g, t in re.findall(r"faer GEMM \S+: ([0-9.]+) GFLOP/s \(([^)]+)\)", out)}
-    fallbacks, label, params = {}, None, ""
+    fallbacks, label, params, gram = {}, None, "", None
     for line in out.splitlines():
         head = re.match(r"(\S+) zoo \((.*)\):\s*$", line)
         if head:
-            label, params = head.group(1), head.group(2)
+            label, params, gram = head.group(1), head.group(2), None
             continue
         fb = re.search(r"fallback (\d+) of (\d+) pairs", line)
-        if fb and label and label not in fallbacks:
-            fallbacks[label] = (int(fb.group(1)), int(fb.group(2)), params)
+        if fb and label and "Gram eigenvalues, batched" in line:
+            gram = int(fb.group(1))
+        if fb and label and "bidiagonal" in line and gram is not None:
+            fallbacks[label] = (gram, int(fb.group(1)), int(fb.group(2)), params)
     return rates, fallbacks
 
 
@@ -199,7 +203,7 @@ def main():
     p.add_argument("--baseline-pairs", type=int, default=120)
     p.add_argument("--tile-size", type=int, default=None, help="[execution] tile_size (default: repspace's choice)")
     p.add_argument("--gemm-bench", default=None,
-                   help="the bench_pair_kernel example binary (faer's GEMM rate, nuclear-norm SVD fallbacks)")
+                   help="the bench_pair_kernel example binary (faer's GEMM rate, nuclear-norm path counts)")
     p.add_argument("--netrep", default=None, help="a checkout of ahwillia/netrep: time the real netrep on the same zoo")
     p.add_argument("--netrep-models", type=int, default=None,
                    help="time netrep on all pairs of the first N networks only (default: all K)")
@@ -234,10 +238,10 @@ def main():
                       f"{theirs:.1f} pairs/s ({len(ref)} pairs timed)", flush=True)
                 fb = fallbacks.get(FAMILIES[family][2])
                 if fb:
-                    print(f"  nuclear-norm SVD fallbacks (bench_pair_kernel, same family): {fb[0]} of {fb[1]} pairs "
-                          f"(its zoo: {fb[2]})")
+                    print(f"  nuclear norm (bench_pair_kernel, same family): Gram bound too loose for {fb[0]} of "
+                          f"{fb[2]} pairs (they take the bidiagonal path), SVD for {fb[1]} (its zoo: {fb[3]})")
                 else:
-                    print("  nuclear-norm SVD fallbacks (bench_pair_kernel, same family): unavailable"
+                    print("  nuclear norm paths (bench_pair_kernel, same family): unavailable"
                           + ("" if args.gemm_bench else " (no --gemm-bench)"))
                 net_rate = net_D = None
                 if netrep:
@@ -276,13 +280,13 @@ def main():
                                     gf / gemm_all if gemm_all else None, err, net_err, q50, fb))
     print("\nsummary (pairs/s; 'x' = repspace whole run ÷ the other):")
     print(f"  {'alpha':>5} {'family':<8} {'prec':<4} {'whole':>8} {'phase':>8} {'numpy':>7} {'x numpy':>7} "
-          f"{'netrep':>7} {'x netrep':>8} {'GEMM %':>6} {'|d-np|':>8} {'|d-net|':>8} {'median':>6} {'SVD fb':>7}")
+          f"{'netrep':>7} {'x netrep':>8} {'GEMM %':>6} {'|d-np|':>8} {'|d-net|':>8} {'median':>6} {'bidiag/SVD':>11}")
     for alpha, family, prec, whole, phase, theirs, net, share, err, net_err, med, fb in summary:
         print(f"  {alpha:>5} {family:<8} {prec:<4} {whole:8.1f} {phase:8.1f} {theirs:7.1f} {whole / theirs:7.2f} "
               + (f"{net:7.1f} {whole / net:8.2f} " if net else f"{'-':>7} {'-':>8} ")
               + (f"{100 * share:6.1f} " if share is not None else f"{'-':>6} ")
               + f"{err:8.1e} " + (f"{net_err:8.1e} " if net_err is not None else f"{'-':>8} ")
-              + f"{med:6.3f} " + (f"{fb[0]:>3}/{fb[1]:<3}" if fb else f"{'-':>7}"))
+              + f"{med:6.3f} " + (f"{fb[0]:>4}/{fb[1]:<2}of {fb[2]}" if fb else f"{'-':>11}"))
     if args.scaling:
         alpha, family = alphas[0], families[0]
         print(f"\nscaling (repspace f64, alpha={alpha}, family {family}): K, pairs, whole-run and pair-phase microseconds per pair")
