@@ -176,12 +176,12 @@ pub fn log10_volume(jacobian: MatRef<'_, f64>, k: usize) -> Result<f64, MetricEr
     // singular: straight to the SVD
     let singular = jacobian.nrows() <= jacobian.ncols()
         && (0..jacobian.nrows()).any(|i| jacobian.row(i).iter().all(|&v| v == 0.0));
-    if k >= jacobian.nrows().min(jacobian.ncols()) && !singular {
-        if let (volume, bound) = log10_volume_by_qr(jacobian)?
-            && bound <= VOLUME_LOG10_TOLERANCE
-        {
-            return Ok(volume);
-        }
+    if k >= jacobian.nrows().min(jacobian.ncols())
+        && !singular
+        && let (volume, bound) = log10_volume_by_qr(jacobian)?
+        && bound <= VOLUME_LOG10_TOLERANCE
+    {
+        return Ok(volume);
     }
     Ok(log10_singular_values(jacobian)?.iter().take(k).sum())
 }
