@@ -24,16 +24,17 @@ use crate::job::{AllPairsJob, Cached, layer_points};
 /// A representation's load outcome, by manifest row.
 pub(crate) type LoadOutcome = (usize, Result<Loaded, LoadError>);
 
-/// Load and prepare this worker's share of the manifest (rows `r` with `r mod peers ==
-/// index`). With a memory budget the factors are dropped after preparing (the tile owners
-/// prepare again what they compare), so the loaded zoo is never held at once.
+/// Load and prepare this worker's share of the manifest ([`share`]). With a memory budget the
+/// factors are dropped after preparing (the tile owners prepare again what they compare), so
+/// the loaded zoo is never held at once.
 pub(crate) fn load<'s>(
     scope: Scope<'s, u64>,
     job: Arc<AllPairsJob>,
     index: usize,
     peers: usize,
 ) -> StreamVec<'s, u64, LoadOutcome> {
-    let mine: Vec<usize> = (0..job.manifest.rows.len()).filter(|r| r % peers == index).collect();
+    let has_weights: Vec<bool> = job.manifest.rows.iter().map(|r| r.weights_uri.is_some()).collect();
+    let mine = share(&has_weights, index, peers);
     let batches: Vec<Vec<usize>> = mine.chunks(READ_BATCH).map(<[usize]>::to_vec).collect();
     batches.to_stream(scope).flat_map(move |batch| {
         // the activation files of a batch are read together (overlapping their latency)
@@ -73,6 +74,26 @@ pub(crate) fn load<'s>(
             (rep, outcome)
         })
     })
+}
+
+/// The manifest rows worker `index` of `peers` loads: the rows given by weights (networks,
+/// whose geometry costs far more than reading an array) dealt round-robin among themselves,
+/// the other rows likewise. Dealing all rows together would follow the manifest's layout: a
+/// zoo listing each model's layers then its network row puts every network on the same
+/// parity when models have an odd number of rows (the demo zoo: 72 networks on one worker of
+/// two, 36 on the other).
+fn share(has_weights: &[bool], index: usize, peers: usize) -> Vec<usize> {
+    let mut seen = [0usize; 2];
+    has_weights
+        .iter()
+        .enumerate()
+        .filter(|&(_, &weights)| {
+            let kind = &mut seen[usize::from(weights)];
+            *kind += 1;
+            (*kind - 1) % peers == index
+        })
+        .map(|(r, _)| r)
+        .collect()
 }
 
 /// Representations a loader reads together, and how many reads it overlaps.
@@ -263,4 +284,27 @@ fn load_and_prepare_read(
     let geometry = geometry.map(|(points, summary, _)| (points, summary));
     let path_input = if job.paths.is_empty() { None } else { activations.map(|(_, x, _)| x) };
     Ok(Loaded { rep, hash, shape, prepared, path_points, path_input, geometry })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn shares_deal_networks_and_arrays_evenly_and_cover_every_row_once() {
+        // each model: three activation rows, then its network row
+        let rows: Vec<bool> = (0..40).map(|r| r % 4 == 3).collect();
+        for peers in [1, 2, 3, 5] {
+            let shares: Vec<Vec<usize>> = (0..peers).map(|w| share(&rows, w, peers)).collect();
+            let mut all: Vec<usize> = shares.concat();
+            all.sort_unstable();
+            assert_eq!(all, (0..rows.len()).collect::<Vec<_>>(), "{peers} workers: every row once");
+            for kind in [true, false] {
+                let counts: Vec<usize> =
+                    shares.iter().map(|s| s.iter().filter(|&&r| rows[r] == kind).count()).collect();
+                let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+                assert!(hi - lo <= 1, "{peers} workers, networks = {kind}: {counts:?}");
+            }
+        }
+    }
 }
