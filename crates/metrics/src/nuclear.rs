@@ -158,23 +158,33 @@ thread_local! {
     static BIDIAGONAL_WORKSPACE: RefCell<Option<BidiagonalWorkspace>> = const { RefCell::new(None) };
 }
 
-fn golub_kahan(m: MatRef<'_, f64>) -> Reduced<GolubKahan> {
+/// M or Mᵀ, whichever has at least as many rows as columns, and max |m_ij|; the reduction's
+/// outcome instead when M is empty, zero or not finite.
+fn tall_and_scale<T>(m: MatRef<'_, f64>) -> Result<(MatRef<'_, f64>, f64), Reduced<T>> {
     let m = if m.nrows() >= m.ncols() { m } else { m.transpose() };
-    let (rows, r) = (m.nrows(), m.ncols());
-    // scale to max |m_ij| = 1, so that neither ‖M‖_F nor QL's rotations (which square
-    // entries) overflow
     let mut scale = 0.0f64;
-    for j in 0..r {
+    for j in 0..m.ncols() {
         for v in m.col(j).iter() {
             scale = scale.max(v.abs());
         }
     }
     if !scale.is_finite() {
-        return Reduced::NotFinite;
+        return Err(Reduced::NotFinite);
     }
-    if r == 0 || scale == 0.0 {
-        return Reduced::Zero;
+    if m.ncols() == 0 || scale == 0.0 {
+        return Err(Reduced::Zero);
     }
+    Ok((m, scale))
+}
+
+fn golub_kahan(m: MatRef<'_, f64>) -> Reduced<GolubKahan> {
+    // scaled to max |m_ij| = 1, so that neither ‖M‖_F nor QL's rotations (which square
+    // entries) overflow
+    let (m, scale) = match tall_and_scale(m) {
+        Ok(tall) => tall,
+        Err(reduced) => return reduced,
+    };
+    let (rows, r) = (m.nrows(), m.ncols());
     BIDIAGONAL_WORKSPACE.with(|cell| {
         let mut slot = cell.borrow_mut();
         let w = match &mut *slot {
@@ -253,22 +263,13 @@ impl Tridiagonal for GramTridiagonal {
 }
 
 fn gram_tridiagonal(m: MatRef<'_, f64>) -> Reduced<GramTridiagonal> {
-    // the Gram of the narrower side: MᵀM when M is tall, MMᵀ when it is wide
-    let m = if m.nrows() >= m.ncols() { m } else { m.transpose() };
+    // the Gram of the narrower side (MᵀM when M is tall, MMᵀ when it is wide) of M scaled to
+    // max |m_ij| = 1, so that squaring neither overflows nor underflows
+    let (m, scale) = match tall_and_scale(m) {
+        Ok(tall) => tall,
+        Err(reduced) => return reduced,
+    };
     let n = m.ncols();
-    // scale to max |m_ij| = 1 so that squaring neither overflows nor underflows
-    let mut scale = 0.0f64;
-    for j in 0..n {
-        for v in m.col(j).iter() {
-            scale = scale.max(v.abs());
-        }
-    }
-    if !scale.is_finite() {
-        return Reduced::NotFinite;
-    }
-    if n == 0 || scale == 0.0 {
-        return Reduced::Zero;
-    }
     WORKSPACE.with(|cell| {
         let mut slot = cell.borrow_mut();
         let w = match &mut *slot {
