@@ -23,6 +23,7 @@ pub mod inner;
 pub mod knn;
 mod matrix;
 pub mod nuclear;
+mod panels;
 pub mod paths;
 mod permutation;
 mod procrustes;
@@ -33,14 +34,16 @@ mod shape;
 pub mod soft_matching;
 mod spec;
 mod stochastic;
+pub mod tridiagonal;
 
 pub use assignment::max_weight_assignment;
 pub use bias_corrected::{PreparedMoments, nonnegative_least_squares};
-pub use block::{PANEL_COLUMNS, PanelPlan, STACK_BYTES, compare_block};
+pub use block::compare_block;
 pub use cka::{PreparedCka, PreparedGram};
 pub use conv::{PreparedConv, conv_grid};
 pub use error::MetricError;
 pub use matrix::{Matrix, Tensor};
+pub use panels::{PANEL_COLUMNS, PanelPlan, STACK_BYTES};
 pub use permutation::PreparedCentered;
 pub use procrustes::orthogonal_procrustes;
 pub use shape::{PreparedShape, whitening_scale};
@@ -272,18 +275,19 @@ pub(crate) fn score_from_cross(
     norm_a: f64,
     norm_b: f64,
 ) -> Result<f64, MetricError> {
-    score_from_estimate(score, nuclear::nuclear_norm_by_eigen(cross), cross, scale, norm_a, norm_b)
+    let estimate = (nuclear::NuclearPath::GramEigenvalues, nuclear::nuclear_norm_by_eigen(cross));
+    score_from_estimate(score, estimate, cross, scale, norm_a, norm_b)
 }
 
 /// [`score_from_cross`] given a fast path's (‖M‖_*, error bound) (the Gram eigenvalues, or the
 /// bidiagonal path a block chose for a low-rank zoo). Paths in order of cost, each taken when
 /// its bound moves the score by at most [`NUCLEAR_DISTANCE_TOLERANCE`]: the estimate given;
-/// the bidiagonal path ([`nuclear::nuclear_norms_by_bidiagonal`], whose bound does not grow
-/// with the spread of the singular values, so low-rank products with long small tails take
-/// it); faer's SVD (near-identical pairs, where arccos and √ amplify any error).
+/// the bidiagonal path unless that gave it ([`nuclear::nuclear_norms_by_bidiagonal`], whose
+/// bound does not grow with the spread of the singular values, so low-rank products with long
+/// small tails take it); faer's SVD (near-identical pairs, where arccos and √ amplify any error).
 pub(crate) fn score_from_estimate(
     score: Score,
-    estimate: Option<(f64, f64)>,
+    (path, estimate): nuclear::Estimate,
     cross: faer::MatRef<'_, f64>,
     scale: f64,
     norm_a: f64,
@@ -298,7 +302,9 @@ pub(crate) fn score_from_estimate(
     if let Some(distance) = estimate.and_then(within) {
         return Ok(distance);
     }
-    if let Some(distance) = nuclear::nuclear_norms_by_bidiagonal(&[cross]).pop().flatten().and_then(within) {
+    if path == nuclear::NuclearPath::GramEigenvalues
+        && let Some(distance) = nuclear::nuclear_norms_by_bidiagonal(&[cross]).pop().flatten().and_then(within)
+    {
         return Ok(distance);
     }
     Ok(score_from_inner(score, scale * nuclear::nuclear_norm_by_svd(cross)?, norm_a, norm_b))

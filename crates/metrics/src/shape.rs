@@ -238,20 +238,22 @@ pub(crate) fn compare(a: &PreparedShape, b: &PreparedShape, score: Score) -> Res
 }
 
 /// [`compare`] from the cross product X_wᵀY_w (n_a × n_b) computed by the caller, and, when
-/// the caller batched it, a fast path's (‖M‖_*, error bound)
-/// (`crate::nuclear::nuclear_norms_by_eigen` or `nuclear_norms_by_bidiagonal`).
+/// the caller batched it, a fast path's estimate of its nuclear norm
+/// (`crate::nuclear::nuclear_norms_by`).
 pub(crate) fn compare_with_cross(
     a: &PreparedShape,
     b: &PreparedShape,
     cross: MatRef<'_, f64>,
     score: Score,
-    eigen: Option<Option<(f64, f64)>>,
+    estimate: Option<crate::nuclear::Estimate>,
 ) -> Result<PairScore, MetricError> {
     let width = a.n_features().max(b.n_features());
     let (sa, sb) = (a.scale_at(width), b.scale_at(width));
     let Some((ta, tb)) = a.test_w.as_ref().zip(b.test_w.as_ref()) else {
-        let eigen = eigen.unwrap_or_else(|| crate::nuclear::nuclear_norm_by_eigen(cross));
-        let distance = score_from_estimate(score, eigen, cross, sa * sb, sa * a.norm_xw, sb * b.norm_xw)?;
+        let estimate = estimate.unwrap_or_else(|| {
+            (crate::nuclear::NuclearPath::GramEigenvalues, crate::nuclear::nuclear_norm_by_eigen(cross))
+        });
+        let distance = score_from_estimate(score, estimate, cross, sa * sb, sa * a.norm_xw, sb * b.norm_xw)?;
         return Ok(PairScore::plain(distance));
     };
     if ta.rows() != tb.rows() {
